@@ -1,0 +1,49 @@
+# Reconnect: `make run` for the demo, `make test` for the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint fmt bench check venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Reconnect needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: venv
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Reconnect is starting on http://127.0.0.1:8000 (web, Celery worker and beat). Ctrl-C stops all three."
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
+
+test: venv
+	mkdir -p var
+	bash scripts/ensure-chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: venv
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=practice.settings.production SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyz ALLOWED_HOSTS=reconnect.example.org \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+bench: venv
+	mkdir -p var
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf var/test.sqlite3 var/broker-test .pytest_cache

@@ -1,0 +1,155 @@
+"""Forms validate and normalise; the services write."""
+
+from datetime import UTC, datetime, timedelta
+
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+from django.utils import timezone
+
+from practice.models import Membership
+
+from .models import Appointment, Client
+from .selectors import clinicians_for, practice_zone
+
+
+class ClinicianChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.get_full_name() or obj.get_username()
+
+
+class ClientForm(forms.ModelForm):
+    class Meta:
+        model = Client
+        fields = [
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "preferred_channel",
+            "consent_email",
+            "consent_sms",
+            "clinician",
+            "needs_safety_check",
+            "is_archived",
+        ]
+        labels = {"is_archived": "Archived"}
+        field_classes = {"clinician": ClinicianChoiceField}
+
+    def __init__(self, *args, membership: Membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = clinicians_for(membership)
+        if not membership.sees_whole_practice:
+            self.fields["clinician"].initial = membership.user_id
+        self.fields["phone"].help_text = "Include the country code for text messages, e.g. +1 555 0100."
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("save", "Save client"))
+
+    def clean(self):
+        data = super().clean()
+        channel = data.get("preferred_channel")
+        if channel == Client.Channel.EMAIL and not data.get("email"):
+            self.add_error("email", "Email is the preferred channel, so an address is needed.")
+        if channel in (Client.Channel.SMS, Client.Channel.PHONE) and not data.get("phone"):
+            self.add_error("phone", "A phone number is needed for the preferred channel.")
+        if data.get("consent_email") and not data.get("email"):
+            self.add_error("consent_email", "Consent to email needs an email address.")
+        if data.get("consent_sms") and not data.get("phone"):
+            self.add_error("consent_sms", "Consent to text messages needs a phone number.")
+        return data
+
+
+class AppointmentTimeMixin(forms.Form):
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    start_time = forms.TimeField(label="Starts at", widget=forms.TimeInput(attrs={"type": "time"}))
+    duration = forms.IntegerField(label="Length (minutes)", min_value=10, max_value=480, initial=50)
+
+    def local_bounds(self, membership: Membership) -> tuple[datetime, datetime]:
+        """The start and end, read as wall-clock time in the practice's zone."""
+        tz = practice_zone(membership)
+        naive = datetime.combine(self.cleaned_data["date"], self.cleaned_data["start_time"])
+        start = timezone.make_aware(naive, tz)
+        # A time that DST skips (02:30 on a spring-forward night) does not exist.
+        if start.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+            raise forms.ValidationError(
+                "That time does not exist in the practice's time zone (the clocks go forward)."
+            )
+        return start, start + timedelta(minutes=self.cleaned_data["duration"])
+
+
+class BookingForm(AppointmentTimeMixin):
+    client = forms.ModelChoiceField(queryset=Client.objects.none())
+    clinician = ClinicianChoiceField(queryset=None)
+    session_type = forms.ChoiceField(choices=Appointment.SessionType.choices, initial="individual")
+    modality = forms.ChoiceField(label="Where", choices=Appointment.Modality.choices, initial="in_person")
+    weeks = forms.IntegerField(
+        label="Repeat weekly for (weeks)",
+        min_value=1,
+        max_value=52,
+        initial=1,
+        help_text="1 books a single session; 12 books the same time for 12 weeks.",
+    )
+
+    field_order = [
+        "client",
+        "clinician",
+        "date",
+        "start_time",
+        "duration",
+        "session_type",
+        "modality",
+        "weeks",
+    ]
+
+    def __init__(self, *args, membership: Membership, clients, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.membership = membership
+        self.fields["client"].queryset = clients
+        self.fields["clinician"].queryset = clinicians_for(membership)
+        if not membership.sees_whole_practice:
+            self.fields["clinician"].initial = membership.user_id
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("book", "Book"))
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            data["start"], data["end"] = self.local_bounds(self.membership)
+        return data
+
+
+class MoveForm(AppointmentTimeMixin):
+    def __init__(self, *args, membership: Membership, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.membership = membership
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("move", "Move session"))
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            data["start"], data["end"] = self.local_bounds(self.membership)
+        return data
+
+
+class CancelForm(forms.Form):
+    initiated_by = forms.ChoiceField(
+        label="Who cancelled?",
+        choices=Appointment.Initiator.choices,
+        widget=forms.RadioSelect,
+    )
+    reason_code = forms.ChoiceField(choices=Appointment.ReasonCode.choices, required=False)
+
+
+class OutcomeForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[
+            ("attended", "Attended"),
+            ("no_show", "No-show"),
+            ("late_cancel", "Late cancel"),
+            ("cancelled", "Cancel"),
+        ]
+    )
+    initiated_by = forms.ChoiceField(choices=Appointment.Initiator.choices, required=False)
+    reason_code = forms.ChoiceField(choices=Appointment.ReasonCode.choices, required=False)
+    reason = forms.CharField(max_length=500, required=False)

@@ -1,0 +1,252 @@
+"""Demo data: a practice with staff, clients and eight weeks of sessions.
+
+Idempotent: a second run finds what the first made and adds nothing. Sessions
+are planned per clinician and local day; a day that already has any session
+for that clinician is left as it is.
+"""
+
+import random
+from datetime import datetime, time, timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from appointments.models import Appointment, Client, NoShowEvent
+from appointments.services import appointment_book, appointment_record_outcome, client_create
+from practice.models import Membership, Practice
+
+User = get_user_model()
+DEMO_PASSWORD = "demo"  # noqa: S105 - demo accounts only, printed for the user
+
+FIRST_NAMES = [
+    "Alex",
+    "Blake",
+    "Casey",
+    "Dana",
+    "Eli",
+    "Farah",
+    "Gus",
+    "Hana",
+    "Ian",
+    "Jo",
+    "Kai",
+    "Lena",
+    "Milo",
+    "Nia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tess",
+    "Uma",
+    "Vic",
+    "Wren",
+    "Xavi",
+    "Yara",
+    "Zane",
+    "Ada",
+    "Ben",
+    "Cleo",
+    "Dev",
+]
+LAST_NAMES = [
+    "Adler",
+    "Brooks",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Murphy",
+    "Nguyen",
+    "Okafor",
+    "Patel",
+    "Quist",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Young",
+    "Zimmer",
+    "Abbott",
+    "Bauer",
+    "Costa",
+    "Dube",
+]
+# Local hours at which the demo books sessions on working days.
+HOURS = [9, 10, 11, 13, 14, 15, 16]
+
+
+class Command(BaseCommand):
+    help = "Create demo practices, staff, clients and sessions (safe to run again)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--practices", type=int, default=1, help="How many demo practices (1 to 5).")
+
+    def handle(self, *args, practices: int, **options):
+        if not 1 <= practices <= 5:
+            raise CommandError("--practices takes a number from 1 to 5.")
+        for number in range(1, practices + 1):
+            with transaction.atomic():
+                practice, staff = self._practice(number)
+                clients = self._clients(practice, staff, number)
+                booked = self._sessions(practice, staff, clients, number)
+                # Misses on past days are history, not fresh work: the
+                # after-miss pipeline is for misses marked from now on.
+                NoShowEvent.objects.filter(
+                    practice=practice, processed_at=None, recorded_at__lt=timezone.now() - timedelta(hours=12)
+                ).update(processed_at=timezone.now())
+            self.stdout.write(f"{practice.name}: {len(clients)} clients, {booked} new sessions.")
+        self.stdout.write(
+            self.style.WARNING("Demo accounts, password 'demo' (demo only, never in production):")
+        )
+        for number in range(1, practices + 1):
+            suffix = "" if number == 1 else f"-{number}"
+            names = ", ".join(f"{n}{suffix}" for n in ("admin", "therapist", "therapist2", "frontdesk"))
+            self.stdout.write(f"  Demo Practice{'' if number == 1 else f' {number}'}: {names}")
+
+    def _practice(self, number: int):
+        name = "Demo Practice" if number == 1 else f"Demo Practice {number}"
+        practice, _ = Practice.objects.get_or_create(
+            name=name,
+            defaults={
+                "time_zone": "America/New_York",
+                "phone": f"+1 555 010{number}",
+                "sender_name": "Maple Street Office" if number == 1 else f"Office {number}",
+            },
+        )
+        suffix = "" if number == 1 else f"-{number}"
+        staff = {}
+        people = [
+            ("admin", "Avery", "Admin", Membership.Role.ADMIN),
+            ("therapist", "Theo", "Therapist", Membership.Role.CLINICIAN),
+            ("therapist2", "Tamsin", "Second", Membership.Role.CLINICIAN),
+            ("frontdesk", "Frankie", "Desk", Membership.Role.FRONT_DESK),
+        ]
+        for key, first, last, role in people:
+            username = f"{key}{suffix}"
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "email": f"{username}@demo.invalid",
+                    "is_staff": role == Membership.Role.ADMIN,
+                },
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            Membership.objects.get_or_create(user=user, defaults={"practice": practice, "role": role})
+            staff[key] = user
+        return practice, staff
+
+    def _clients(self, practice, staff, number: int) -> list[Client]:
+        clinicians = [staff["therapist"], staff["therapist2"]]
+        clients = []
+        for i in range(30):
+            first, last = FIRST_NAMES[i], LAST_NAMES[(i + number - 1) % 30]
+            existing = Client.objects.filter(practice=practice, first_name=first, last_name=last).first()
+            if existing:
+                clients.append(existing)
+                continue
+            # The first eight clients are the ones with sessions already under
+            # way today: reachable by email, consenting, no safety flag, so the
+            # whole journey can be tried at once. The others show other cases.
+            ready = i < 8
+            email = f"{first.lower()}.{last.lower()}@example.com"
+            fields = {
+                "first_name": first,
+                "last_name": last,
+                "clinician": clinicians[i % 2],
+                "email": email if ready or i % 3 else "",
+                "phone": f"+1 555 01{i:02d}" if not ready and i % 2 else "",
+                "preferred_channel": Client.Channel.EMAIL,
+                "consent_email": ready or i % 3 == 1,
+                "consent_sms": False,
+                "needs_safety_check": not ready and i % 7 == 3,
+                "is_archived": i == 29,
+            }
+            if not fields["email"]:
+                fields["preferred_channel"] = Client.Channel.PHONE
+                fields["phone"] = f"+1 555 01{i:02d}"
+            clients.append(client_create(practice=practice, actor=None, **fields))
+        return clients
+
+    def _sessions(self, practice, staff, clients, number: int) -> int:
+        tz = practice.time_zone
+        now = timezone.now()
+        today = now.astimezone(tz).date()
+        rng = random.Random(number)
+        active = [c for c in clients if not c.is_archived]
+        ready, others = active[:8], active[8:]
+        booked = 0
+        for index, clinician in enumerate([staff["therapist"], staff["therapist2"]]):
+            own = [c for c in others if c.clinician_id == clinician.pk]
+            for offset in range(-28, 29):
+                day = today + timedelta(days=offset)
+                if day.weekday() >= 5:
+                    continue
+                start_of_day = timezone.make_aware(datetime.combine(day, time.min), tz)
+                if Appointment.objects.filter(
+                    clinician=clinician, start__gte=start_of_day, start__lt=start_of_day + timedelta(days=1)
+                ).exists():
+                    continue
+                if offset == 0:
+                    starts = self._today_starts(now, index)
+                    pool = ready[index * 4 : index * 4 + 4]
+                else:
+                    starts = [
+                        timezone.make_aware(datetime.combine(day, time(hour)), tz)
+                        for hour in rng.sample(HOURS, 4)
+                    ]
+                    pool = own
+                for n, start in enumerate(sorted(starts)):
+                    client = pool[n % len(pool)] if offset == 0 else rng.choice(pool)
+                    [appointment] = appointment_book(
+                        practice=practice,
+                        client=client,
+                        clinician=clinician,
+                        start=start,
+                        end=start + timedelta(minutes=50),
+                        session_type="intake" if rng.random() < 0.1 else "individual",
+                        modality="telehealth" if rng.random() < 0.3 else "in_person",
+                        actor=None,
+                    )
+                    booked += 1
+                    # Past days get outcomes, so histories look lived-in; a
+                    # few are left for the "Needs outcome" list.
+                    if offset < 0 and rng.random() > 0.1:
+                        outcome = rng.choices(
+                            ["attended", "no_show", "late_cancel", "cancelled"], weights=[82, 8, 5, 5]
+                        )[0]
+                        appointment_record_outcome(
+                            appointment_id=appointment.pk,
+                            outcome=outcome,
+                            actor=clinician,
+                            initiated_by="client",
+                            now=appointment.end,
+                        )
+        return booked
+
+    @staticmethod
+    def _today_starts(now: datetime, index: int) -> list[datetime]:
+        """Four sessions today: three already under way or over, one later."""
+        base = now.replace(minute=0, second=0, microsecond=0) - timedelta(minutes=10 * index)
+        return [
+            base - timedelta(hours=2),
+            base - timedelta(hours=1),
+            base,
+            base + timedelta(hours=2),
+        ]

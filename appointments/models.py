@@ -1,0 +1,276 @@
+"""Clients, their appointments, and the record of each missed session."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, F, OuterRef, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from practice.models import Membership, Practice
+
+
+class ClientQuerySet(models.QuerySet):
+    def for_membership(self, membership: Membership | None):
+        """The clients this member may see: all of the practice, or a clinician's own.
+
+        A clinician's own clients are those assigned to them, and anyone they
+        have an appointment with.
+        """
+        if membership is None:
+            return self.none()
+        qs = self.filter(practice_id=membership.practice_id)
+        if membership.sees_whole_practice:
+            return qs
+        has_session = Appointment.objects.filter(client=OuterRef("pk"), clinician=membership.user_id)
+        return qs.filter(Q(clinician=membership.user_id) | Exists(has_session))
+
+
+class Client(models.Model):
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "Text message"
+        PHONE = "phone", "Phone call"
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="clients")
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="clients",
+        help_text="The clinician who holds this client's care.",
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    consent_email = models.BooleanField("Consents to email", default=False)
+    consent_sms = models.BooleanField("Consents to text messages", default=False)
+    # Set by the clinician. A missed session then alerts the clinician
+    # before anything is sent to the client or charged.
+    needs_safety_check = models.BooleanField("Needs a safety check if a session is missed", default=False)
+    is_archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [models.Index(fields=["practice", "last_name", "first_name"], name="client_name_idx")]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("appointments:client_detail", args=[self.pk])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class AppointmentSeries(models.Model):
+    """Weekly sessions booked together with one form."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="series")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="series")
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    weeks = models.PositiveSmallIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "appointment series"
+
+    def __str__(self) -> str:
+        return f"Weekly series of {self.weeks} for client #{self.client_id}"
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def for_membership(self, membership: Membership | None):
+        """Appointments this member may see: the practice's, or a clinician's own."""
+        if membership is None:
+            return self.none()
+        qs = self.filter(practice_id=membership.practice_id)
+        if membership.sees_whole_practice:
+            return qs
+        return qs.filter(clinician=membership.user_id)
+
+    def holding_time(self):
+        """Appointments that occupy the clinician's time (a double booking would clash)."""
+        return self.filter(status__in=Appointment.BLOCKING_STATUSES)
+
+
+class Appointment(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        ATTENDED = "attended", "Attended"
+        NO_SHOW = "no_show", "No-show"
+        LATE_CANCEL = "late_cancel", "Late cancel"
+        CANCELLED_IN_TIME = "cancelled_in_time", "Cancelled by client in time"
+        CANCELLED_BY_CLINICIAN = "cancelled_by_clinician", "Cancelled by clinician"
+        RESCHEDULED = "rescheduled", "Rescheduled"
+
+    class Initiator(models.TextChoices):
+        CLIENT = "client", "Client"
+        CLINICIAN = "clinician", "Clinician"
+        PRACTICE = "practice", "Practice"
+
+    class ReasonCode(models.TextChoices):
+        NONE = "", "No reason given"
+        ILLNESS = "illness", "Illness"
+        EMERGENCY = "emergency", "Emergency"
+        SCHEDULING = "scheduling", "Scheduling conflict"
+        TRANSPORT = "transport", "Transport"
+        WEATHER = "weather", "Weather"
+        CLINICIAN_UNAVAILABLE = "clinician_unavailable", "Clinician unavailable"
+        OTHER = "other", "Other"
+
+    class SessionType(models.TextChoices):
+        INTAKE = "intake", "Intake"
+        INDIVIDUAL = "individual", "Individual"
+        COUPLES = "couples", "Couples"
+        FAMILY = "family", "Family"
+        GROUP = "group", "Group"
+
+    class Modality(models.TextChoices):
+        IN_PERSON = "in_person", "In person"
+        TELEHEALTH = "telehealth", "Telehealth"
+
+    # A no-show still held the clinician's hour; cancellations free it.
+    BLOCKING_STATUSES = (Status.SCHEDULED, Status.ATTENDED, Status.NO_SHOW)
+    MISSED_STATUSES = (Status.NO_SHOW, Status.LATE_CANCEL)
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="appointments")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="appointments")
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    session_type = models.CharField(
+        max_length=20, choices=SessionType.choices, default=SessionType.INDIVIDUAL
+    )
+    modality = models.CharField(max_length=20, choices=Modality.choices, default=Modality.IN_PERSON)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.SCHEDULED)
+    # Who changed the status and why, kept apart from the status itself.
+    initiated_by = models.CharField(max_length=20, choices=Initiator.choices, blank=True)
+    reason_code = models.CharField(max_length=30, choices=ReasonCode.choices, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    series = models.ForeignKey(
+        AppointmentSeries, null=True, blank=True, on_delete=models.SET_NULL, related_name="appointments"
+    )
+    rescheduled_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rescheduled_to"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointment_end_after_start"),
+        ]
+        indexes = [
+            models.Index(fields=["clinician", "start"], name="appt_clinician_start_idx"),
+            models.Index(fields=["practice", "start"], name="appt_practice_start_idx"),
+            # "Needs outcome": scheduled appointments whose start has passed.
+            models.Index(
+                fields=["practice", "start"],
+                condition=Q(status="scheduled"),
+                name="appt_awaiting_outcome_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Appointment #{self.pk} at {self.start:%Y-%m-%d %H:%M} UTC"
+
+    def get_absolute_url(self) -> str:
+        return reverse("appointments:appointment_edit", args=[self.pk])
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def has_started(self) -> bool:
+        return self.start <= timezone.now()
+
+    @property
+    def is_missed(self) -> bool:
+        return self.status in self.MISSED_STATUSES
+
+    @property
+    def undo_until(self):
+        """Until when the recorded outcome can be undone; None if there is none to undo."""
+        if self.status in (self.Status.SCHEDULED, self.Status.RESCHEDULED):
+            return None
+        if self.status_changed_at is None:
+            return None
+        return self.status_changed_at + timedelta(minutes=self.practice.undo_window_minutes)
+
+    @property
+    def can_undo(self) -> bool:
+        until = self.undo_until
+        return until is not None and timezone.now() <= until
+
+
+class NoShowEvent(models.Model):
+    """The record of one missed session: a no-show or a late cancel.
+
+    The row is also the durable record of the work the miss still needs
+    (`processed_at` is null until the after-miss pipeline has run). An undo
+    keeps the row, stamped `undone_at`, so that what happened stays on file.
+    """
+
+    class Kind(models.TextChoices):
+        NO_SHOW = "no_show", "No-show"
+        LATE_CANCEL = "late_cancel", "Late cancel"
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="missed_sessions")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="missed_events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=500, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        constraints = [
+            # Exactly one live missed-session record per appointment. Undone
+            # records stay for the audit trail and do not count.
+            models.UniqueConstraint(
+                fields=["appointment"],
+                condition=Q(undone_at__isnull=True),
+                name="one_missed_session_per_appointment",
+            ),
+        ]
+        indexes = [
+            # Used by aftercare.services.missed_sessions_unprocessed (the beat sweep).
+            models.Index(
+                fields=["recorded_at"],
+                condition=Q(processed_at__isnull=True, undone_at__isnull=True),
+                name="missed_unprocessed_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for appointment #{self.appointment_id}"

@@ -1,0 +1,107 @@
+"""Reads for the schedule and client pages. Every one is scoped to a membership."""
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from practice.models import Membership
+
+from .models import Appointment, Client
+
+User = get_user_model()
+
+
+def practice_zone(membership: Membership) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(str(membership.practice.time_zone))
+
+
+def local_today(membership: Membership) -> date:
+    return timezone.now().astimezone(practice_zone(membership)).date()
+
+
+def day_bounds(membership: Membership, first: date, days: int = 1) -> tuple[datetime, datetime]:
+    """UTC instants that bound `days` local days from `first` in the practice's zone."""
+    tz = practice_zone(membership)
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    end = datetime.combine(first + timedelta(days=days), time.min, tzinfo=tz)
+    return start, end
+
+
+def clinicians_for(membership: Membership) -> QuerySet:
+    """Clinicians whose schedules this member may see."""
+    qs = User.objects.filter(
+        membership__practice_id=membership.practice_id,
+        membership__is_clinician=True,
+        membership__is_active=True,
+    ).order_by("last_name", "first_name", "username")
+    if not membership.sees_whole_practice:
+        qs = qs.filter(pk=membership.user_id)
+    return qs
+
+
+def appointments_for(membership: Membership) -> QuerySet:
+    return Appointment.objects.for_membership(membership).select_related("client", "clinician", "practice")
+
+
+def schedule(
+    *, membership: Membership, first: date, days: int = 1, clinician_id: int | None = None
+) -> QuerySet:
+    """Appointments in a run of local days, with what each row shows, in a fixed number of queries."""
+    start, end = day_bounds(membership, first, days)
+    qs = appointments_for(membership).filter(start__gte=start, start__lt=end)
+    if clinician_id is not None:
+        qs = qs.filter(clinician_id=clinician_id)
+    return qs.order_by("start", "clinician__last_name", "id")
+
+
+def needs_outcome(*, membership: Membership, clinician_id: int | None = None) -> QuerySet:
+    """Past sessions still marked scheduled (partial index appt_awaiting_outcome_idx)."""
+    qs = appointments_for(membership).filter(status=Appointment.Status.SCHEDULED, start__lt=timezone.now())
+    if clinician_id is not None:
+        qs = qs.filter(clinician_id=clinician_id)
+    return qs.order_by("-start", "id")
+
+
+def clients_for(*, membership: Membership, search: str = "", include_archived: bool = False) -> QuerySet:
+    qs = Client.objects.for_membership(membership).select_related("clinician")
+    if not include_archived:
+        qs = qs.filter(is_archived=False)
+    for word in search.split()[:5]:
+        qs = qs.filter(
+            Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+            | Q(phone__icontains=word)
+        )
+    return qs.order_by("last_name", "first_name", "id")
+
+
+@dataclass(frozen=True)
+class AttendanceSummary:
+    attended: int
+    no_show: int
+    late_cancel: int
+    cancelled: int
+    upcoming: int
+
+
+def client_attendance(*, client: Client) -> AttendanceSummary:
+    S = Appointment.Status
+    counts = client.appointments.aggregate(
+        attended=Count("pk", filter=Q(status=S.ATTENDED)),
+        no_show=Count("pk", filter=Q(status=S.NO_SHOW)),
+        late_cancel=Count("pk", filter=Q(status=S.LATE_CANCEL)),
+        cancelled=Count(
+            "pk", filter=Q(status__in=[S.CANCELLED_IN_TIME, S.CANCELLED_BY_CLINICIAN, S.RESCHEDULED])
+        ),
+        upcoming=Count("pk", filter=Q(status=S.SCHEDULED, start__gte=timezone.now())),
+    )
+    return AttendanceSummary(**counts)
+
+
+def client_history(*, client: Client) -> QuerySet:
+    return client.appointments.select_related("clinician", "practice").order_by("-start", "-id")

@@ -1,0 +1,362 @@
+"""Every write to clients, appointments and missed-session records.
+
+Views, admin actions, commands and tasks call these; nothing else saves
+these models. Each function takes keyword arguments only, checks what the
+database cannot, and records an audit event in the same transaction.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from practice.models import Membership, Practice
+from practice.services import audit_record
+
+from .models import Appointment, AppointmentSeries, Client, NoShowEvent
+
+User = get_user_model()
+
+Status = Appointment.Status
+
+CLIENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "preferred_channel",
+    "consent_email",
+    "consent_sms",
+    "needs_safety_check",
+    "is_archived",
+    "clinician",
+)
+
+
+def _check_clinician(practice: Practice, clinician) -> None:
+    is_member = Membership.objects.filter(
+        practice=practice, user=clinician, is_active=True, is_clinician=True
+    ).exists()
+    if not is_member:
+        raise ValidationError({"clinician": "Choose a clinician of this practice."})
+
+
+def client_create(*, practice: Practice, actor, **fields) -> Client:
+    unknown = set(fields) - set(CLIENT_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown client fields: {sorted(unknown)}")
+    with transaction.atomic():
+        _check_clinician(practice, fields["clinician"])
+        client = Client(practice=practice, **fields)
+        client.full_clean()
+        client.save()
+        audit_record(practice=practice, actor=actor, action="client.created", obj=client)
+    return client
+
+
+def client_update(*, client: Client, actor, **fields) -> Client:
+    unknown = set(fields) - set(CLIENT_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown client fields: {sorted(unknown)}")
+    with transaction.atomic():
+        if "clinician" in fields:
+            _check_clinician(client.practice, fields["clinician"])
+        changes = {}
+        for name, value in fields.items():
+            old = getattr(client, name)
+            if old != value:
+                changes[name] = [_plain(old), _plain(value)]
+                setattr(client, name, value)
+        if not changes:
+            return client
+        client.full_clean()
+        client.save()
+        # Names of changed fields only: the values are health data.
+        audit_record(
+            practice=client.practice,
+            actor=actor,
+            action="client.updated",
+            obj=client,
+            changes={"fields": sorted(changes)},
+        )
+    return client
+
+
+def _plain(value):
+    return getattr(value, "pk", value)
+
+
+def _check_no_clash(*, clinician_id: int, start: datetime, end: datetime, exclude_id=None) -> None:
+    """Refuse a booking that overlaps one the clinician already holds.
+
+    The database cannot say "no overlapping ranges" portably, so the
+    caller's transaction first locks the clinician's user row: two
+    bookings for one clinician then run one after the other, and the
+    second sees the first.
+    """
+    User.objects.select_for_update().filter(pk=clinician_id).first()
+    clash = Appointment.objects.holding_time().filter(clinician_id=clinician_id, start__lt=end, end__gt=start)
+    if exclude_id is not None:
+        clash = clash.exclude(pk=exclude_id)
+    first = clash.order_by("start").first()
+    if first is not None:
+        when = timezone.localtime(first.start)
+        raise ValidationError(
+            f"The clinician already has a session at {when:%a %d %b %Y %H:%M}. Pick another time."
+        )
+
+
+def appointment_book(
+    *,
+    practice: Practice,
+    client: Client,
+    clinician,
+    start: datetime,
+    end: datetime,
+    session_type: str = Appointment.SessionType.INDIVIDUAL,
+    modality: str = Appointment.Modality.IN_PERSON,
+    weeks: int = 1,
+    actor=None,
+    rescheduled_from: Appointment | None = None,
+) -> list[Appointment]:
+    """Book one session, or `weeks` weekly sessions at the same local time.
+
+    All or nothing: if any week clashes, nothing is booked and the message
+    names the first clash. Weekly repeats keep the wall-clock time in the
+    practice's zone across a DST change.
+    """
+    if timezone.is_naive(start) or timezone.is_naive(end):
+        raise ValueError("start and end must be aware datetimes")
+    if end <= start:
+        raise ValidationError({"end": "The session must end after it starts."})
+    if not 1 <= weeks <= 52:
+        raise ValidationError({"weeks": "A series runs for 1 to 52 weeks."})
+    if client.practice_id != practice.id:
+        raise ValidationError("That client belongs to another practice.")
+    if client.is_archived:
+        raise ValidationError("This client is archived. Restore them before booking.")
+    tz = practice.time_zone
+    local_start = start.astimezone(tz)
+    length = end - start
+    with transaction.atomic():
+        _check_clinician(practice, clinician)
+        series = None
+        if weeks > 1:
+            series = AppointmentSeries.objects.create(
+                practice=practice, client=client, clinician=clinician, weeks=weeks, created_by=actor
+            )
+        booked = []
+        for week in range(weeks):
+            # Add days to the local wall time, then resolve it in the zone.
+            naive = local_start.replace(tzinfo=None) + timedelta(weeks=week)
+            slot_start = timezone.make_aware(naive, tz)
+            slot_end = slot_start + length
+            _check_no_clash(clinician_id=clinician.pk, start=slot_start, end=slot_end)
+            appointment = Appointment.objects.create(
+                practice=practice,
+                client=client,
+                clinician=clinician,
+                start=slot_start,
+                end=slot_end,
+                session_type=session_type,
+                modality=modality,
+                series=series,
+                created_by=actor,
+                rescheduled_from=rescheduled_from,
+            )
+            booked.append(appointment)
+            audit_record(practice=practice, actor=actor, action="appointment.booked", obj=appointment)
+    return booked
+
+
+def appointment_move(*, appointment: Appointment, start: datetime, end: datetime, actor) -> Appointment:
+    """Move a scheduled session to a new time (and keep everything else)."""
+    if end <= start:
+        raise ValidationError({"end": "The session must end after it starts."})
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if appointment.status != Status.SCHEDULED:
+            raise ValidationError("Only a scheduled session can be moved.")
+        _check_no_clash(
+            clinician_id=appointment.clinician_id, start=start, end=end, exclude_id=appointment.pk
+        )
+        old = [appointment.start.isoformat(), appointment.end.isoformat()]
+        appointment.start, appointment.end = start, end
+        appointment.save(update_fields=["start", "end"])
+        audit_record(
+            practice=appointment.practice,
+            actor=actor,
+            action="appointment.moved",
+            obj=appointment,
+            changes={"from": old, "to": [start.isoformat(), end.isoformat()]},
+        )
+    return appointment
+
+
+class Outcome:
+    """What staff can record for a session, and the status each one sets."""
+
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+    LATE_CANCEL = "late_cancel"
+    CANCELLED = "cancelled"
+
+    CHOICES = (ATTENDED, NO_SHOW, LATE_CANCEL, CANCELLED)
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    appointment: Appointment
+    event: NoShowEvent | None
+    # False when this call found the outcome already recorded (a double click).
+    changed: bool
+
+
+def _status_for(outcome: str, initiated_by: str) -> str:
+    if outcome == Outcome.ATTENDED:
+        return Status.ATTENDED
+    if outcome == Outcome.NO_SHOW:
+        return Status.NO_SHOW
+    if outcome == Outcome.LATE_CANCEL:
+        return Status.LATE_CANCEL
+    if outcome == Outcome.CANCELLED:
+        if initiated_by == Appointment.Initiator.CLIENT:
+            return Status.CANCELLED_IN_TIME
+        if initiated_by in (Appointment.Initiator.CLINICIAN, Appointment.Initiator.PRACTICE):
+            return Status.CANCELLED_BY_CLINICIAN
+        raise ValidationError("Say who cancelled: the client, the clinician or the practice.")
+    raise ValidationError(f"Unknown outcome {outcome!r}.")
+
+
+def appointment_record_outcome(
+    *,
+    appointment_id: int,
+    outcome: str,
+    actor,
+    initiated_by: str = "",
+    reason_code: str = "",
+    reason: str = "",
+    now: datetime | None = None,
+) -> OutcomeResult:
+    """Record what happened to a session, in one transaction.
+
+    1. Lock the appointment row, so that a double click waits for the first.
+    2. If the same outcome is already recorded, change nothing (idempotent).
+    3. If another outcome is recorded, refuse: it must be undone first.
+    4. Set the status, who and why; for a no-show or late cancel, write the
+       NoShowEvent, which is also the durable record of the work to do.
+
+    Call inside the caller's transaction; the caller enqueues the after-miss
+    work on commit.
+    """
+    now = now or timezone.now()
+    status = _status_for(outcome, initiated_by)
+    if reason_code and reason_code not in Appointment.ReasonCode.values:
+        raise ValidationError("Unknown reason code.")
+    if outcome == Outcome.LATE_CANCEL and not initiated_by:
+        initiated_by = Appointment.Initiator.CLIENT
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update().get(pk=appointment_id)
+        if appointment.status == status:
+            event = NoShowEvent.objects.filter(appointment=appointment, undone_at=None).first()
+            return OutcomeResult(appointment=appointment, event=event, changed=False)
+        if appointment.status != Status.SCHEDULED:
+            raise ValidationError(
+                f"This session is already marked {appointment.get_status_display().lower()}. Undo that first."
+            )
+        if outcome in (Outcome.ATTENDED, Outcome.NO_SHOW) and appointment.start > now:
+            raise ValidationError("This session has not started yet.")
+        appointment.status = status
+        appointment.initiated_by = initiated_by
+        appointment.reason_code = reason_code
+        appointment.status_changed_at = now
+        appointment.status_changed_by = actor
+        appointment.save(
+            update_fields=[
+                "status",
+                "initiated_by",
+                "reason_code",
+                "status_changed_at",
+                "status_changed_by",
+            ]
+        )
+        event = None
+        if status in Appointment.MISSED_STATUSES:
+            try:
+                with transaction.atomic():
+                    event = NoShowEvent.objects.create(
+                        practice_id=appointment.practice_id,
+                        appointment=appointment,
+                        kind=status,
+                        recorded_by=actor,
+                        recorded_at=now,
+                        reason=reason,
+                    )
+            except IntegrityError as exc:  # pragma: no cover - the row lock above prevents it
+                raise ValidationError("This missed session is already recorded.") from exc
+        audit_record(
+            practice=appointment.practice,
+            actor=actor,
+            action="appointment.outcome_recorded",
+            obj=appointment,
+            changes={"status": [Status.SCHEDULED, status], "initiated_by": initiated_by},
+        )
+    return OutcomeResult(appointment=appointment, event=event, changed=True)
+
+
+def appointment_undo_outcome(
+    *, appointment_id: int, actor, now: datetime | None = None
+) -> tuple[Appointment, NoShowEvent | None]:
+    """Put a session back to scheduled, within the practice's undo window.
+
+    Returns the appointment and the missed-session record that the undo
+    closed, if there was one; the caller undoes what that record started.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        appointment = (
+            Appointment.objects.select_for_update().select_related("practice").get(pk=appointment_id)
+        )
+        if appointment.status == Status.SCHEDULED:
+            raise ValidationError("There is nothing to undo on this session.")
+        if appointment.status == Status.RESCHEDULED:
+            raise ValidationError("A rescheduled session cannot be undone here.")
+        window = timedelta(minutes=appointment.practice.undo_window_minutes)
+        if appointment.status_changed_at is None or now - appointment.status_changed_at > window:
+            raise ValidationError(
+                f"The mark can only be undone within {appointment.practice.undo_window_minutes} "
+                "minutes. Ask a practice admin to correct it."
+            )
+        old_status = appointment.status
+        appointment.status = Status.SCHEDULED
+        appointment.initiated_by = ""
+        appointment.reason_code = ""
+        appointment.status_changed_at = None
+        appointment.status_changed_by = None
+        appointment.save(
+            update_fields=[
+                "status",
+                "initiated_by",
+                "reason_code",
+                "status_changed_at",
+                "status_changed_by",
+            ]
+        )
+        event = (
+            NoShowEvent.objects.select_for_update().filter(appointment=appointment, undone_at=None).first()
+        )
+        if event is not None:
+            event.undone_at = now
+            event.undone_by = actor
+            event.save(update_fields=["undone_at", "undone_by"])
+        audit_record(
+            practice=appointment.practice,
+            actor=actor,
+            action="appointment.outcome_undone",
+            obj=appointment,
+            changes={"status": [old_status, Status.SCHEDULED]},
+        )
+    return appointment, event

@@ -1,0 +1,340 @@
+"""Schedule, clients and booking. Views stay short: selectors read, services write."""
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aftercare.services import attendance_record, attendance_undo
+from practice.access import membership_required
+
+from . import selectors, services
+from .forms import BookingForm, CancelForm, ClientForm, MoveForm, OutcomeForm
+from .models import Appointment, Client
+
+
+def _get_appointment_for_user(request: HttpRequest, pk: int) -> Appointment:
+    """Every appointment view fetches through here: outside the user's scope is a 404."""
+    return get_object_or_404(selectors.appointments_for(request.membership), pk=pk)
+
+
+def _get_client_for_user(request: HttpRequest, pk: int) -> Client:
+    return get_object_or_404(Client.objects.for_membership(request.membership), pk=pk)
+
+
+def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
+    """The clinician picked in the filter, if any, and the choices to show.
+
+    A clinician always sees their own schedule; admins and front desk see
+    everyone's, or one clinician's. An unknown id is ignored with a message.
+    """
+    membership = request.membership
+    clinicians = list(selectors.clinicians_for(membership))
+    if not membership.sees_whole_practice:
+        return membership.user_id, clinicians
+    raw = request.GET.get("clinician", "")
+    if not raw:
+        return None, clinicians
+    ids = {c.pk for c in clinicians}
+    if raw.isdigit() and int(raw) in ids:
+        return int(raw), clinicians
+    messages.warning(request, "That clinician is not in this practice; showing everyone.")
+    return None, clinicians
+
+
+def _row_response(request, appointment: Appointment, error: str = "") -> HttpResponse:
+    return render(
+        request,
+        "appointments/schedule.html#row",
+        {"appointment": appointment, "row_error": error, "show_date": request.POST.get("show_date") == "1"},
+    )
+
+
+@require_GET
+@membership_required
+def today(request: HttpRequest) -> HttpResponse:
+    clinician_id, clinicians = _clinician_filter(request)
+    day = selectors.local_today(request.membership)
+    appointments = selectors.schedule(membership=request.membership, first=day, clinician_id=clinician_id)
+    return render(
+        request,
+        "appointments/today.html",
+        {
+            "day": day,
+            "appointments": appointments,
+            "clinicians": clinicians,
+            "clinician_id": clinician_id,
+        },
+    )
+
+
+@require_GET
+@membership_required
+def week(request: HttpRequest) -> HttpResponse:
+    clinician_id, clinicians = _clinician_filter(request)
+    today_ = selectors.local_today(request.membership)
+    raw = request.GET.get("start", "")
+    try:
+        first = date.fromisoformat(raw) if raw else today_
+    except ValueError:
+        messages.warning(request, "That date was not understood; showing this week.")
+        first = today_
+    first -= timedelta(days=first.weekday())  # weeks start on Monday
+    appointments = selectors.schedule(
+        membership=request.membership, first=first, days=7, clinician_id=clinician_id
+    )
+    days = {first + timedelta(days=i): [] for i in range(7)}
+    for appointment in appointments:
+        days[appointment.start.astimezone(selectors.practice_zone(request.membership)).date()].append(
+            appointment
+        )
+    return render(
+        request,
+        "appointments/week.html",
+        {
+            "first": first,
+            "days": days,
+            "previous": first - timedelta(days=7),
+            "next": first + timedelta(days=7),
+            "today": today_,
+            "clinicians": clinicians,
+            "clinician_id": clinician_id,
+        },
+    )
+
+
+@require_GET
+@membership_required
+def needs_outcome(request: HttpRequest) -> HttpResponse:
+    clinician_id, clinicians = _clinician_filter(request)
+    qs = selectors.needs_outcome(membership=request.membership, clinician_id=clinician_id)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "appointments/needs_outcome.html",
+        {"page": page, "clinicians": clinicians, "clinician_id": clinician_id},
+    )
+
+
+@require_POST
+@membership_required
+def appointment_outcome(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _get_appointment_for_user(request, pk)
+    form = OutcomeForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = "That action was not understood. Nothing was changed."
+    else:
+        try:
+            attendance_record(
+                appointment_id=appointment.pk,
+                actor=request.user,
+                outcome=form.cleaned_data["outcome"],
+                initiated_by=form.cleaned_data["initiated_by"],
+                reason_code=form.cleaned_data["reason_code"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    appointment = _get_appointment_for_user(request, pk)
+    if request.htmx:
+        return _row_response(request, appointment, error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Marked {appointment.get_status_display().lower()}.")
+    return redirect(request.POST.get("next") or reverse("appointments:today"))
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask who cancelled, then record it."""
+    appointment = _get_appointment_for_user(request, pk)
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            attendance_record(
+                appointment_id=appointment.pk,
+                actor=request.user,
+                outcome=services.Outcome.CANCELLED,
+                initiated_by=form.cleaned_data["initiated_by"],
+                reason_code=form.cleaned_data["reason_code"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            appointment = _get_appointment_for_user(request, pk)
+            if request.htmx:
+                return _row_response(request, appointment)
+            messages.success(request, "Session cancelled.")
+            return redirect("appointments:today")
+    template = "appointments/schedule.html#cancel-row" if request.htmx else "appointments/cancel.html"
+    return render(
+        request,
+        template,
+        {"appointment": appointment, "form": form, "show_date": request.GET.get("show_date") == "1"},
+    )
+
+
+@require_GET
+@membership_required
+def appointment_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """One schedule row, for htmx to put back (the cancel form's 'Back')."""
+    return render(
+        request,
+        "appointments/schedule.html#row",
+        {
+            "appointment": _get_appointment_for_user(request, pk),
+            "show_date": request.GET.get("show_date") == "1",
+        },
+    )
+
+
+@require_POST
+@membership_required
+def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _get_appointment_for_user(request, pk)
+    error = ""
+    try:
+        attendance_undo(appointment_id=appointment.pk, actor=request.user)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    appointment = _get_appointment_for_user(request, pk)
+    if request.htmx:
+        return _row_response(request, appointment, error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, "Undone. The session is scheduled again.")
+    return redirect(request.POST.get("next") or reverse("appointments:today"))
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def appointment_book(request: HttpRequest) -> HttpResponse:
+    membership = request.membership
+    clients = selectors.clients_for(membership=membership)
+    initial = {"weeks": 1, "duration": 50}
+    client_raw = request.GET.get("client", "")
+    if client_raw.isdigit():
+        initial["client"] = clients.filter(pk=int(client_raw)).first()
+    form = BookingForm(request.POST or None, membership=membership, clients=clients, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            booked = services.appointment_book(
+                practice=membership.practice,
+                client=data["client"],
+                clinician=data["clinician"],
+                start=data["start"],
+                end=data["end"],
+                session_type=data["session_type"],
+                modality=data["modality"],
+                weeks=data["weeks"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            n = len(booked)
+            messages.success(request, f"Booked {n} session{'s' if n != 1 else ''}.")
+            return redirect(data["client"].get_absolute_url())
+    return render(request, "appointments/book.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _get_appointment_for_user(request, pk)
+    zone = selectors.practice_zone(request.membership)
+    local = appointment.start.astimezone(zone)
+    initial = {
+        "date": local.date(),
+        "start_time": local.time().replace(second=0, microsecond=0),
+        "duration": int(appointment.duration.total_seconds() // 60),
+    }
+    form = MoveForm(request.POST or None, membership=request.membership, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.appointment_move(
+                appointment=appointment,
+                start=form.cleaned_data["start"],
+                end=form.cleaned_data["end"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            messages.success(request, "Session moved.")
+            return redirect(appointment.client.get_absolute_url())
+    return render(request, "appointments/edit.html", {"form": form, "appointment": appointment})
+
+
+@require_GET
+@membership_required
+def client_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "")[:100]
+    include_archived = request.GET.get("archived") == "1"
+    qs = selectors.clients_for(
+        membership=request.membership, search=search, include_archived=include_archived
+    )
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    template = "appointments/clients.html#results" if request.htmx else "appointments/clients.html"
+    return render(request, template, {"page": page, "q": search, "archived": include_archived})
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def client_create(request: HttpRequest) -> HttpResponse:
+    form = ClientForm(request.POST or None, membership=request.membership)
+    if request.method == "POST" and form.is_valid():
+        try:
+            client = services.client_create(
+                practice=request.membership.practice, actor=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            messages.success(request, "Client added.")
+            return redirect(client)
+    return render(request, "appointments/client_form.html", {"form": form, "client": None})
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    client = _get_client_for_user(request, pk)
+    form = ClientForm(request.POST or None, instance=client, membership=request.membership)
+    if request.method == "POST" and form.is_valid():
+        # The form wrote its values onto the instance; hand the service a fresh copy.
+        fresh = _get_client_for_user(request, pk)
+        try:
+            services.client_update(client=fresh, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            messages.success(request, "Client saved.")
+            return redirect(fresh)
+    return render(request, "appointments/client_form.html", {"form": form, "client": client})
+
+
+@require_GET
+@membership_required
+def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    client = _get_client_for_user(request, pk)
+    history = Paginator(selectors.client_history(client=client), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "appointments/client_detail.html",
+        {
+            "client": client,
+            "history": history,
+            "summary": selectors.client_attendance(client=client),
+        },
+    )

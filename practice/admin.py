@@ -1,0 +1,119 @@
+"""Django admin, scoped: staff who are not superusers see their own practice only."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+
+from .models import AuditEvent, Membership, Practice
+from .services import audit_record
+
+
+def _practice_id(request):
+    membership = getattr(request, "membership", None)
+    return membership.practice_id if membership is not None else None
+
+
+def _is_practice_admin(request) -> bool:
+    membership = getattr(request, "membership", None)
+    return request.user.is_staff and membership is not None and membership.is_admin
+
+
+class PracticeAdminPermissions:
+    """Practice admins (staff with the admin role) may view, add and change
+    their practice's rows without per-model permissions; deleting health
+    records is left to superusers."""
+
+    def has_module_permission(self, request):
+        return _is_practice_admin(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _is_practice_admin(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return _is_practice_admin(request) or super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _is_practice_admin(request) or super().has_change_permission(request, obj)
+
+
+class PracticeScopedAdmin(PracticeAdminPermissions, admin.ModelAdmin):
+    """For models with a `practice` foreign key.
+
+    Superusers see everything. Other staff see and pick only rows of their
+    own practice, and rows they add land in it. Every save is audited.
+    """
+
+    audit_action = ""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(practice_id=_practice_id(request))
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_superuser:
+            exclude.append("practice")
+        return exclude
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if request.user.is_superuser or field is None:
+            return field
+        model = db_field.remote_field.model
+        practice_id = _practice_id(request)
+        if model is get_user_model():
+            field.queryset = field.queryset.filter(membership__practice_id=practice_id)
+        elif any(f.name == "practice" for f in model._meta.fields):
+            field.queryset = field.queryset.filter(practice_id=practice_id)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        if not change and not request.user.is_superuser:
+            obj.practice_id = _practice_id(request)
+        super().save_model(request, obj, form, change)
+        audit_record(
+            practice=obj.practice,
+            actor=request.user,
+            action=self.audit_action or f"{obj._meta.model_name}.admin_saved",
+            obj=obj,
+            changes={"fields": sorted(form.changed_data)},
+        )
+
+
+@admin.register(Practice)
+class PracticeAdmin(PracticeAdminPermissions, admin.ModelAdmin):
+    list_display = ["name", "time_zone", "sender_name"]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(pk=_practice_id(request))
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(PracticeScopedAdmin):
+    list_display = ["user", "role", "is_clinician", "is_active"]
+    list_filter = ["role", "is_active"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(PracticeScopedAdmin):
+    list_display = ["at", "actor", "action", "object_type", "object_id"]
+    list_filter = ["action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,88 @@
+"""The practice itself: who works there, in which role, and what changed."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from timezone_field import TimeZoneField
+
+
+class Practice(models.Model):
+    name = models.CharField(max_length=200)
+    time_zone = TimeZoneField(default="America/New_York")
+    phone = models.CharField(max_length=40, blank=True)
+    # Messages go out under this name: "Anxiety Clinic" on a lock screen
+    # would disclose care.
+    sender_name = models.CharField(
+        max_length=100,
+        help_text="Neutral name shown on messages to clients, e.g. 'Maple Street Office'.",
+    )
+    undo_window_minutes = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="How long after marking an outcome staff can undo it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's place in one practice. A user belongs to at most one practice."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Practice admin"
+        CLINICIAN = "clinician", "Clinician"
+        FRONT_DESK = "front_desk", "Front desk"
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="memberships")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    # An admin may also see clients; this says whether they hold a caseload.
+    is_clinician = models.BooleanField(
+        default=False, help_text="Has a schedule of their own (always true for clinicians)."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["practice", "user__last_name", "user__first_name"]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.get_role_display()})"
+
+    def save(self, *args, **kwargs):
+        if self.role == self.Role.CLINICIAN:
+            self.is_clinician = True
+        super().save(*args, **kwargs)
+
+    @property
+    def sees_whole_practice(self) -> bool:
+        return self.role in (self.Role.ADMIN, self.Role.FRONT_DESK)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when, from what to what. Written by services only."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=60)
+    object_id = models.BigIntegerField()
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}#{self.object_id}"

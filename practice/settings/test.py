@@ -1,0 +1,22 @@
+"""Settings for the test suite (pytest-django)."""
+
+import uuid
+
+from .base import *  # noqa: F403
+from .base import DATABASES, VAR_DIR, env
+
+SECRET_KEY = "test-only-not-secret"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+AXES_ENABLED = env.bool("AXES_ENABLED", default=False)
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that a Celery worker process started by an
+    # integration test opens the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+# Each test run has its own queue, so a worker never picks up messages that
+# an earlier run left on a shared Redis.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default=f"reconnect-test-{uuid.uuid4().hex[:8]}")

@@ -1,0 +1,64 @@
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from appointments.models import Appointment, Client
+from practice.models import Membership, Practice
+
+
+class PracticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Practice
+
+    name = factory.Sequence(lambda n: f"Practice {n}")
+    time_zone = "America/New_York"
+    phone = "+1 555 0100"
+    sender_name = factory.Sequence(lambda n: f"Office {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.django.Password("pw")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    practice = factory.SubFactory(PracticeFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.CLINICIAN
+
+
+class ClientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Client
+
+    practice = factory.SubFactory(PracticeFactory)
+    clinician = factory.LazyAttribute(
+        lambda c: MembershipFactory(practice=c.practice, role=Membership.Role.CLINICIAN).user
+    )
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda c: f"{c.first_name.lower()}@example.com")
+    consent_email = True
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Appointment
+
+    client = factory.SubFactory(ClientFactory)
+    practice = factory.LazyAttribute(lambda a: a.client.practice)
+    clinician = factory.LazyAttribute(lambda a: a.client.clinician)
+    start = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=30))
+    end = factory.LazyAttribute(lambda a: a.start + timedelta(minutes=50))
