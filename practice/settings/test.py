@@ -1,5 +1,6 @@
 """Settings for the test suite (pytest-django)."""
 
+import os
 import uuid
 
 from .base import *  # noqa: F403
@@ -15,7 +16,8 @@ AXES_ENABLED = env.bool("AXES_ENABLED", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker process started by an
     # integration test opens the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # One file per test process, so that two runs side by side do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 # Each test run has its own queue, so a worker never picks up messages that
 # an earlier run left on a shared Redis.
