@@ -1,0 +1,74 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from appointments.models import Appointment, Client, NoShowEvent
+from practice.models import Membership, Practice
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_builds_the_demo_and_a_second_run_duplicates_nothing():
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    counts = (
+        Practice.objects.count(),
+        Client.objects.count(),
+        Appointment.objects.count(),
+        Membership.objects.count(),
+        NoShowEvent.objects.count(),
+    )
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    assert counts == (
+        Practice.objects.count(),
+        Client.objects.count(),
+        Appointment.objects.count(),
+        Membership.objects.count(),
+        NoShowEvent.objects.count(),
+    )
+    practice = Practice.objects.get(name="Demo Practice")
+    assert Client.objects.filter(practice=practice).count() == 30
+    roles = dict(Membership.objects.values_list("user__username", "role"))
+    assert roles == {
+        "admin": "admin",
+        "therapist": "clinician",
+        "therapist2": "clinician",
+        "frontdesk": "front_desk",
+    }
+    assert authenticate(username="therapist", password="demo") is not None
+
+    now = timezone.now()
+    appointments = Appointment.objects.filter(practice=practice)
+    assert appointments.filter(start__lt=now - timedelta(days=21)).exists()
+    assert appointments.filter(start__gt=now + timedelta(days=21)).exists()
+    started_today = appointments.filter(
+        status="scheduled",
+        start__lte=now,
+        start__gte=now - timedelta(hours=3),
+        clinician__username="therapist",
+    )
+    assert started_today.count() >= 2
+    for appointment in started_today:
+        client = appointment.client
+        assert client.email and client.consent_email and not client.needs_safety_check
+    # Other clients show the other cases.
+    assert Client.objects.filter(practice=practice, needs_safety_check=True).exists()
+    assert Client.objects.filter(practice=practice, is_archived=True).exists()
+    assert Client.objects.filter(practice=practice, email="").exists()
+    # Historic misses are not fresh work for the pipeline.
+    assert not NoShowEvent.objects.filter(processed_at=None).exists()
+
+
+def test_seed_demo_adds_separate_practices_for_tenancy_checks():
+    call_command("seed_demo", "--practices", "2", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    second = Practice.objects.get(name="Demo Practice 2")
+    assert Membership.objects.get(user__username="therapist-2").practice == second
+    assert Client.objects.filter(practice=second).count() == 30
+
+
+def test_seed_demo_rejects_a_bad_count():
+    with pytest.raises(CommandError, match="1 to 5"):
+        call_command("seed_demo", "--practices", "0")
+    assert not Practice.objects.exists()
