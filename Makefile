@@ -46,4 +46,4 @@ bench: venv
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf var/test.sqlite3 var/broker-test .pytest_cache
+	rm -rf var/test-*.sqlite3* var/broker-test-* .pytest_cache

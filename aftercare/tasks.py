@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from policies import services as policies
+
 from . import services
 
 
@@ -10,15 +12,28 @@ def process_missed_session(event_id: int) -> bool:
     return services.missed_session_process(event_id=event_id)
 
 
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def send_safety_alert(check_id: int) -> bool:
+    return policies.safety_alert_send(check_id=check_id)
+
+
 @shared_task
 def sweep_missed_sessions() -> int:
-    """Every minute: process events whose enqueue was lost, in bounded batches.
+    """Every minute: process events whose enqueue was lost, and resend lost safety alerts.
 
-    Processes a batch in place and, if the batch was full, queues itself
-    again for the rest.
+    Works through one bounded batch in place and, if the batch was full,
+    queues itself again for the rest.
     """
     ids = services.missed_sessions_unprocessed()
     done = sum(services.missed_session_process(event_id=event_id) for event_id in ids)
+    for check_id in services.safety_alerts_unsent():
+        policies.safety_alert_send(check_id=check_id)
     if len(ids) == services.SWEEP_BATCH:
         sweep_missed_sessions.delay()
     return done
+
+
+@shared_task
+def sweep_fee_holds() -> int:
+    """Every five minutes: proposed fees whose review hold has ended become due."""
+    return policies.fees_mark_due()

@@ -71,9 +71,7 @@ class AppointmentTimeMixin(forms.Form):
         start = timezone.make_aware(naive, tz)
         # A time that DST skips (02:30 on a spring-forward night) does not exist.
         if start.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
-            raise forms.ValidationError(
-                "That time does not exist in the practice's time zone (the clocks go forward)."
-            )
+            raise forms.ValidationError("That time does not exist in the practice's time zone (the clocks go forward).")
         return start, start + timedelta(minutes=self.cleaned_data["duration"])
 
 

@@ -78,9 +78,7 @@ class AppointmentSeries(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="series")
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     weeks = models.PositiveSmallIntegerField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -147,14 +145,10 @@ class Appointment(models.Model):
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="appointments")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="appointments")
-    clinician = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments"
-    )
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments")
     start = models.DateTimeField()
     end = models.DateTimeField()
-    session_type = models.CharField(
-        max_length=20, choices=SessionType.choices, default=SessionType.INDIVIDUAL
-    )
+    session_type = models.CharField(max_length=20, choices=SessionType.choices, default=SessionType.INDIVIDUAL)
     modality = models.CharField(max_length=20, choices=Modality.choices, default=Modality.IN_PERSON)
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.SCHEDULED)
     # Who changed the status and why, kept apart from the status itself.
@@ -241,9 +235,7 @@ class NoShowEvent(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="missed_sessions")
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="missed_events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
     reason = models.CharField(max_length=500, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)

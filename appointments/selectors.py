@@ -47,9 +47,7 @@ def appointments_for(membership: Membership) -> QuerySet:
     return Appointment.objects.for_membership(membership).select_related("client", "clinician", "practice")
 
 
-def schedule(
-    *, membership: Membership, first: date, days: int = 1, clinician_id: int | None = None
-) -> QuerySet:
+def schedule(*, membership: Membership, first: date, days: int = 1, clinician_id: int | None = None) -> QuerySet:
     """Appointments in a run of local days, with what each row shows, in a fixed number of queries."""
     start, end = day_bounds(membership, first, days)
     qs = appointments_for(membership).filter(start__gte=start, start__lt=end)
@@ -95,9 +93,7 @@ def client_attendance(*, client: Client) -> AttendanceSummary:
         attended=Count("pk", filter=Q(status=S.ATTENDED)),
         no_show=Count("pk", filter=Q(status=S.NO_SHOW)),
         late_cancel=Count("pk", filter=Q(status=S.LATE_CANCEL)),
-        cancelled=Count(
-            "pk", filter=Q(status__in=[S.CANCELLED_IN_TIME, S.CANCELLED_BY_CLINICIAN, S.RESCHEDULED])
-        ),
+        cancelled=Count("pk", filter=Q(status__in=[S.CANCELLED_IN_TIME, S.CANCELLED_BY_CLINICIAN, S.RESCHEDULED])),
         upcoming=Count("pk", filter=Q(status=S.SCHEDULED, start__gte=timezone.now())),
     )
     return AttendanceSummary(**counts)

@@ -37,9 +37,7 @@ CLIENT_FIELDS = (
 
 
 def _check_clinician(practice: Practice, clinician) -> None:
-    is_member = Membership.objects.filter(
-        practice=practice, user=clinician, is_active=True, is_clinician=True
-    ).exists()
+    is_member = Membership.objects.filter(practice=practice, user=clinician, is_active=True, is_clinician=True).exists()
     if not is_member:
         raise ValidationError({"clinician": "Choose a clinician of this practice."})
 
@@ -104,9 +102,7 @@ def _check_no_clash(*, clinician_id: int, start: datetime, end: datetime, exclud
     first = clash.order_by("start").first()
     if first is not None:
         when = timezone.localtime(first.start)
-        raise ValidationError(
-            f"The clinician already has a session at {when:%a %d %b %Y %H:%M}. Pick another time."
-        )
+        raise ValidationError(f"The clinician already has a session at {when:%a %d %b %Y %H:%M}. Pick another time.")
 
 
 def appointment_book(
@@ -180,9 +176,7 @@ def appointment_move(*, appointment: Appointment, start: datetime, end: datetime
         appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
         if appointment.status != Status.SCHEDULED:
             raise ValidationError("Only a scheduled session can be moved.")
-        _check_no_clash(
-            clinician_id=appointment.clinician_id, start=start, end=end, exclude_id=appointment.pk
-        )
+        _check_no_clash(clinician_id=appointment.clinician_id, start=start, end=end, exclude_id=appointment.pk)
         old = [appointment.start.isoformat(), appointment.end.isoformat()]
         appointment.start, appointment.end = start, end
         appointment.save(update_fields=["start", "end"])
@@ -317,9 +311,7 @@ def appointment_undo_outcome(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        appointment = (
-            Appointment.objects.select_for_update().select_related("practice").get(pk=appointment_id)
-        )
+        appointment = Appointment.objects.select_for_update().select_related("practice").get(pk=appointment_id)
         if appointment.status == Status.SCHEDULED:
             raise ValidationError("There is nothing to undo on this session.")
         if appointment.status == Status.RESCHEDULED:
@@ -345,9 +337,7 @@ def appointment_undo_outcome(
                 "status_changed_by",
             ]
         )
-        event = (
-            NoShowEvent.objects.select_for_update().filter(appointment=appointment, undone_at=None).first()
-        )
+        event = NoShowEvent.objects.select_for_update().filter(appointment=appointment, undone_at=None).first()
         if event is not None:
             event.undone_at = now
             event.undone_by = actor

@@ -14,6 +14,7 @@ urlpatterns = [
     path("appointments/<int:pk>/outcome/", views.appointment_outcome, name="appointment_outcome"),
     path("appointments/<int:pk>/cancel/", views.appointment_cancel, name="appointment_cancel"),
     path("appointments/<int:pk>/undo/", views.appointment_undo, name="appointment_undo"),
+    path("appointments/<int:pk>/makeup/", views.appointment_makeup, name="appointment_makeup"),
     path("clients/", views.client_list, name="client_list"),
     path("clients/new/", views.client_create, name="client_create"),
     path("clients/<int:pk>/", views.client_detail, name="client_detail"),

@@ -10,7 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aftercare.services import attendance_record, attendance_undo
+from aftercare.services import attendance_record, attendance_undo, makeup_book
+from policies import selectors as policy_selectors
+from policies.models import FeeAssessment
 from practice.access import membership_required
 
 from . import selectors, services
@@ -47,11 +49,16 @@ def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
     return None, clinicians
 
 
-def _row_response(request, appointment: Appointment, error: str = "") -> HttpResponse:
+def _row_response(request, appointment: Appointment, error: str = "", note: str = "") -> HttpResponse:
     return render(
         request,
         "appointments/schedule.html#row",
-        {"appointment": appointment, "row_error": error, "show_date": request.POST.get("show_date") == "1"},
+        {
+            "appointment": appointment,
+            "row_error": error,
+            "row_note": note,
+            "show_date": request.POST.get("show_date") == "1",
+        },
     )
 
 
@@ -67,6 +74,7 @@ def today(request: HttpRequest) -> HttpResponse:
         {
             "day": day,
             "appointments": appointments,
+            "safety_checks": policy_selectors.safety_checks_open(membership=request.membership),
             "clinicians": clinicians,
             "clinician_id": clinician_id,
         },
@@ -85,14 +93,10 @@ def week(request: HttpRequest) -> HttpResponse:
         messages.warning(request, "That date was not understood; showing this week.")
         first = today_
     first -= timedelta(days=first.weekday())  # weeks start on Monday
-    appointments = selectors.schedule(
-        membership=request.membership, first=first, days=7, clinician_id=clinician_id
-    )
+    appointments = selectors.schedule(membership=request.membership, first=first, days=7, clinician_id=clinician_id)
     days = {first + timedelta(days=i): [] for i in range(7)}
     for appointment in appointments:
-        days[appointment.start.astimezone(selectors.practice_zone(request.membership)).date()].append(
-            appointment
-        )
+        days[appointment.start.astimezone(selectors.practice_zone(request.membership)).date()].append(appointment)
     return render(
         request,
         "appointments/week.html",
@@ -159,7 +163,7 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     form = CancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            attendance_record(
+            recorded = attendance_record(
                 appointment_id=appointment.pk,
                 actor=request.user,
                 outcome=services.Outcome.CANCELLED,
@@ -170,9 +174,14 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, " ".join(exc.messages))
         else:
             appointment = _get_appointment_for_user(request, pk)
+            note = (
+                "Recorded as a late cancel: the client cancelled inside the policy's notice window."
+                if recorded.appointment.status == Appointment.Status.LATE_CANCEL
+                else ""
+            )
             if request.htmx:
-                return _row_response(request, appointment)
-            messages.success(request, "Session cancelled.")
+                return _row_response(request, appointment, note=note)
+            messages.success(request, note or "Session cancelled.")
             return redirect("appointments:today")
     template = "appointments/schedule.html#cancel-row" if request.htmx else "appointments/cancel.html"
     return render(
@@ -250,6 +259,35 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @membership_required
+def appointment_makeup(request: HttpRequest, pk: int) -> HttpResponse:
+    """Book a make-up for a missed session, with the same clinician and session type."""
+    missed = _get_appointment_for_user(request, pk)
+    if not missed.is_missed:
+        messages.error(request, "A make-up can only be booked for a missed session.")
+        return redirect(missed.client)
+    form = MoveForm(request.POST or None, membership=request.membership, initial={"duration": 50})
+    form.helper.inputs[0].value = "Book make-up"
+    if request.method == "POST" and form.is_valid():
+        try:
+            makeup_book(
+                missed=missed,
+                actor=request.user,
+                clinician=missed.clinician,
+                start=form.cleaned_data["start"],
+                end=form.cleaned_data["end"],
+                session_type=missed.session_type,
+                modality=missed.modality,
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            messages.success(request, "Make-up session booked.")
+            return redirect(missed.client)
+    return render(request, "appointments/makeup.html", {"form": form, "appointment": missed})
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
 def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _get_appointment_for_user(request, pk)
     zone = selectors.practice_zone(request.membership)
@@ -281,9 +319,7 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def client_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "")[:100]
     include_archived = request.GET.get("archived") == "1"
-    qs = selectors.clients_for(
-        membership=request.membership, search=search, include_archived=include_archived
-    )
+    qs = selectors.clients_for(membership=request.membership, search=search, include_archived=include_archived)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     template = "appointments/clients.html#results" if request.htmx else "appointments/clients.html"
     return render(request, template, {"page": page, "q": search, "archived": include_archived})
@@ -328,6 +364,7 @@ def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @membership_required
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     client = _get_client_for_user(request, pk)
+    policy = policy_selectors.policy_current(membership=request.membership)
     history = Paginator(selectors.client_history(client=client), 50).get_page(request.GET.get("page"))
     return render(
         request,
@@ -336,5 +373,9 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "client": client,
             "history": history,
             "summary": selectors.client_attendance(client=client),
+            "fees": policy_selectors.client_fees(client=client),
+            "policy": policy,
+            "acknowledgement": policy_selectors.client_acknowledgement(client=client, version=policy),
+            "waiver_reasons": FeeAssessment.WaiverReason.choices,
         },
     )

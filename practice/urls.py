@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
+    path("", include("policies.urls")),
     path("", include("appointments.urls")),
 ]
 

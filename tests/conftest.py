@@ -1,6 +1,8 @@
 """Personas, after healthchecks' Alice/Bob/Charlie: every view test checks who may see what."""
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,36 @@ def other_client(other_practice, other_practice_therapist):
     return ClientFactory(
         practice=other_practice, clinician=other_practice_therapist, first_name="Sky", last_name="Stone"
     )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Take away the broker folder or queue that practice/settings/test.py made up for this run.
+
+    Messages published with no worker running stay there otherwise, one
+    folder or Redis list per run. A BROKER_DIR or CELERY_QUEUE from the
+    environment was chosen by someone, and is left alone.
+    """
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        folder = Path(settings.BROKER_DIR)
+        if "BROKER_DIR" not in os.environ and folder.name == f"broker-test-{os.getpid()}":
+            shutil.rmtree(folder, ignore_errors=True)
+    elif "CELERY_QUEUE" not in os.environ:
+        _broker_queue_delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def _broker_queue_delete(name: str) -> None:
+    from practice.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=5)
+            queue = app.amqp.queues[name].bind(conn.default_channel)
+            # A channel deletes only the bindings it has declared itself.
+            queue.declare()
+            queue.delete()
+    except Exception:  # noqa: S110 - tidying up; the run's result does not depend on it
+        pass

@@ -62,3 +62,25 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     clinician = factory.LazyAttribute(lambda a: a.client.clinician)
     start = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=30))
     end = factory.LazyAttribute(lambda a: a.start + timedelta(minutes=50))
+
+
+def make_policy(practice, **overrides):
+    """A policy version in force for a year, through the service that saves versions."""
+    from decimal import Decimal
+
+    from policies.services import policy_version_create
+
+    fields = {
+        "effective_at": timezone.now() - timedelta(days=365),
+        "currency": "USD",
+        "notice_hours": 24,
+        "late_cancel_fee": Decimal("40.00"),
+        "no_show_fee": Decimal("60.00"),
+        "grace_count": 0,
+        "grace_days": 90,
+        "exempt_intake": True,
+        "makeup_days": 7,
+        "hold_hours": 48,
+    }
+    fields.update(overrides)
+    return policy_version_create(practice=practice, actor=None, **fields)

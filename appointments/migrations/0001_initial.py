@@ -20,9 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("first_name", models.CharField(max_length=100)),
                 ("last_name", models.CharField(max_length=100)),
@@ -40,9 +38,7 @@ class Migration(migrations.Migration):
                 ("consent_sms", models.BooleanField(default=False, verbose_name="Consents to text messages")),
                 (
                     "needs_safety_check",
-                    models.BooleanField(
-                        default=False, verbose_name="Needs a safety check if a session is missed"
-                    ),
+                    models.BooleanField(default=False, verbose_name="Needs a safety check if a session is missed"),
                 ),
                 ("is_archived", models.BooleanField(default=False)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
@@ -74,9 +70,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("weeks", models.PositiveSmallIntegerField()),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
@@ -123,9 +117,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("start", models.DateTimeField()),
                 ("end", models.DateTimeField()),
@@ -268,15 +260,11 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "kind",
-                    models.CharField(
-                        choices=[("no_show", "No-show"), ("late_cancel", "Late cancel")], max_length=20
-                    ),
+                    models.CharField(choices=[("no_show", "No-show"), ("late_cancel", "Late cancel")], max_length=20),
                 ),
                 ("recorded_at", models.DateTimeField(default=django.utils.timezone.now)),
                 ("reason", models.CharField(blank=True, max_length=500)),

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "csp",
     "practice",
     "appointments",
+    "policies",
     "aftercare",
 ]
 
@@ -173,13 +174,20 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 BROKER_DIR = Path(env("BROKER_DIR", default=str(VAR_DIR / "broker")))
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "control_folder": str(BROKER_DIR / "control"),
+
+
+def filesystem_broker_options(folder: Path) -> dict:
+    """kombu's filesystem transport, with every process reading and writing one folder."""
+    return {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
     }
+
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Late acks: a task whose worker died is delivered again after this.
@@ -206,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-missed-sessions": {
         "task": "aftercare.tasks.sweep_missed_sessions",
         "schedule": crontab(minute="*"),
+    },
+    "sweep-fee-holds": {
+        "task": "aftercare.tasks.sweep_fee_holds",
+        "schedule": crontab(minute="*/5"),
     },
 }
 

@@ -2,9 +2,10 @@
 
 import os
 import uuid
+from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, VAR_DIR, env
+from .base import CELERY_BROKER_URL, DATABASES, VAR_DIR, env, filesystem_broker_options
 
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
 DEBUG = False
@@ -22,3 +23,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Each test run has its own queue, so a worker never picks up messages that
 # an earlier run left on a shared Redis.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default=f"reconnect-test-{uuid.uuid4().hex[:8]}")
+
+# Without a broker server, a broker folder of the run's own too: besides the
+# messages it holds the exchange tables, which a run should not share with
+# `make run` or another run. Integration tests hand it to their worker.
+BROKER_DIR = Path(env("BROKER_DIR", default=str(VAR_DIR / f"broker-test-{os.getpid()}")))
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)

@@ -1,4 +1,4 @@
-"""Demo data: a practice with staff, clients and eight weeks of sessions.
+"""Demo data: a practice with staff, clients, a cancellation policy and eight weeks of sessions.
 
 Idempotent: a second run finds what the first made and adds nothing. Sessions
 are planned per clinician and local day; a day that already has any session
@@ -7,6 +7,7 @@ for that clinician is left as it is.
 
 import random
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +16,8 @@ from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
 from appointments.services import appointment_book, appointment_record_outcome, client_create
+from policies.models import Acknowledgement, PolicyVersion
+from policies.services import acknowledgement_record, policy_version_create
 from practice.models import Membership, Practice
 
 User = get_user_model()
@@ -101,6 +104,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 practice, staff = self._practice(number)
                 clients = self._clients(practice, staff, number)
+                self._policy(practice, staff, clients)
                 booked = self._sessions(practice, staff, clients, number)
                 # Misses on past days are history, not fresh work: the
                 # after-miss pipeline is for misses marked from now on.
@@ -108,9 +112,7 @@ class Command(BaseCommand):
                     practice=practice, processed_at=None, recorded_at__lt=timezone.now() - timedelta(hours=12)
                 ).update(processed_at=timezone.now())
             self.stdout.write(f"{practice.name}: {len(clients)} clients, {booked} new sessions.")
-        self.stdout.write(
-            self.style.WARNING("Demo accounts, password 'demo' (demo only, never in production):")
-        )
+        self.stdout.write(self.style.WARNING("Demo accounts, password 'demo' (demo only, never in production):"))
         for number in range(1, practices + 1):
             suffix = "" if number == 1 else f"-{number}"
             names = ", ".join(f"{n}{suffix}" for n in ("admin", "therapist", "therapist2", "frontdesk"))
@@ -151,6 +153,44 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(user=user, defaults={"practice": practice, "role": role})
             staff[key] = user
         return practice, staff
+
+    def _policy(self, practice, staff, clients) -> None:
+        """Version 1, in force for a year. Today's clients (the first eight) and most
+        others acknowledged it; a few have not, so "not acknowledged" shows too."""
+        version = PolicyVersion.objects.filter(practice=practice).order_by("number").first()
+        if version is None:
+            version = policy_version_create(
+                practice=practice,
+                actor=staff["admin"],
+                effective_at=timezone.now() - timedelta(days=365),
+                currency="USD",
+                notice_hours=24,
+                late_cancel_fee=Decimal("40.00"),
+                no_show_fee=Decimal("60.00"),
+                grace_count=1,
+                grace_days=90,
+                exempt_intake=True,
+                makeup_days=7,
+                hold_hours=48,
+                summary=(
+                    "We hold your session time for you. If you can't come, please let us know at least "
+                    "24 hours ahead. A session missed without that notice may be charged: $60 for a missed "
+                    "session, $40 for a late cancellation. Your first miss in 90 days is never charged, "
+                    "and rebooking within a week waives the fee."
+                ),
+                overrides={"intake": (Decimal("0.00"), Decimal("0.00"))},
+            )
+        if Acknowledgement.objects.filter(version=version).exists():
+            return
+        for i, client in enumerate(clients):
+            if i < 8 or i % 4:
+                acknowledgement_record(
+                    client=client,
+                    version=version,
+                    method="in_person" if i % 2 else "paper",
+                    actor=staff["frontdesk"],
+                    at=timezone.now() - timedelta(days=300),
+                )
 
     def _clients(self, practice, staff, number: int) -> list[Client]:
         clinicians = [staff["therapist"], staff["therapist2"]]
@@ -208,8 +248,7 @@ class Command(BaseCommand):
                     pool = ready[index * 4 : index * 4 + 4]
                 else:
                     starts = [
-                        timezone.make_aware(datetime.combine(day, time(hour)), tz)
-                        for hour in rng.sample(HOURS, 4)
+                        timezone.make_aware(datetime.combine(day, time(hour)), tz) for hour in rng.sample(HOURS, 4)
                     ]
                     pool = own
                 for n, start in enumerate(sorted(starts)):

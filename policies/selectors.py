@@ -1,0 +1,95 @@
+"""Reads for policy, fee and safety-check pages, scoped to a membership."""
+
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from appointments.models import Appointment, Client
+from practice.models import Membership
+
+from . import services
+from .models import Acknowledgement, FeeAssessment, PolicyVersion, SafetyCheck
+
+
+def policy_versions(*, membership: Membership) -> QuerySet:
+    return PolicyVersion.objects.filter(practice_id=membership.practice_id).prefetch_related("overrides")
+
+
+def policy_current(*, membership: Membership) -> PolicyVersion | None:
+    return services.policy_in_force(practice_id=membership.practice_id, at=timezone.now())
+
+
+def fees_for(*, membership: Membership) -> QuerySet:
+    """Fees this member may see: the practice's, or a clinician's own clients'."""
+    qs = FeeAssessment.objects.filter(practice_id=membership.practice_id)
+    if not membership.sees_whole_practice:
+        qs = qs.filter(missed_session__appointment__clinician_id=membership.user_id)
+    return qs.select_related("client", "policy_version", "missed_session__appointment__clinician").order_by(
+        "-missed_session__appointment__start", "-id"
+    )
+
+
+def fees_filtered(
+    *,
+    membership: Membership,
+    state: str = "",
+    clinician_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet:
+    qs = fees_for(membership=membership)
+    zone = membership.practice.time_zone
+    if state:
+        qs = qs.filter(state=state)
+    if clinician_id:
+        qs = qs.filter(missed_session__appointment__clinician_id=clinician_id)
+    if date_from:
+        qs = qs.filter(missed_session__appointment__start__gte=datetime.combine(date_from, time.min, tzinfo=zone))
+    if date_to:
+        end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone)
+        qs = qs.filter(missed_session__appointment__start__lt=end)
+    return qs
+
+
+def client_fees(*, client: Client) -> QuerySet:
+    return (
+        FeeAssessment.objects.filter(client=client)
+        .select_related("policy_version", "missed_session__appointment")
+        .prefetch_related("changes")
+        .order_by("-missed_session__appointment__start")
+    )
+
+
+def client_acknowledgement(*, client: Client, version: PolicyVersion | None) -> Acknowledgement | None:
+    if version is None:
+        return None
+    return Acknowledgement.objects.filter(client=client, version=version).first()
+
+
+def safety_checks_open(*, membership: Membership) -> QuerySet:
+    """Open checks: a clinician's own; admins see the practice's (front desk sees none: clinical)."""
+    qs = SafetyCheck.objects.filter(practice_id=membership.practice_id, completed_at=None)
+    if membership.is_admin:
+        pass
+    elif membership.is_clinician:
+        qs = qs.filter(clinician_id=membership.user_id)
+    else:
+        return qs.none()
+    return qs.select_related("missed_session__appointment__client", "clinician").order_by("created_at")
+
+
+def safety_checks_for(*, membership: Membership) -> QuerySet:
+    qs = SafetyCheck.objects.filter(practice_id=membership.practice_id)
+    if not membership.is_admin:
+        qs = qs.filter(clinician_id=membership.user_id)
+    return qs
+
+
+def missed_appointment_for_makeup(*, membership: Membership, pk: int) -> Appointment | None:
+    return (
+        Appointment.objects.for_membership(membership)
+        .filter(pk=pk, status__in=Appointment.MISSED_STATUSES)
+        .select_related("client", "practice")
+        .first()
+    )

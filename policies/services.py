@@ -1,0 +1,372 @@
+"""Every write to policies, acknowledgements, safety checks and fees.
+
+Fees are assessed exactly once per missed session: FeeAssessment has a
+one-to-one key on the missed session, and `fee_assess` returns the existing
+row when it finds one (or loses the race to create it).
+"""
+
+import logging
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from appointments.models import Appointment, Client, NoShowEvent
+from practice.emails import send_email
+from practice.models import Practice
+from practice.services import audit_record
+
+from . import rules
+from .models import Acknowledgement, FeeAssessment, FeeChange, FeeOverride, PolicyVersion, SafetyCheck
+
+log = logging.getLogger(__name__)
+
+State = FeeAssessment.State
+
+POLICY_FIELDS = (
+    "effective_at",
+    "currency",
+    "notice_hours",
+    "late_cancel_fee",
+    "no_show_fee",
+    "grace_count",
+    "grace_days",
+    "exempt_intake",
+    "makeup_days",
+    "hold_hours",
+    "summary",
+)
+
+
+# ---------------------------------------------------------------- policies
+
+
+def policy_version_create(
+    *,
+    practice: Practice,
+    actor,
+    overrides: dict[str, tuple[Decimal | None, Decimal | None]] | None = None,
+    **fields,
+) -> PolicyVersion:
+    """Save a new version. Old versions are never changed: misses are judged by the one in force."""
+    unknown = set(fields) - set(POLICY_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown policy fields: {sorted(unknown)}")
+    with transaction.atomic():
+        # Serialise numbering per practice.
+        Practice.objects.select_for_update().filter(pk=practice.pk).first()
+        last = PolicyVersion.objects.filter(practice=practice).order_by("-number").first()
+        version = PolicyVersion(practice=practice, number=(last.number + 1) if last else 1, created_by=actor, **fields)
+        version.full_clean()
+        version.save()
+        for session_type, (no_show, late_cancel) in (overrides or {}).items():
+            if no_show is None and late_cancel is None:
+                continue
+            override = FeeOverride(
+                version=version, session_type=session_type, no_show_fee=no_show, late_cancel_fee=late_cancel
+            )
+            override.full_clean()
+            override.save()
+        audit_record(
+            practice=practice,
+            actor=actor,
+            action="policy.version_created",
+            obj=version,
+            changes={"number": version.number, "effective_at": version.effective_at.isoformat()},
+        )
+    return version
+
+
+def policy_in_force(*, practice_id: int, at: datetime) -> PolicyVersion | None:
+    versions = PolicyVersion.objects.filter(practice_id=practice_id).prefetch_related("overrides")
+    return rules.version_in_force([(v.effective_at, v.number, v) for v in versions], at)
+
+
+def acknowledgement_record(
+    *, client: Client, version: PolicyVersion, method: str, actor=None, at: datetime | None = None
+) -> Acknowledgement:
+    """Record that a client acknowledged a version. A second record for the same version changes nothing."""
+    if version.practice_id != client.practice_id:
+        raise ValidationError("That policy belongs to another practice.")
+    if method not in Acknowledgement.Method.values:
+        raise ValidationError("Say how the client acknowledged the policy.")
+    with transaction.atomic():
+        ack, created = Acknowledgement.objects.get_or_create(
+            client=client,
+            version=version,
+            defaults={
+                "practice_id": client.practice_id,
+                "method": method,
+                "acknowledged_at": at or timezone.now(),
+                "recorded_by": actor if actor is not None and actor.is_authenticated else None,
+            },
+        )
+        if created:
+            audit_record(
+                practice=client.practice,
+                actor=actor,
+                action="policy.acknowledged",
+                obj=ack,
+                changes={"version": version.number, "method": method},
+            )
+    return ack
+
+
+def cancellation_is_late(*, appointment: Appointment, at: datetime) -> bool:
+    """Whether a client cancelling now is inside the notice window of the policy in force."""
+    version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)
+    if version is None:
+        return False
+    return rules.is_late_cancellation(cancelled_at=at, start=appointment.start, notice_hours=version.notice_hours)
+
+
+# ----------------------------------------------------------- safety checks
+
+
+def safety_check_open(*, event: NoShowEvent) -> tuple[SafetyCheck, bool]:
+    """Open the check for a flagged client's miss (once). Returns (check, created)."""
+    appointment = event.appointment
+    return SafetyCheck.objects.get_or_create(
+        missed_session=event,
+        defaults={"practice_id": event.practice_id, "clinician_id": appointment.clinician_id},
+    )
+
+
+def safety_alert_send(*, check_id: int) -> bool:
+    """Email the clinician about an open safety check, once.
+
+    The row is locked while the mail goes out, so two workers cannot both
+    send; a crash after sending and before the commit can repeat the alert,
+    which for a clinician alert is the safer way to fail.
+    """
+    with transaction.atomic():
+        check = (
+            SafetyCheck.objects.select_for_update()
+            .select_related("clinician", "missed_session__appointment", "practice")
+            .filter(pk=check_id, alert_sent_at=None)
+            .first()
+        )
+        if check is None:
+            return False
+        if check.clinician.email:
+            appointment = check.missed_session.appointment
+            send_email(
+                "safety-alert",
+                to=check.clinician.email,
+                context={
+                    "check": check,
+                    "start": timezone.localtime(appointment.start, check.practice.time_zone),
+                },
+                message_id=f"<safety-check-{check.pk}@reconnect>",
+            )
+        check.alert_sent_at = timezone.now()
+        check.save(update_fields=["alert_sent_at"])
+    log.info("safety alert sent check_id=%s", check_id)
+    return True
+
+
+def safety_check_complete(*, check: SafetyCheck, actor, note: str = "") -> SafetyCheck:
+    with transaction.atomic():
+        check = SafetyCheck.objects.select_for_update().get(pk=check.pk)
+        if check.completed_at is not None:
+            return check
+        check.completed_at = timezone.now()
+        check.completed_by = actor
+        check.note = note[:2000]
+        check.save(update_fields=["completed_at", "completed_by", "note"])
+        audit_record(practice=check.practice, actor=actor, action="safety_check.completed", obj=check)
+    return check
+
+
+# -------------------------------------------------------------------- fees
+
+
+def _grace_used(*, client_id: int, appointment: Appointment, days: int, zone) -> int:
+    first_day = rules.grace_window_start(start=appointment.start, days=days, zone=zone)
+    window_start = datetime.combine(first_day, time.min, tzinfo=zone)
+    return FeeAssessment.objects.filter(
+        client_id=client_id,
+        rule=rules.RULE_GRACE,
+        state=State.NOT_CHARGED,
+        missed_session__appointment__start__gte=window_start,
+        missed_session__appointment__start__lt=appointment.start,
+    ).count()
+
+
+def _makeup_start(appointment: Appointment) -> datetime | None:
+    makeup = (
+        Appointment.objects.filter(rescheduled_from=appointment, status__in=Appointment.BLOCKING_STATUSES)
+        .order_by("start")
+        .first()
+    )
+    return makeup.start if makeup else None
+
+
+def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessment:
+    """Decide and store the fee for one missed session; idempotent.
+
+    1. An existing assessment is returned unchanged (a redelivery, a rerun).
+    2. Gather the inputs: the version in force at the session's start, the
+       client's acknowledgement of it, grace already used, any make-up.
+    3. `rules.assess` decides; store it with the rule that produced it.
+    4. Two workers at once: the unique key lets one insert; the other
+       returns the winner's row.
+    """
+    now = now or timezone.now()
+    existing = FeeAssessment.objects.filter(missed_session=event).first()
+    if existing is not None:
+        return existing
+    appointment = Appointment.objects.select_related("practice", "client").get(pk=event.appointment_id)
+    zone = appointment.practice.time_zone
+    version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)
+    terms = version.terms() if version else None
+    miss = rules.Miss(
+        kind=event.kind,
+        session_type=appointment.session_type,
+        start=appointment.start,
+        recorded_at=event.recorded_at,
+        acknowledged=bool(version)
+        and Acknowledgement.objects.filter(client_id=appointment.client_id, version=version).exists(),
+        grace_used=_grace_used(
+            client_id=appointment.client_id, appointment=appointment, days=terms.grace_days, zone=zone
+        )
+        if terms and terms.grace_count
+        else 0,
+        makeup_start=_makeup_start(appointment),
+    )
+    decision = rules.assess(miss, terms, zone)
+    if decision.charge:
+        state = State.DUE if decision.hold_hours == 0 else State.PROPOSED
+        due_at = now + timedelta(hours=decision.hold_hours)
+    else:
+        state = State.WAIVED if decision.rule == rules.RULE_MAKEUP else State.NOT_CHARGED
+        due_at = None
+    try:
+        with transaction.atomic():
+            fee = FeeAssessment.objects.create(
+                practice_id=appointment.practice_id,
+                missed_session=event,
+                client_id=appointment.client_id,
+                policy_version=version,
+                state=state,
+                amount=decision.amount,
+                currency=version.currency if version else "USD",
+                rule=decision.rule,
+                rule_detail=decision.detail,
+                due_at=due_at,
+            )
+            FeeChange.objects.create(
+                fee=fee,
+                to_state=state,
+                reason_code=FeeAssessment.WaiverReason.MAKEUP if decision.rule == rules.RULE_MAKEUP else "",
+                note=decision.detail,
+            )
+    except IntegrityError:
+        # Another worker assessed it first; theirs stands.
+        return FeeAssessment.objects.get(missed_session=event)
+    log.info("fee assessed fee_id=%s event_id=%s state=%s", fee.pk, event.pk, state)
+    return fee
+
+
+def _transition(*, fee: FeeAssessment, to: str, allowed_from, actor, reason_code: str = "", note: str = ""):
+    with transaction.atomic():
+        fee = FeeAssessment.objects.select_for_update().select_related("practice").get(pk=fee.pk)
+        if fee.state == to:
+            return fee
+        if fee.state not in allowed_from:
+            current, wanted = fee.get_state_display().lower(), State(to).label.lower()
+            raise ValidationError(f"This fee is {current}; it cannot be marked {wanted}.")
+        old = fee.state
+        fee.state = to
+        fee.save(update_fields=["state", "updated_at"])
+        FeeChange.objects.create(
+            fee=fee,
+            actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+            from_state=old,
+            to_state=to,
+            reason_code=reason_code,
+            note=note[:500],
+        )
+        audit_record(
+            practice=fee.practice,
+            actor=actor,
+            action=f"fee.{to}",
+            obj=fee,
+            changes={"state": [old, to], "reason_code": reason_code},
+        )
+    return fee
+
+
+def fee_waive(*, fee: FeeAssessment, actor, reason_code: str, note: str = "") -> FeeAssessment:
+    if reason_code not in FeeAssessment.WaiverReason.values:
+        raise ValidationError("Choose a reason for the waiver.")
+    return _transition(
+        fee=fee,
+        to=State.WAIVED,
+        allowed_from=FeeAssessment.OPEN_STATES,
+        actor=actor,
+        reason_code=reason_code,
+        note=note,
+    )
+
+
+def fee_mark_paid(*, fee: FeeAssessment, actor, note: str = "") -> FeeAssessment:
+    return _transition(fee=fee, to=State.PAID, allowed_from=FeeAssessment.OPEN_STATES, actor=actor, note=note)
+
+
+def fee_void(*, fee: FeeAssessment, actor, note: str = "", reason_code: str = "") -> FeeAssessment:
+    allowed = (State.PROPOSED, State.DUE, State.WAIVED, State.NOT_CHARGED)
+    return _transition(fee=fee, to=State.VOID, allowed_from=allowed, actor=actor, note=note, reason_code=reason_code)
+
+
+def fee_void_for_undo(*, event: NoShowEvent, actor) -> FeeAssessment | None:
+    """An undone mark voids its fee unless it was already paid."""
+    fee = FeeAssessment.objects.filter(missed_session=event).first()
+    if fee is None or fee.state in (State.PAID, State.VOID):
+        return fee
+    return fee_void(fee=fee, actor=actor, note="The missed-session mark was undone.", reason_code="undo")
+
+
+def fee_waive_for_makeup(*, event: NoShowEvent, makeup: Appointment, actor=None) -> FeeAssessment | None:
+    """A make-up booked within the policy's window waives an open fee."""
+    fee = FeeAssessment.objects.select_related("policy_version", "practice").filter(missed_session=event).first()
+    if fee is None or fee.state not in FeeAssessment.OPEN_STATES or fee.policy_version is None:
+        return fee
+    missed_start = Appointment.objects.values_list("start", flat=True).get(pk=event.appointment_id)
+    if not rules.makeup_waives(
+        missed_start=missed_start,
+        makeup_start=makeup.start,
+        makeup_days=fee.policy_version.makeup_days,
+        zone=fee.practice.time_zone,
+    ):
+        return fee
+    return _transition(
+        fee=fee,
+        to=State.WAIVED,
+        allowed_from=FeeAssessment.OPEN_STATES,
+        actor=actor,
+        reason_code=FeeAssessment.WaiverReason.MAKEUP,
+        note="Make-up session booked.",
+    )
+
+
+def fees_mark_due(*, now: datetime | None = None, limit: int = 500) -> int:
+    """End review holds: proposed fees whose hold has passed become due (partial index fee_hold_due_idx)."""
+    now = now or timezone.now()
+    moved = 0
+    with transaction.atomic():
+        fees = list(
+            FeeAssessment.objects.select_for_update(skip_locked=True)
+            .filter(state=State.PROPOSED, due_at__lte=now)
+            .order_by("due_at")[:limit]
+        )
+        for fee in fees:
+            # Conditional on the state we read: a waiver that got in first wins.
+            if FeeAssessment.objects.filter(pk=fee.pk, state=State.PROPOSED).update(state=State.DUE, updated_at=now):
+                FeeChange.objects.create(
+                    fee=fee, from_state=State.PROPOSED, to_state=State.DUE, note="Review hold ended."
+                )
+                moved += 1
+    return moved

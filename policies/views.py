@@ -1,0 +1,249 @@
+"""Policy, fees, acknowledgements and safety checks."""
+
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aftercare.services import safety_check_done
+from appointments.models import Client
+from appointments.selectors import clinicians_for
+from practice.access import membership_required
+from practice.emails import send_email
+
+from . import selectors, services, tokens
+from .forms import AcknowledgementForm, FeeActionForm, FeeFilterForm, PolicyForm, SafetyCheckForm
+from .models import Acknowledgement, FeeAssessment, PolicyVersion
+
+
+def _back(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def policy(request: HttpRequest) -> HttpResponse:
+    """Everyone on staff reads the policy; practice admins save new versions."""
+    membership = request.membership
+    current = selectors.policy_current(membership=membership)
+    zone = membership.practice.time_zone
+    form = PolicyForm(request.POST or None, zone=zone, initial=PolicyForm.initial_from(current))
+    if request.method == "POST":
+        if not membership.is_admin:
+            messages.error(request, "Only practice admins can change the policy.")
+            return redirect("policies:policy")
+        if form.is_valid():
+            try:
+                version = services.policy_version_create(
+                    practice=membership.practice,
+                    actor=request.user,
+                    overrides=form.overrides(),
+                    **form.policy_fields(),
+                )
+            except ValidationError as exc:
+                form.add_error(None, " ".join(exc.messages))
+            else:
+                messages.success(request, f"Saved as version {version.number}.")
+                return redirect("policies:policy")
+    return render(
+        request,
+        "policies/policy.html",
+        {"form": form, "current": current, "versions": selectors.policy_versions(membership=membership)},
+    )
+
+
+@require_GET
+@membership_required(whole_practice=True)
+def fees(request: HttpRequest) -> HttpResponse:
+    membership = request.membership
+    clinicians = list(clinicians_for(membership))
+    form = FeeFilterForm(request.GET or None, clinicians=clinicians)
+    filters = {}
+    if form.is_bound:
+        if form.is_valid():
+            filters = {
+                "state": form.cleaned_data["state"],
+                "clinician_id": form.cleaned_data["clinician"],
+                "date_from": form.cleaned_data["date_from"],
+                "date_to": form.cleaned_data["date_to"],
+            }
+        else:
+            messages.warning(request, "Some filters were not understood and were left out.")
+    qs = selectors.fees_filtered(membership=membership, **filters)
+    if request.GET.get("export") == "csv":
+        return _fees_csv(qs, membership.practice.time_zone)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "policies/fees.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "waiver_reasons": FeeAssessment.WaiverReason.choices,
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _fees_csv(qs, zone) -> StreamingHttpResponse:
+    """For the billing system: one row per fee, times in the practice's zone."""
+    writer = csv.writer(_Echo())
+    header = [
+        "fee_id",
+        "session_start",
+        "client_id",
+        "client_name",
+        "clinician",
+        "kind",
+        "state",
+        "amount",
+        "currency",
+        "rule",
+        "policy_version",
+        "due_at",
+    ]
+
+    def rows():
+        yield writer.writerow(header)
+        for fee in qs.iterator(chunk_size=500):
+            appointment = fee.missed_session.appointment
+            yield writer.writerow(
+                [
+                    fee.pk,
+                    timezone.localtime(appointment.start, zone).strftime("%Y-%m-%d %H:%M"),
+                    fee.client_id,
+                    _csv_safe(fee.client.full_name),
+                    _csv_safe(appointment.clinician.get_full_name() or appointment.clinician.username),
+                    fee.missed_session.kind,
+                    fee.state,
+                    fee.amount,
+                    fee.currency,
+                    _csv_safe(fee.rule_detail),
+                    fee.policy_version.number if fee.policy_version else "",
+                    timezone.localtime(fee.due_at, zone).strftime("%Y-%m-%d %H:%M") if fee.due_at else "",
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="fees-{timezone.localdate():%Y-%m-%d}.csv"'
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    # Spreadsheet formula injection: a cell starting with = + - @ is run as a formula.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+@require_POST
+@membership_required(whole_practice=True)
+def fee_action(request: HttpRequest, pk: int) -> HttpResponse:
+    fee = get_object_or_404(selectors.fees_for(membership=request.membership), pk=pk)
+    form = FeeActionForm(request.POST)
+    back = _back(request, reverse("policies:fees"))
+    if not form.is_valid():
+        errors = "; ".join(e for field_errors in form.errors.values() for e in field_errors)
+        messages.error(request, f"Nothing was changed: {errors}")
+        return redirect(back)
+    action, data = form.cleaned_data["action"], form.cleaned_data
+    try:
+        if action == "waive":
+            services.fee_waive(fee=fee, actor=request.user, reason_code=data["reason_code"], note=data["note"])
+        elif action == "paid":
+            services.fee_mark_paid(fee=fee, actor=request.user, note=data["note"])
+        else:
+            services.fee_void(fee=fee, actor=request.user, note=data["note"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, {"waive": "Fee waived.", "paid": "Fee marked paid.", "void": "Fee voided."}[action])
+    return redirect(back)
+
+
+def _get_client_for_user(request: HttpRequest, pk: int) -> Client:
+    return get_object_or_404(Client.objects.for_membership(request.membership), pk=pk)
+
+
+@require_POST
+@membership_required
+def acknowledgement_record(request: HttpRequest, client_pk: int) -> HttpResponse:
+    client = _get_client_for_user(request, client_pk)
+    version = selectors.policy_current(membership=request.membership)
+    form = AcknowledgementForm(request.POST)
+    if version is None:
+        messages.error(request, "There is no policy in force to acknowledge.")
+    elif not form.is_valid():
+        messages.error(request, "Say how the client acknowledged the policy.")
+    else:
+        services.acknowledgement_record(
+            client=client, version=version, method=form.cleaned_data["method"], actor=request.user
+        )
+        messages.success(request, f"Recorded: {client.full_name} acknowledged policy version {version.number}.")
+    return redirect(client)
+
+
+@require_POST
+@membership_required
+def acknowledgement_send_link(request: HttpRequest, client_pk: int) -> HttpResponse:
+    client = _get_client_for_user(request, client_pk)
+    version = selectors.policy_current(membership=request.membership)
+    if version is None:
+        messages.error(request, "There is no policy in force to acknowledge.")
+    elif not (client.email and client.consent_email):
+        messages.error(request, "This client has no email address with consent to email.")
+    else:
+        token = tokens.make_ack_token(client_id=client.pk, version_id=version.pk)
+        send_email(
+            "policy-ack",
+            to=client.email,
+            from_name=client.practice.sender_name,
+            context={"first_name": client.first_name, "practice": client.practice, "token": token},
+        )
+        messages.success(request, "The acknowledgement link was emailed to the client.")
+    return redirect(client)
+
+
+@require_http_methods(["GET", "POST"])
+def acknowledgement_public(request: HttpRequest, token: str) -> HttpResponse:
+    """The client's page. GET only shows: mail scanners open links before people do."""
+    found = tokens.read_ack_token(token)
+    client = version = None
+    if found is not None:
+        client = Client.objects.select_related("practice").filter(pk=found[0], is_archived=False).first()
+        version = PolicyVersion.objects.filter(pk=found[1]).first()
+    if client is None or version is None or version.practice_id != client.practice_id:
+        return render(request, "policies/ack_invalid.html", status=404)
+    done = Acknowledgement.objects.filter(client=client, version=version).exists()
+    if request.method == "POST" and not done:
+        services.acknowledgement_record(client=client, version=version, method=Acknowledgement.Method.LINK)
+        done = True
+    return render(request, "policies/ack_public.html", {"client": client, "version": version, "done": done})
+
+
+@require_POST
+@membership_required
+def safety_check_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    check = get_object_or_404(selectors.safety_checks_for(membership=request.membership), pk=pk)
+    form = SafetyCheckForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The note is too long. Nothing was changed.")
+    else:
+        safety_check_done(check=check, actor=request.user, note=form.cleaned_data["note"])
+        messages.success(request, "Safety check recorded as done.")
+    return redirect(_back(request, reverse("appointments:today")))
