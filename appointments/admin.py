@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from practice.admin import PracticeScopedAdmin
+from practice.admin import PracticeScopedAdmin, ReadOnlyAdminMixin
 
 from .models import Appointment, AppointmentSeries, Client, NoShowEvent
 
@@ -32,17 +32,8 @@ class AppointmentSeriesAdmin(PracticeScopedAdmin):
 
 
 @admin.register(NoShowEvent)
-class NoShowEventAdmin(PracticeScopedAdmin):
+class NoShowEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
     """Read-only: missed-session records are written by the schedule's services."""
 
     list_display = ["appointment", "kind", "recorded_at", "processed_at", "undone_at"]
     list_filter = ["kind"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

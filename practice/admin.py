@@ -35,6 +35,19 @@ class PracticeAdminPermissions:
         return _is_practice_admin(request) or super().has_change_permission(request, obj)
 
 
+class ReadOnlyAdminMixin:
+    """For records that only services write: admin shows them, never changes them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class PracticeScopedAdmin(PracticeAdminPermissions, admin.ModelAdmin):
     """For models with a `practice` foreign key.
 
@@ -105,15 +118,6 @@ class MembershipAdmin(PracticeScopedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(PracticeScopedAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
     list_display = ["at", "actor", "action", "object_type", "object_id"]
     list_filter = ["action"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
