@@ -7,6 +7,7 @@ policies (safety checks and fees) and, later, followups explicitly.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial, update_wrapper
 
@@ -14,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from appointments.models import Appointment, NoShowEvent
+from appointments.models import Appointment, Client, NoShowEvent
+from appointments.selectors import open_slots_for
 from appointments.services import (
     Outcome,
     OutcomeResult,
@@ -22,8 +24,11 @@ from appointments.services import (
     appointment_record_outcome,
     appointment_undo_outcome,
 )
+from followups import services as followups
+from followups.models import OutboxMessage, RescheduleLink
 from policies import services as policies
 from policies.models import SafetyCheck
+from practice.emails import send_email
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,23 @@ def _enqueue_safety_alert(check_id: int) -> None:
     from .tasks import send_safety_alert
 
     send_safety_alert.delay(check_id)
+
+
+def _enqueue_followup(message_id: int) -> None:
+    from .tasks import send_followup
+
+    send_followup.delay(message_id)
+
+
+def _plan_followups(event: NoShowEvent) -> None:
+    """Write the outbox rows in the caller's transaction; wake a worker for any due now.
+
+    Later ones wait for the minute sweep: no Celery countdown or ETA.
+    """
+    now = timezone.now()
+    for message in followups.followups_plan(event=event):
+        if message.status == OutboxMessage.Status.PENDING and message.due_at <= now:
+            _on_commit_robust(_enqueue_followup, message.pk)
 
 
 def _on_commit_robust(func, *args) -> None:
@@ -86,6 +108,10 @@ def attendance_record(
             reason=reason,
         )
         if result.changed and result.event is not None:
+            # A flagged client gets nothing automated until the clinician has
+            # checked on them: the follow-ups are planned when the check is done.
+            if not result.appointment.client.needs_safety_check:
+                _plan_followups(result.event)
             # robust: a broker that is down must not undo the mark; the beat
             # sweep finds the unprocessed event a minute later.
             _on_commit_robust(_enqueue_missed_session, result.event.pk)
@@ -97,6 +123,7 @@ def attendance_undo(*, appointment_id: int, actor) -> Appointment:
     with transaction.atomic(durable=True):
         appointment, event = appointment_undo_outcome(appointment_id=appointment_id, actor=actor)
         if event is not None:
+            followups.outbox_cancel_pending(event=event, reason="The missed-session mark was undone")
             policies.fee_void_for_undo(event=event, actor=actor)
             check = SafetyCheck.objects.filter(missed_session=event, completed_at=None).first()
             if check is not None:
@@ -146,9 +173,12 @@ def safety_check_done(*, check: SafetyCheck, actor, note: str = "") -> SafetyChe
     """The clinician has checked on the client: the held after-miss work may go on."""
     with transaction.atomic(durable=True):
         check = policies.safety_check_complete(check=check, actor=actor, note=note)
-        event = NoShowEvent.objects.get(pk=check.missed_session_id)
+        event = NoShowEvent.objects.select_related("appointment__client", "appointment__practice").get(
+            pk=check.missed_session_id
+        )
         if event.undone_at is None:
             policies.fee_assess(event=event)
+            _plan_followups(event)
     return check
 
 
@@ -167,6 +197,7 @@ def makeup_book(*, missed: Appointment, actor, **booking) -> Appointment:
         )
         event = NoShowEvent.objects.filter(appointment=missed, undone_at=None).first()
         if event is not None:
+            followups.outbox_cancel_pending(event=event, reason="The client rescheduled")
             policies.fee_waive_for_makeup(event=event, makeup=makeup, actor=actor)
     return makeup
 
@@ -188,3 +219,155 @@ def safety_alerts_unsent(*, now: datetime | None = None, limit: int = SWEEP_BATC
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def _safety_hold(message_id: int) -> str:
+    """A client flagged for a safety check gets nothing automated until the check for this miss is done."""
+    message = OutboxMessage.objects.select_related("client").get(pk=message_id)
+    if not message.client.needs_safety_check:
+        return ""
+    done = SafetyCheck.objects.filter(missed_session_id=message.missed_session_id, completed_at__isnull=False)
+    return "" if done.exists() else "Safety check: the clinician follows up in person"
+
+
+def followup_deliver(*, message_id: int) -> str:
+    """Send one claimed outbox row, unless the safety rule holds it."""
+    reason = _safety_hold(message_id)
+    if reason:
+        followups.outbox_cancel_claimed(message_id=message_id, reason=reason)
+        return OutboxMessage.Status.CANCELLED
+    return followups.outbox_deliver(message_id=message_id)
+
+
+def followup_send_now(*, message_id: int) -> str:
+    """The on-commit path: claim this row if it is still due and free, then send it."""
+    if not followups.outbox_claim_one(message_id=message_id):
+        return ""
+    return followup_deliver(message_id=message_id)
+
+
+def followups_send_due(*, limit: int = 50) -> int:
+    """The minute sweep: rows a dead worker left, then every due row, in a bounded batch."""
+    followups.outbox_release_stale()
+    ids = followups.outbox_claim_due(limit=limit)
+    for message_id in ids:
+        followup_deliver(message_id=message_id)
+    return len(ids)
+
+
+# ------------------------------------------------------------ rescheduling
+
+
+class LinkUnusable(Exception):
+    """A used, expired or unknown link: the client sees a kind page and no data.
+
+    `practice` is set when the link was real, so the page can give its phone number.
+    """
+
+    def __init__(self, practice=None):
+        super().__init__("link unusable")
+        self.practice = practice
+
+
+class SlotTaken(Exception):
+    """The time was taken (or withdrawn) between showing the page and confirming."""
+
+
+@dataclass(frozen=True)
+class RescheduleOffer:
+    link: RescheduleLink
+    missed: Appointment
+    slots: list
+
+
+def reschedule_offer(*, token: str, now: datetime | None = None) -> RescheduleOffer:
+    """What the client's page shows. Reads only: mail scanners open links before people do."""
+    link, missed = _usable_link(token=token, now=now, lock=False)
+    slots = open_slots_for(clinician_id=missed.clinician_id, practice=missed.practice, now=now)
+    return RescheduleOffer(link=link, missed=missed, slots=slots)
+
+
+def _usable_link(*, token: str, now: datetime | None, lock: bool) -> tuple[RescheduleLink, Appointment]:
+    now = now or timezone.now()
+    if not token or len(token) > 100:
+        raise LinkUnusable
+    links = RescheduleLink.objects.select_related("missed_session__appointment__practice")
+    if lock:
+        links = links.select_for_update()
+    link = links.filter(token_hash=followups.token_hash(token)).first()
+    if link is None:
+        raise LinkUnusable
+    event = link.missed_session
+    missed = event.appointment
+    if (
+        link.used_at is not None
+        or link.expires_at <= now
+        or event.undone_at is not None
+        or missed.rescheduled_to.filter(status__in=Appointment.BLOCKING_STATUSES).exists()
+        or Client.objects.filter(pk=missed.client_id, is_archived=True).exists()
+    ):
+        raise LinkUnusable(practice=missed.practice)
+    return link, missed
+
+
+def client_reschedule(
+    *, token: str, start: datetime, reason: str = "", text: str = "", now: datetime | None = None
+) -> Appointment:
+    """The client picked a time from their link. All of it happens in one transaction:
+
+    1. Lock the link; it must still be usable (single use, unexpired, the miss not undone or rebooked).
+    2. The time must still be one of the open slots; booking it locks the
+       clinician and refuses a clash, so two clients never get one slot.
+    3. Mark the link used, stop pending follow-ups, apply the make-up
+       waiver, keep what the client said got in the way.
+    4. After commit, tell the clinician.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        link, missed = _usable_link(token=token, now=now, lock=True)
+        slots = dict(open_slots_for(clinician_id=missed.clinician_id, practice=missed.practice, now=now))
+        if start not in slots:
+            raise SlotTaken
+        try:
+            [makeup] = appointment_book(
+                practice=missed.practice,
+                client=missed.client,
+                clinician=missed.clinician,
+                start=start,
+                end=slots[start],
+                session_type=missed.session_type,
+                modality=missed.modality,
+                rescheduled_from=missed,
+            )
+        except ValidationError as exc:
+            raise SlotTaken from exc
+        link.used_at, link.new_appointment = now, makeup
+        link.save(update_fields=["used_at", "new_appointment"])
+        event = link.missed_session
+        followups.outbox_cancel_pending(event=event, reason="The client rescheduled")
+        policies.fee_waive_for_makeup(event=event, makeup=makeup)
+        if reason or text:
+            followups.miss_reason_record(event=event, reason=reason, text=text)
+        _on_commit_robust(_enqueue_rebooked_notice, makeup.pk)
+    log.info("client rescheduled event_id=%s appointment_id=%s", event.pk, makeup.pk)
+    return makeup
+
+
+def _enqueue_rebooked_notice(appointment_id: int) -> None:
+    from .tasks import notify_clinician_rebooked
+
+    notify_clinician_rebooked.delay(appointment_id)
+
+
+def clinician_notify_rebooked(*, appointment_id: int) -> bool:
+    """Email the clinician that a client rebooked (no client name in the mail)."""
+    appointment = Appointment.objects.select_related("clinician", "practice").filter(pk=appointment_id).first()
+    if appointment is None or not appointment.clinician.email:
+        return False
+    send_email(
+        "rebooked",
+        to=appointment.clinician.email,
+        context={"start": timezone.localtime(appointment.start, appointment.practice.time_zone)},
+        message_id=f"<rebooked.{appointment.pk}@reconnect>",
+    )
+    return True

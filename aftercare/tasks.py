@@ -33,6 +33,25 @@ def sweep_missed_sessions() -> int:
     return done
 
 
+@shared_task(acks_late=True)
+def send_followup(message_id: int) -> str:
+    return services.followup_send_now(message_id=message_id)
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def notify_clinician_rebooked(appointment_id: int) -> bool:
+    return services.clinician_notify_rebooked(appointment_id=appointment_id)
+
+
+@shared_task
+def sweep_followups() -> int:
+    """Every minute: send the follow-ups that are due (and re-queue those a dead worker left)."""
+    sent = services.followups_send_due()
+    if sent == 50:
+        sweep_followups.delay()
+    return sent
+
+
 @shared_task
 def sweep_fee_holds() -> int:
     """Every five minutes: proposed fees whose review hold has ended become due."""

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from practice.admin import PracticeScopedAdmin, ReadOnlyAdminMixin
 
-from .models import Appointment, AppointmentSeries, Client, NoShowEvent
+from .models import Appointment, AppointmentSeries, Availability, Client, NoShowEvent
 
 
 @admin.register(Client)
@@ -37,3 +37,9 @@ class NoShowEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
 
     list_display = ["appointment", "kind", "recorded_at", "processed_at", "undone_at"]
     list_filter = ["kind"]
+
+
+@admin.register(Availability)
+class AvailabilityAdmin(PracticeScopedAdmin):
+    list_display = ["clinician", "weekday", "start_time", "end_time", "slot_minutes"]
+    list_filter = ["weekday"]

@@ -3,13 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Submit
+from crispy_forms.layout import Column, Layout, Row, Submit
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from practice.models import Membership
 
-from .models import Appointment, Client
+from .models import Appointment, Availability, Client
 from .selectors import clinicians_for, practice_zone
 
 
@@ -151,3 +152,45 @@ class OutcomeForm(forms.Form):
     initiated_by = forms.ChoiceField(choices=Appointment.Initiator.choices, required=False)
     reason_code = forms.ChoiceField(choices=Appointment.ReasonCode.choices, required=False)
     reason = forms.CharField(max_length=500, required=False)
+
+
+class AvailabilityForm(forms.Form):
+    """One weekly window. The service checks overlaps; its messages land beside the fields here."""
+
+    weekday = forms.TypedChoiceField(label="Day", choices=Availability.Weekday.choices, coerce=int)
+    start_time = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}))
+    end_time = forms.TimeField(label="To", widget=forms.TimeInput(attrs={"type": "time"}))
+    slot_minutes = forms.IntegerField(
+        label="Slot length (minutes)",
+        min_value=Availability.MIN_SLOT_MINUTES,
+        max_value=Availability.MAX_SLOT_MINUTES,
+        initial=50,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.layout = Layout(
+            Row(
+                Column("weekday", css_class="col-sm-3"),
+                Column("start_time", css_class="col-sm-3"),
+                Column("end_time", css_class="col-sm-3"),
+                Column("slot_minutes", css_class="col-sm-3"),
+            )
+        )
+        self.helper.add_input(Submit("add", "Add window"))
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start_time"), data.get("end_time")
+        if start is not None and end is not None and end <= start:
+            self.add_error("end_time", "The window must end after it starts (and by midnight).")
+        return data
+
+    def add_service_error(self, exc: ValidationError) -> None:
+        """Put a service's message beside the field it names, or above the form."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for field, errors in exc.error_dict.items():
+            self.add_error(field if field in self.fields else None, errors)

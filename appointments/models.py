@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
@@ -266,3 +267,66 @@ class NoShowEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for appointment #{self.appointment_id}"
+
+
+class AvailabilityQuerySet(models.QuerySet):
+    def for_membership(self, membership: Membership | None):
+        """Windows this member may see: the practice's, or a clinician's own."""
+        if membership is None:
+            return self.none()
+        qs = self.filter(practice_id=membership.practice_id)
+        if membership.sees_whole_practice:
+            return qs
+        return qs.filter(clinician=membership.user_id)
+
+
+class Availability(models.Model):
+    """One weekly window in which a clinician offers sessions, in the practice's wall-clock time.
+
+    09:00-12:00 on Mondays stays 09:00-12:00 local across a DST change. The
+    open slots it yields are worked out by appointments.slots.open_slots.
+    Overlapping windows are refused by appointments.services.availability_add
+    (the database cannot say "no overlapping ranges" portably).
+    """
+
+    class Weekday(models.IntegerChoices):
+        # date.weekday() numbering.
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    MIN_SLOT_MINUTES = 15
+    MAX_SLOT_MINUTES = 240
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="availability")
+    # Windows have no history worth keeping once the clinician is gone.
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="availability")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField("from")
+    end_time = models.TimeField("to")
+    slot_minutes = models.PositiveSmallIntegerField(
+        "slot length (minutes)",
+        default=50,
+        validators=[MinValueValidator(MIN_SLOT_MINUTES), MaxValueValidator(MAX_SLOT_MINUTES)],
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AvailabilityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "availability"
+        ordering = ["clinician", "weekday", "start_time"]
+        constraints = [
+            # A window cannot run past midnight: end after start on the same day.
+            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="availability_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(slot_minutes__gte=15, slot_minutes__lte=240), name="availability_slot_minutes_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"

@@ -8,11 +8,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from practice.models import Membership
+from practice.models import Membership, Practice
 
-from .models import Appointment, Client
+from . import slots
+from .models import Appointment, Availability, Client
 
 User = get_user_model()
+
+
+# Clients may not book a slot that starts sooner than this.
+BOOKING_LEAD = timedelta(hours=12)
 
 
 def practice_zone(membership: Membership) -> zoneinfo.ZoneInfo:
@@ -101,3 +106,44 @@ def client_attendance(*, client: Client) -> AttendanceSummary:
 
 def client_history(*, client: Client) -> QuerySet:
     return client.appointments.select_related("clinician", "practice").order_by("-start", "-id")
+
+
+def availability_for(*, membership: Membership, clinician_id: int) -> QuerySet:
+    """One clinician's weekly windows, as far as this member may see them."""
+    return (
+        Availability.objects.for_membership(membership)
+        .filter(clinician_id=clinician_id)
+        .order_by("weekday", "start_time", "id")
+    )
+
+
+def open_slots_for(
+    *, clinician_id: int, practice: Practice, days: int = 14, now: datetime | None = None
+) -> list[tuple[datetime, datetime]]:
+    """The clinician's open slots from today for `days` local days, as (start, end) in UTC.
+
+    Two queries, however many windows and appointments: the windows, then
+    the appointments that hold the clinician's time in the range. A
+    clinician who is no longer an active member of the practice has none.
+    """
+    now = now or timezone.now()
+    tz = zoneinfo.ZoneInfo(str(practice.time_zone))
+    first = now.astimezone(tz).date()
+    windows = list(
+        Availability.objects.filter(
+            practice=practice,
+            clinician_id=clinician_id,
+            clinician__membership__practice=practice,
+            clinician__membership__is_active=True,
+        ).values_list("weekday", "start_time", "end_time", "slot_minutes")
+    )
+    if not windows:
+        return []
+    range_end = datetime.combine(first + timedelta(days=days), time.min, tzinfo=tz)
+    # Sessions over before now cannot clash with a slot that starts after it.
+    busy = list(
+        Appointment.objects.holding_time()
+        .filter(clinician_id=clinician_id, start__lt=range_end, end__gt=now)
+        .values_list("start", "end")
+    )
+    return slots.open_slots(windows=windows, busy=busy, zone=tz, start=first, days=days, now=now, lead=BOOKING_LEAD)

@@ -6,7 +6,7 @@ database cannot, and records an audit event in the same transaction.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -16,7 +16,7 @@ from django.utils import timezone
 from practice.models import Membership, Practice
 from practice.services import audit_record
 
-from .models import Appointment, AppointmentSeries, Client, NoShowEvent
+from .models import Appointment, AppointmentSeries, Availability, Client, NoShowEvent
 
 User = get_user_model()
 
@@ -350,3 +350,93 @@ def appointment_undo_outcome(
             changes={"status": [old_status, Status.SCHEDULED]},
         )
     return appointment, event
+
+
+def _minutes_between(start: time, end: time) -> int:
+    return int((datetime.combine(date.min, end) - datetime.combine(date.min, start)).total_seconds() // 60)
+
+
+def _window_changes(window: Availability) -> dict:
+    return {
+        "weekday": window.weekday,
+        "start_time": window.start_time.isoformat("minutes"),
+        "end_time": window.end_time.isoformat("minutes"),
+        "slot_minutes": window.slot_minutes,
+    }
+
+
+def availability_add(
+    *,
+    practice: Practice,
+    clinician,
+    weekday: int,
+    start_time: time,
+    end_time: time,
+    slot_minutes: int,
+    actor,
+) -> Availability:
+    """Add one weekly window for a clinician, in the practice's wall-clock time.
+
+    Refuses, with the message on the field it is about: an end not after the
+    start, a window too short for one slot, and a window that overlaps another
+    of the clinician's on that weekday (windows that only touch are fine).
+    """
+    if end_time <= start_time:
+        raise ValidationError({"end_time": "The window must end after it starts (and by midnight)."})
+    if not Availability.MIN_SLOT_MINUTES <= slot_minutes <= Availability.MAX_SLOT_MINUTES:
+        raise ValidationError(
+            {
+                "slot_minutes": f"A slot lasts {Availability.MIN_SLOT_MINUTES} to "
+                f"{Availability.MAX_SLOT_MINUTES} minutes."
+            }
+        )
+    length = _minutes_between(start_time, end_time)
+    if length < slot_minutes:
+        raise ValidationError(
+            {"end_time": f"This {length}-minute window cannot hold one {slot_minutes}-minute slot."}
+        )
+    with transaction.atomic():
+        _check_clinician(practice, clinician)
+        # As for bookings: lock the clinician's row, so two adds run one after the other.
+        User.objects.select_for_update().filter(pk=clinician.pk).first()
+        window = Availability(
+            practice=practice,
+            clinician=clinician,
+            weekday=weekday,
+            start_time=start_time,
+            end_time=end_time,
+            slot_minutes=slot_minutes,
+        )
+        window.full_clean()
+        clash = (
+            Availability.objects.filter(
+                clinician=clinician, weekday=weekday, start_time__lt=end_time, end_time__gt=start_time
+            )
+            .order_by("start_time")
+            .first()
+        )
+        if clash is not None:
+            raise ValidationError(
+                {
+                    "start_time": f"This overlaps the {clash.get_weekday_display()} window "
+                    f"{clash.start_time:%H:%M}-{clash.end_time:%H:%M}. Remove that one first, or pick other times."
+                }
+            )
+        window.save()
+        audit_record(
+            practice=practice, actor=actor, action="availability.added", obj=window, changes=_window_changes(window)
+        )
+    return window
+
+
+def availability_remove(*, availability: Availability, actor) -> None:
+    with transaction.atomic():
+        # Audit first: the row has no pk once deleted.
+        audit_record(
+            practice=availability.practice,
+            actor=actor,
+            action="availability.removed",
+            obj=availability,
+            changes=_window_changes(availability),
+        )
+        availability.delete()

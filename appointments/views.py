@@ -3,21 +3,22 @@
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aftercare.services import attendance_record, attendance_undo, makeup_book
+from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
 from policies.models import FeeAssessment
 from practice.access import membership_required
 
-from . import selectors, services
-from .forms import BookingForm, CancelForm, ClientForm, MoveForm, OutcomeForm
-from .models import Appointment, Client
+from . import selectors, services, slots
+from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, MoveForm, OutcomeForm
+from .models import Appointment, Availability, Client
 
 
 def _get_appointment_for_user(request: HttpRequest, pk: int) -> Appointment:
@@ -75,6 +76,7 @@ def today(request: HttpRequest) -> HttpResponse:
             "day": day,
             "appointments": appointments,
             "safety_checks": policy_selectors.safety_checks_open(membership=request.membership),
+            "unreached": followup_selectors.messages_failed(membership=request.membership)[:20],
             "clinicians": clinicians,
             "clinician_id": clinician_id,
         },
@@ -377,5 +379,86 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "policy": policy,
             "acknowledgement": policy_selectors.client_acknowledgement(client=client, version=policy),
             "waiver_reasons": FeeAssessment.WaiverReason.choices,
+            "followups": followup_selectors.client_messages(client=client),
+            "reasons": followup_selectors.client_reasons(client=client),
         },
     )
+
+
+def _availability_clinician(request: HttpRequest):
+    """The clinician whose availability the page is about, and the choices to show.
+
+    A clinician gets their own; admins and front desk pick anyone of the
+    practice (themselves, or the first, by default). A `?clinician=` outside
+    what the member may see is ignored with a message on a GET, and is a 404
+    on a POST: a change must never land on someone else than was asked.
+    """
+    membership = request.membership
+    clinicians = list(selectors.clinicians_for(membership))
+    by_id = {c.pk: c for c in clinicians}
+    raw = request.GET.get("clinician", "")
+    if raw:
+        if raw.isdigit() and int(raw) in by_id:
+            return by_id[int(raw)], clinicians
+        if request.method == "POST":
+            raise Http404("No such clinician in this practice.")
+        messages.warning(request, "That clinician is not one whose availability you can see here.")
+    default = by_id.get(membership.user_id) or (clinicians[0] if clinicians else None)
+    return default, clinicians
+
+
+def _can_edit_availability(membership, clinician_id: int) -> bool:
+    # Front desk sees every clinician's windows but changes none.
+    return membership.is_admin or clinician_id == membership.user_id
+
+
+def _availability_url(clinician_id: int) -> str:
+    return f"{reverse('appointments:availability')}?clinician={clinician_id}"
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def availability(request: HttpRequest) -> HttpResponse:
+    membership = request.membership
+    clinician, clinicians = _availability_clinician(request)
+    can_edit = clinician is not None and _can_edit_availability(membership, clinician.pk)
+    form = AvailabilityForm(request.POST or None)
+    if request.method == "POST":
+        if clinician is None:
+            raise Http404("This practice has no clinicians.")
+        if not can_edit:
+            raise PermissionDenied("Only the clinician or a practice admin can change availability.")
+        if form.is_valid():
+            try:
+                services.availability_add(
+                    practice=membership.practice, clinician=clinician, actor=request.user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "Window added.")
+                return redirect(_availability_url(clinician.pk))
+    context = {
+        "clinician": clinician,
+        "clinicians": clinicians,
+        "can_edit": can_edit,
+        "form": form,
+        "lead_hours": int(selectors.BOOKING_LEAD.total_seconds() // 3600),
+    }
+    if clinician is not None:
+        zone = selectors.practice_zone(membership)
+        found = selectors.open_slots_for(clinician_id=clinician.pk, practice=membership.practice)
+        context["windows"] = selectors.availability_for(membership=membership, clinician_id=clinician.pk)
+        context["preview"] = slots.by_local_date(found, zone=zone, start=selectors.local_today(membership), days=14)
+    return render(request, "appointments/availability.html", context)
+
+
+@require_POST
+@membership_required
+def availability_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    window = get_object_or_404(Availability.objects.for_membership(request.membership), pk=pk)
+    if not _can_edit_availability(request.membership, window.clinician_id):
+        raise PermissionDenied("Only the clinician or a practice admin can change availability.")
+    services.availability_remove(availability=window, actor=request.user)
+    messages.success(request, "Window removed.")
+    return redirect(_availability_url(window.clinician_id))

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aftercare.services import safety_check_done
 from appointments.models import Client
 from appointments.selectors import clinicians_for
+from followups.views import followup_context
 from practice.access import membership_required
 from practice.emails import send_email
 
@@ -58,7 +59,12 @@ def policy(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "policies/policy.html",
-        {"form": form, "current": current, "versions": selectors.policy_versions(membership=membership)},
+        {
+            "form": form,
+            "current": current,
+            "versions": selectors.policy_versions(membership=membership),
+            **followup_context(membership),
+        },
     )
 
 

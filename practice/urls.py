@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
     path("", include("policies.urls")),
+    path("", include("followups.urls")),
     path("", include("appointments.urls")),
 ]
 

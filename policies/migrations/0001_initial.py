@@ -8,145 +8,372 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('appointments', '0001_initial'),
-        ('practice', '0001_initial'),
+        ("appointments", "0001_initial"),
+        ("practice", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FeeAssessment',
+            name="FeeAssessment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('proposed', 'Proposed (in review)'), ('due', 'Due'), ('paid', 'Paid'), ('waived', 'Waived'), ('void', 'Void'), ('not_charged', 'Not charged')], max_length=20)),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=8)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('rule', models.CharField(max_length=30)),
-                ('rule_detail', models.CharField(max_length=200)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='fees', to='appointments.client')),
-                ('missed_session', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='fee', to='appointments.noshowevent')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fees', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "Proposed (in review)"),
+                            ("due", "Due"),
+                            ("paid", "Paid"),
+                            ("waived", "Waived"),
+                            ("void", "Void"),
+                            ("not_charged", "Not charged"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=8)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                ("rule", models.CharField(max_length=30)),
+                ("rule_detail", models.CharField(max_length=200)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="fees", to="appointments.client"
+                    ),
+                ),
+                (
+                    "missed_session",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="fee", to="appointments.noshowevent"
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="fees", to="practice.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='FeeChange',
+            name="FeeChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('from_state', models.CharField(blank=True, max_length=20)),
-                ('to_state', models.CharField(max_length=20)),
-                ('reason_code', models.CharField(blank=True, max_length=30)),
-                ('note', models.CharField(blank=True, max_length=500)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('fee', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='policies.feeassessment')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                ("from_state", models.CharField(blank=True, max_length=20)),
+                ("to_state", models.CharField(max_length=20)),
+                ("reason_code", models.CharField(blank=True, max_length=30)),
+                ("note", models.CharField(blank=True, max_length=500)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "fee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="changes", to="policies.feeassessment"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='PolicyVersion',
+            name="PolicyVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('effective_at', models.DateTimeField(help_text='Misses of sessions starting from this moment use this version.')),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('notice_hours', models.PositiveIntegerField(help_text='A client cancellation less than this many hours before the start is a late cancel.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(8760)])),
-                ('late_cancel_fee', models.DecimalField(decimal_places=2, max_digits=8, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('no_show_fee', models.DecimalField(decimal_places=2, max_digits=8, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('grace_count', models.PositiveSmallIntegerField(default=0, help_text='The first N misses in the grace window are not charged (0 turns grace off).')),
-                ('grace_days', models.PositiveSmallIntegerField(default=90, help_text='The rolling grace window.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(366)])),
-                ('exempt_intake', models.BooleanField(default=True, verbose_name='Exempt intake sessions')),
-                ('makeup_days', models.PositiveSmallIntegerField(default=7, help_text='Waive the fee if a make-up session is booked within this many days (0 turns it off).', validators=[django.core.validators.MaxValueValidator(90)])),
-                ('hold_hours', models.PositiveSmallIntegerField(default=48, help_text='A fee is proposed, and becomes due this many hours later unless staff waive it (0: due at once).', validators=[django.core.validators.MaxValueValidator(720)])),
-                ('summary', models.TextField(blank=True, help_text='The policy as clients read it when they acknowledge it.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='policy_versions', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "effective_at",
+                    models.DateTimeField(help_text="Misses of sessions starting from this moment use this version."),
+                ),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "notice_hours",
+                    models.PositiveIntegerField(
+                        help_text="A client cancellation less than this many hours before the start is a late cancel.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(8760),
+                        ],
+                    ),
+                ),
+                (
+                    "late_cancel_fee",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=8,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "no_show_fee",
+                    models.DecimalField(
+                        decimal_places=2,
+                        max_digits=8,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "grace_count",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="The first N misses in the grace window are not charged (0 turns grace off).",
+                    ),
+                ),
+                (
+                    "grace_days",
+                    models.PositiveSmallIntegerField(
+                        default=90,
+                        help_text="The rolling grace window.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(366),
+                        ],
+                    ),
+                ),
+                ("exempt_intake", models.BooleanField(default=True, verbose_name="Exempt intake sessions")),
+                (
+                    "makeup_days",
+                    models.PositiveSmallIntegerField(
+                        default=7,
+                        help_text="Waive the fee if a make-up session is booked within this many days (0 turns it off).",
+                        validators=[django.core.validators.MaxValueValidator(90)],
+                    ),
+                ),
+                (
+                    "hold_hours",
+                    models.PositiveSmallIntegerField(
+                        default=48,
+                        help_text="A fee is proposed, and becomes due this many hours later unless staff waive it (0: due at once).",
+                        validators=[django.core.validators.MaxValueValidator(720)],
+                    ),
+                ),
+                (
+                    "summary",
+                    models.TextField(blank=True, help_text="The policy as clients read it when they acknowledge it."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="policy_versions",
+                        to="practice.practice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['practice', '-effective_at', '-number'],
+                "ordering": ["practice", "-effective_at", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='FeeOverride',
+            name="FeeOverride",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('session_type', models.CharField(choices=[('intake', 'Intake'), ('individual', 'Individual'), ('couples', 'Couples'), ('family', 'Family'), ('group', 'Group')], max_length=20)),
-                ('no_show_fee', models.DecimalField(blank=True, decimal_places=2, max_digits=8, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('late_cancel_fee', models.DecimalField(blank=True, decimal_places=2, max_digits=8, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0'))])),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='overrides', to='policies.policyversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "session_type",
+                    models.CharField(
+                        choices=[
+                            ("intake", "Intake"),
+                            ("individual", "Individual"),
+                            ("couples", "Couples"),
+                            ("family", "Family"),
+                            ("group", "Group"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "no_show_fee",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=8,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "late_cancel_fee",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=8,
+                        null=True,
+                        validators=[django.core.validators.MinValueValidator(Decimal("0"))],
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="overrides",
+                        to="policies.policyversion",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='feeassessment',
-            name='policy_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='fees', to='policies.policyversion'),
+            model_name="feeassessment",
+            name="policy_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="fees",
+                to="policies.policyversion",
+            ),
         ),
         migrations.CreateModel(
-            name='Acknowledgement',
+            name="Acknowledgement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('method', models.CharField(choices=[('in_person', 'Signed in person'), ('paper', 'Paper form on file'), ('link', 'Accepted through a link')], max_length=20)),
-                ('acknowledged_at', models.DateTimeField()),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='acknowledgements', to='appointments.client')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='practice.practice')),
-                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='acknowledgements', to='policies.policyversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("in_person", "Signed in person"),
+                            ("paper", "Paper form on file"),
+                            ("link", "Accepted through a link"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("acknowledged_at", models.DateTimeField()),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="acknowledgements",
+                        to="appointments.client",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="practice.practice"
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="acknowledgements",
+                        to="policies.policyversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-acknowledged_at'],
+                "ordering": ["-acknowledged_at"],
             },
         ),
         migrations.CreateModel(
-            name='SafetyCheck',
+            name="SafetyCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('alert_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('note', models.TextField(blank=True)),
-                ('clinician', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='safety_checks', to=settings.AUTH_USER_MODEL)),
-                ('completed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('missed_session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='safety_check', to='appointments.noshowevent')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("alert_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "clinician",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="safety_checks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "completed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "missed_session",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="safety_check",
+                        to="appointments.noshowevent",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="practice.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='policyversion',
-            constraint=models.UniqueConstraint(fields=('practice', 'number'), name='policy_version_number_unique'),
+            model_name="policyversion",
+            constraint=models.UniqueConstraint(fields=("practice", "number"), name="policy_version_number_unique"),
         ),
         migrations.AddConstraint(
-            model_name='feeoverride',
-            constraint=models.UniqueConstraint(fields=('version', 'session_type'), name='fee_override_unique'),
+            model_name="feeoverride",
+            constraint=models.UniqueConstraint(fields=("version", "session_type"), name="fee_override_unique"),
         ),
         migrations.AddIndex(
-            model_name='feeassessment',
-            index=models.Index(fields=['practice', 'state', 'created_at'], name='fee_practice_state_idx'),
+            model_name="feeassessment",
+            index=models.Index(fields=["practice", "state", "created_at"], name="fee_practice_state_idx"),
         ),
         migrations.AddIndex(
-            model_name='feeassessment',
-            index=models.Index(condition=models.Q(('state', 'proposed')), fields=['due_at'], name='fee_hold_due_idx'),
+            model_name="feeassessment",
+            index=models.Index(condition=models.Q(("state", "proposed")), fields=["due_at"], name="fee_hold_due_idx"),
         ),
         migrations.AddConstraint(
-            model_name='acknowledgement',
-            constraint=models.UniqueConstraint(fields=('client', 'version'), name='one_acknowledgement_per_version'),
+            model_name="acknowledgement",
+            constraint=models.UniqueConstraint(fields=("client", "version"), name="one_acknowledgement_per_version"),
         ),
         migrations.AddIndex(
-            model_name='safetycheck',
-            index=models.Index(condition=models.Q(('completed_at__isnull', True)), fields=['clinician'], name='safety_open_idx'),
+            model_name="safetycheck",
+            index=models.Index(
+                condition=models.Q(("completed_at__isnull", True)), fields=["clinician"], name="safety_open_idx"
+            ),
         ),
     ]

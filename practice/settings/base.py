@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "practice",
     "appointments",
     "policies",
+    "followups",
     "aftercare",
 ]
 
@@ -169,6 +170,10 @@ EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Reconnect <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+# Text messages: "console" (log only) or "file" (var/sms/). A provider comes later.
+SMS_BACKEND = env("SMS_BACKEND", default="console")
+SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
+
 # Celery. REDIS_URL (or CELERY_BROKER_URL) picks Redis; with neither, kombu's
 # filesystem transport under var/ needs no server at all.
 REDIS_URL = env("REDIS_URL", default="")
@@ -213,6 +218,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-missed-sessions": {
         "task": "aftercare.tasks.sweep_missed_sessions",
+        "schedule": crontab(minute="*"),
+    },
+    "sweep-followups": {
+        "task": "aftercare.tasks.sweep_followups",
         "schedule": crontab(minute="*"),
     },
     "sweep-fee-holds": {

@@ -1,11 +1,11 @@
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from appointments.models import Appointment, Client, NoShowEvent
+from appointments.models import Appointment, Availability, Client, NoShowEvent
 from practice.models import Membership, Practice
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +19,7 @@ def test_seed_demo_builds_the_demo_and_a_second_run_duplicates_nothing():
         Appointment.objects.count(),
         Membership.objects.count(),
         NoShowEvent.objects.count(),
+        Availability.objects.count(),
     )
     call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
     assert counts == (
@@ -27,6 +28,7 @@ def test_seed_demo_builds_the_demo_and_a_second_run_duplicates_nothing():
         Appointment.objects.count(),
         Membership.objects.count(),
         NoShowEvent.objects.count(),
+        Availability.objects.count(),
     )
     practice = Practice.objects.get(name="Demo Practice")
     assert Client.objects.filter(practice=practice).count() == 30
@@ -57,6 +59,17 @@ def test_seed_demo_builds_the_demo_and_a_second_run_duplicates_nothing():
     assert Client.objects.filter(practice=practice, needs_safety_check=True).exists()
     assert Client.objects.filter(practice=practice, is_archived=True).exists()
     assert Client.objects.filter(practice=practice, email="").exists()
+    # Both clinicians take sessions Mon-Fri, 09:00-12:00 and 13:00-17:00, in 50-minute slots.
+    for username in ("therapist", "therapist2"):
+        windows = set(
+            Availability.objects.filter(practice=practice, clinician__username=username).values_list(
+                "weekday", "start_time", "end_time", "slot_minutes"
+            )
+        )
+        assert windows == {
+            (day, start, end, 50) for day in range(5) for start, end in [(time(9), time(12)), (time(13), time(17))]
+        }
+    assert not Availability.objects.filter(clinician__username__in=["admin", "frontdesk"]).exists()
     # Historic misses are not fresh work for the pipeline.
     assert not NoShowEvent.objects.filter(processed_at=None).exists()
 

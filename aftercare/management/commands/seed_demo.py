@@ -1,4 +1,4 @@
-"""Demo data: a practice with staff, clients, a cancellation policy and eight weeks of sessions.
+"""Demo data: a practice with staff, clients, weekly availability, a cancellation policy and eight weeks of sessions.
 
 Idempotent: a second run finds what the first made and adds nothing. Sessions
 are planned per clinician and local day; a day that already has any session
@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from appointments.models import Appointment, Client, NoShowEvent
-from appointments.services import appointment_book, appointment_record_outcome, client_create
+from appointments.models import Appointment, Availability, Client, NoShowEvent
+from appointments.services import appointment_book, appointment_record_outcome, availability_add, client_create
 from policies.models import Acknowledgement, PolicyVersion
 from policies.services import acknowledgement_record, policy_version_create
 from practice.models import Membership, Practice
@@ -89,6 +89,8 @@ LAST_NAMES = [
 ]
 # Local hours at which the demo books sessions on working days.
 HOURS = [9, 10, 11, 13, 14, 15, 16]
+# Weekly availability of both demo clinicians, Monday to Friday, 50-minute slots.
+WINDOWS = [(time(9), time(12)), (time(13), time(17))]
 
 
 class Command(BaseCommand):
@@ -104,6 +106,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 practice, staff = self._practice(number)
                 clients = self._clients(practice, staff, number)
+                self._availability(practice, staff)
                 self._policy(practice, staff, clients)
                 booked = self._sessions(practice, staff, clients, number)
                 # Misses on past days are history, not fresh work: the
@@ -153,6 +156,23 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(user=user, defaults={"practice": practice, "role": role})
             staff[key] = user
         return practice, staff
+
+    def _availability(self, practice, staff) -> None:
+        """Mon-Fri 09:00-12:00 and 13:00-17:00. A clinician with any window already is left as they are."""
+        for clinician in (staff["therapist"], staff["therapist2"]):
+            if Availability.objects.filter(clinician=clinician).exists():
+                continue
+            for weekday in range(5):
+                for start_time, end_time in WINDOWS:
+                    availability_add(
+                        practice=practice,
+                        clinician=clinician,
+                        weekday=weekday,
+                        start_time=start_time,
+                        end_time=end_time,
+                        slot_minutes=50,
+                        actor=None,
+                    )
 
     def _policy(self, practice, staff, clients) -> None:
         """Version 1, in force for a year. Today's clients (the first eight) and most

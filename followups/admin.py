@@ -1,0 +1,39 @@
+from django.contrib import admin
+
+from practice.admin import PracticeScopedAdmin, ReadOnlyAdminMixin
+
+from .models import ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, RescheduleLink
+
+
+@admin.register(FollowUpPlan)
+class FollowUpPlanAdmin(PracticeScopedAdmin):
+    list_display = ["practice", "enabled", "first_delay_minutes", "second_after_days"]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(PracticeScopedAdmin):
+    list_display = ["kind", "subject", "updated_at"]
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+    """Read-only: send again and cancel live in the message log, where they are audited."""
+
+    list_display = ["missed_session", "step", "channel", "status", "due_at", "attempts"]
+    list_filter = ["status", "channel", "step"]
+
+
+@admin.register(RescheduleLink)
+class RescheduleLinkAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+    list_display = ["missed_session", "created_at", "expires_at", "used_at"]
+    exclude = ["token_hash"]
+
+
+@admin.register(MissReason)
+class MissReasonAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+    list_display = ["missed_session", "reason", "created_at"]
+
+
+@admin.register(ContactNote)
+class ContactNoteAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+    list_display = ["missed_session", "contacted_by", "contacted_at"]

@@ -1,0 +1,21 @@
+from dataclasses import dataclass
+
+
+class TransientError(Exception):
+    """Worth another try later."""
+
+
+class PermanentError(Exception):
+    """Trying again will not help."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    to: str
+    subject: str
+    text: str
+    html: str
+    from_name: str
+    # Deterministic per outbox row, so a retry after a lost acknowledgement
+    # carries the same id and mail systems can drop the duplicate.
+    message_id: str

@@ -1,0 +1,36 @@
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+
+from .base import Outgoing, PermanentError, TransientError
+
+
+class EmailChannel:
+    """Django's mail backend: SMTP from EMAIL_URL in production, console or file in the demo."""
+
+    def send(self, message: Outgoing) -> str:
+        address = settings.DEFAULT_FROM_EMAIL
+        if "<" in address:
+            address = address.rsplit("<", 1)[1].rstrip(">")
+        from_email = f"{message.from_name} <{address}>" if message.from_name else address
+        mail = EmailMultiAlternatives(
+            message.subject,
+            message.text,
+            from_email,
+            [message.to],
+            headers={"Message-ID": message.message_id},
+            connection=get_connection(fail_silently=False),
+        )
+        mail.attach_alternative(message.html, "text/html")
+        try:
+            mail.send()
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+            raise PermanentError(type(exc).__name__) from exc
+        except smtplib.SMTPResponseException as exc:
+            # 5xx: the server will keep refusing; 4xx: try again later.
+            error = PermanentError if 500 <= exc.smtp_code < 600 else TransientError
+            raise error(f"SMTP {exc.smtp_code}") from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientError(type(exc).__name__) from exc
+        return message.message_id

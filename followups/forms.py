@@ -1,0 +1,67 @@
+from crispy_forms.helper import FormHelper
+from django import forms
+
+from . import templating
+from .models import FollowUpPlan, MessageTemplate, MissReason, OutboxMessage
+
+NUMBER_ERRORS = {"invalid": "Enter a whole number."}
+
+
+class PlanForm(forms.ModelForm):
+    class Meta:
+        model = FollowUpPlan
+        fields = [
+            "enabled",
+            "first_delay_minutes",
+            "second_after_days",
+            "repeat_threshold",
+            "repeat_window_days",
+            "quiet_start",
+            "quiet_end",
+            "mention_exercises",
+            "link_days",
+            "max_attempts",
+        ]
+        widgets = {
+            "quiet_start": forms.TimeInput(attrs={"type": "time"}),
+            "quiet_end": forms.TimeInput(attrs={"type": "time"}),
+        }
+        error_messages = dict.fromkeys(fields, NUMBER_ERRORS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+
+class TemplateForm(forms.Form):
+    kind = forms.ChoiceField(choices=MessageTemplate.Kind.choices, widget=forms.HiddenInput)
+    subject = forms.CharField(max_length=120)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), max_length=3000)
+
+    def clean(self):
+        data = super().clean()
+        if "subject" in data and "body" in data:
+            for problem in templating.check_template(subject=data["subject"], body=data["body"]):
+                self.add_error("body", problem)
+        return data
+
+
+class RescheduleForm(forms.Form):
+    slot = forms.CharField(error_messages={"required": "Pick one of the times."})
+    reason = forms.ChoiceField(
+        label="What got in the way? (optional)",
+        choices=[("", "I'd rather not say"), *MissReason.Reason.choices],
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    text = forms.CharField(
+        label="Anything you'd like us to know? (optional)",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class MessageFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *OutboxMessage.Status.choices], required=False)

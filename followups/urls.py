@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+app_name = "followups"
+
+urlpatterns = [
+    path("policies/followups/plan/", views.plan_save, name="plan_save"),
+    path("policies/followups/templates/preview/", views.template_preview, name="template_preview"),
+    path("policies/followups/templates/<str:kind>/", views.template_edit, name="template_edit"),
+    path("messages/", views.message_log, name="messages"),
+    path("messages/<int:pk>/send-again/", views.message_action, {"action": "send-again"}, name="send_again"),
+    path("messages/<int:pk>/cancel/", views.message_action, {"action": "cancel"}, name="cancel"),
+    path("missed/<int:event_pk>/contacted/", views.contacted, name="contacted"),
+    path("r/<str:token>/", views.reschedule, name="reschedule"),
+]

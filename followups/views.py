@@ -1,0 +1,236 @@
+"""Follow-up settings and message log for staff; the client's no-login rescheduling page."""
+
+from datetime import datetime
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aftercare import services as aftercare
+from appointments.models import NoShowEvent
+from practice.access import membership_required
+
+from . import defaults, selectors, services, templating
+from .forms import MessageFilterForm, PlanForm, RescheduleForm, TemplateForm
+from .models import MessageTemplate
+
+# Repeated bad links from one address: after this many in the window, stop answering them.
+BAD_LINK_LIMIT = 20
+BAD_LINK_WINDOW = 15 * 60
+
+
+# ------------------------------------------------------------------ staff
+
+
+def followup_context(membership) -> dict:
+    """The Follow-ups section of the Policies page."""
+    practice = membership.practice
+    plan = services.plan_for(practice)
+    own = {t.kind: t for t in MessageTemplate.objects.filter(practice=practice)}
+    templates = []
+    for kind, label in MessageTemplate.Kind.choices:
+        subject, body = (own[kind].subject, own[kind].body) if kind in own else defaults.DEFAULTS[kind]
+        templates.append({"kind": kind, "label": label, "subject": subject, "body": body, "custom": kind in own})
+    return {"plan_form": PlanForm(instance=plan), "templates": templates, "placeholders": templating.PLACEHOLDERS}
+
+
+@require_POST
+@membership_required(admin_only=True)
+def plan_save(request: HttpRequest) -> HttpResponse:
+    plan = services.plan_for(request.membership.practice)
+    form = PlanForm(request.POST, instance=plan)
+    if form.is_valid():
+        services.plan_update(practice=request.membership.practice, actor=request.user, **form.cleaned_data)
+        messages.success(request, "Follow-up plan saved.")
+        return redirect(reverse("policies:policy") + "#followups")
+    errors = "; ".join(f"{form.fields[name].label}: {' '.join(errs)}" for name, errs in form.errors.items())
+    messages.error(request, f"Nothing was saved. {errors}")
+    return redirect(reverse("policies:policy") + "#followups")
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required(admin_only=True)
+def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in MessageTemplate.Kind.values:
+        return render(request, "404.html", status=404)
+    practice = request.membership.practice
+    subject, body = services.wording_for(practice, kind)
+    form = TemplateForm(request.POST or None, initial={"kind": kind, "subject": subject, "body": body})
+    if request.method == "POST":
+        if request.POST.get("reset"):
+            services.template_reset(practice=practice, kind=kind, actor=request.user)
+            messages.success(request, "Back to the default wording.")
+            return redirect(reverse("policies:policy") + "#followups")
+        if form.is_valid():
+            services.template_save(
+                practice=practice,
+                kind=kind,
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                actor=request.user,
+            )
+            messages.success(request, "Wording saved.")
+            return redirect(reverse("policies:policy") + "#followups")
+    return render(
+        request,
+        "followups/template_edit.html",
+        {
+            "form": form,
+            "kind_label": MessageTemplate.Kind(kind).label,
+            "kind": kind,
+            "placeholders": templating.PLACEHOLDERS,
+            "preview": _preview(practice, form.data.get("subject", subject), form.data.get("body", body)),
+        },
+    )
+
+
+@require_POST
+@membership_required(admin_only=True)
+def template_preview(request: HttpRequest) -> HttpResponse:
+    """htmx: the message as a client would read it, with sample values."""
+    preview = _preview(request.membership.practice, request.POST.get("subject", ""), request.POST.get("body", ""))
+    return render(request, "followups/template_edit.html#preview", {"preview": preview})
+
+
+def _preview(practice, subject: str, body: str) -> dict:
+    problems = templating.check_template(subject=subject, body=body)
+    plan = services.plan_for(practice)
+    rendered = templating.render(
+        subject=subject[:120],
+        body=body[:3000],
+        values={
+            "first_name": "Sam",
+            "session_time": "Tuesday 3 March at 10:00",
+            "reschedule_link": "https://…/r/example-link",
+            "practice_phone": practice.phone,
+            "practice_name": practice.sender_name,
+            "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises else "",
+        },
+    )
+    return {"subject": rendered.subject, "body": rendered.body, "problems": problems}
+
+
+@require_GET
+@membership_required
+def message_log(request: HttpRequest) -> HttpResponse:
+    form = MessageFilterForm(request.GET or None)
+    qs = selectors.messages_for(membership=request.membership)
+    if form.is_valid() and form.cleaned_data["status"]:
+        qs = qs.filter(status=form.cleaned_data["status"])
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    return render(request, "followups/messages.html", {"page": page, "form": form})
+
+
+@require_POST
+@membership_required
+def message_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    message = get_object_or_404(selectors.messages_for(membership=request.membership), pk=pk)
+    try:
+        if action == "send-again":
+            services.outbox_send_again(message=message, actor=request.user)
+            messages.success(request, "The message will go out within a minute.")
+        else:
+            services.outbox_cancel(message=message, actor=request.user)
+            messages.success(request, "Message cancelled.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(reverse("followups:messages"))
+
+
+@require_POST
+@membership_required
+def contacted(request: HttpRequest, event_pk: int) -> HttpResponse:
+    """Staff reached the client themselves: stop the automated follow-ups for this miss."""
+    from appointments.models import Appointment
+
+    visible = Appointment.objects.for_membership(request.membership)
+    event = get_object_or_404(NoShowEvent.objects.filter(appointment__in=visible), pk=event_pk)
+    services.contacted_mark(event=event, actor=request.user)
+    messages.success(request, "Marked as contacted: no more automated follow-ups for this session.")
+    return redirect(event.appointment.client)
+
+
+# ----------------------------------------------------------------- client
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _bad_link(request: HttpRequest, practice=None) -> HttpResponse:
+    key = f"reschedule-bad:{_client_ip(request)}"
+    if cache.add(key, 1, BAD_LINK_WINDOW) is False:
+        try:
+            cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, BAD_LINK_WINDOW)
+    return render(request, "followups/link_unusable.html", {"practice": practice}, status=404)
+
+
+def _too_many(request: HttpRequest) -> bool:
+    return (cache.get(f"reschedule-bad:{_client_ip(request)}") or 0) >= BAD_LINK_LIMIT
+
+
+@require_http_methods(["GET", "POST"])
+def reschedule(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows the open times and changes nothing; POST books the one picked."""
+    if _too_many(request):
+        return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
+    try:
+        offer = aftercare.reschedule_offer(token=token)
+    except aftercare.LinkUnusable as exc:
+        return _bad_link(request, exc.practice)
+    # Times on this page are the practice's.
+    timezone.activate(offer.missed.practice.time_zone)
+    form = RescheduleForm(request.POST or None)
+    taken = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            start = datetime.fromisoformat(form.cleaned_data["slot"])
+            if start.tzinfo is None:
+                raise ValueError("naive")
+            booked = aftercare.client_reschedule(
+                token=token, start=start, reason=form.cleaned_data["reason"], text=form.cleaned_data["text"]
+            )
+        except ValueError:
+            form.add_error("slot", "Pick one of the times.")
+        except aftercare.SlotTaken:
+            taken = True
+            offer = aftercare.reschedule_offer(token=token)
+        except aftercare.LinkUnusable as exc:
+            return _bad_link(request, exc.practice)
+        else:
+            return render(
+                request,
+                "followups/rescheduled.html",
+                {
+                    "appointment": booked,
+                    "practice": offer.missed.practice,
+                    "first_name": offer.missed.client.first_name,
+                },
+            )
+    zone = offer.missed.practice.time_zone
+    days: dict = {}
+    for start, end in offer.slots:
+        local = start.astimezone(zone)
+        days.setdefault(local.date(), []).append(
+            {"value": start.isoformat(), "start": local, "end": end.astimezone(zone)}
+        )
+    return render(
+        request,
+        "followups/reschedule.html",
+        {
+            "offer": offer,
+            "practice": offer.missed.practice,
+            "first_name": offer.missed.client.first_name,
+            "days": days,
+            "form": form,
+            "taken": taken,
+        },
+    )

@@ -1,0 +1,203 @@
+"""Open slots from weekly windows: examples, DST days in New York, and properties."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appointments.slots import Window, by_local_date, open_slots
+
+NY = ZoneInfo("America/New_York")
+MONDAY = date(2026, 7, 6)
+SPRING_FORWARD = date(2026, 3, 8)  # a Sunday: 02:00 EST becomes 03:00 EDT
+FALL_BACK = date(2026, 11, 1)  # a Sunday: 02:00 EDT becomes 01:00 EST
+SUNDAY = 6
+NO_LEAD = timedelta(0)
+
+
+def local(day: date, hh: int, mm: int = 0, zone: ZoneInfo = NY) -> datetime:
+    return datetime.combine(day, time(hh, mm), tzinfo=zone)
+
+
+def utc(y, mo, d, hh, mm=0) -> datetime:
+    return datetime(y, mo, d, hh, mm, tzinfo=UTC)
+
+
+def local_times(slots, zone=NY) -> list[str]:
+    return [f"{s.astimezone(zone):%H:%M}-{e.astimezone(zone):%H:%M}" for s, e in slots]
+
+
+def slots_on(day, windows, *, busy=(), now=None, lead=NO_LEAD, days=1, zone=NY):
+    now = now or local(day, 0, zone=zone) - timedelta(days=1)
+    return open_slots(windows=windows, busy=list(busy), zone=zone, start=day, days=days, now=now, lead=lead)
+
+
+def test_slots_fill_a_window_and_stop_where_the_next_would_not_fit():
+    found = slots_on(MONDAY, [(0, time(9), time(12), 50)])
+    assert local_times(found) == ["09:00-09:50", "09:50-10:40", "10:40-11:30"]
+    assert all(s.tzinfo is UTC and e.tzinfo is UTC for s, e in found)
+    assert found[0] == (utc(2026, 7, 6, 13), utc(2026, 7, 6, 13, 50))
+
+
+def test_only_the_windows_weekday_gets_slots_and_several_windows_a_day_work():
+    windows = [Window(0, time(9), time(10), 30), Window(0, time(13), time(14), 60), Window(2, time(9), time(10), 60)]
+    found = slots_on(MONDAY, windows, days=7)
+    by_day = {d: local_times(s) for d, s in by_local_date(found, zone=NY, start=MONDAY, days=7).items() if s}
+    assert by_day == {
+        MONDAY: ["09:00-09:30", "09:30-10:00", "13:00-14:00"],
+        MONDAY + timedelta(days=2): ["09:00-10:00"],
+    }
+
+
+def test_spring_forward_skips_a_start_that_does_not_exist():
+    # 01:00 EST, then 02:00 (never happens), then 03:00 EDT: each slot a real hour.
+    found = slots_on(SPRING_FORWARD, [(SUNDAY, time(1), time(4), 60)])
+    assert found == [(utc(2026, 3, 8, 6), utc(2026, 3, 8, 7)), (utc(2026, 3, 8, 7), utc(2026, 3, 8, 8))]
+    assert local_times(found) == ["01:00-03:00", "03:00-04:00"]
+
+
+def test_spring_forward_slots_last_real_minutes_and_never_overlap():
+    # 01:50 EST + 50 real minutes ends at 03:40 EDT; the next grid start, 03:30 EDT,
+    # would overlap it and is dropped.
+    found = slots_on(SPRING_FORWARD, [(SUNDAY, time(1), time(5), 50)])
+    assert local_times(found) == ["01:00-01:50", "01:50-03:40"]
+    assert all(e - s == timedelta(minutes=50) for s, e in found)
+
+
+def test_fall_back_reads_a_repeated_time_as_its_first_occurrence():
+    found = slots_on(FALL_BACK, [(SUNDAY, time(0), time(3), 60)])
+    # 01:00 is the EDT one (05:00 UTC), not the EST one an hour later.
+    assert found == [
+        (utc(2026, 11, 1, 4), utc(2026, 11, 1, 5)),
+        (utc(2026, 11, 1, 5), utc(2026, 11, 1, 6)),
+        (utc(2026, 11, 1, 7), utc(2026, 11, 1, 8)),
+    ]
+
+
+def test_a_normal_day_after_a_dst_change_keeps_its_wall_clock_times():
+    windows = [(0, time(9), time(10), 60)]
+    assert slots_on(date(2026, 3, 2), windows) == [(utc(2026, 3, 2, 14), utc(2026, 3, 2, 15))]  # EST
+    assert slots_on(date(2026, 3, 9), windows) == [(utc(2026, 3, 9, 13), utc(2026, 3, 9, 14))]  # EDT
+
+
+def test_a_busy_interval_takes_out_the_slots_it_overlaps_but_not_ones_it_touches():
+    windows = [(0, time(9), time(13), 60)]
+    busy = [
+        (local(MONDAY, 9, 30), local(MONDAY, 10, 20)),  # overlaps 09:00 and 10:00
+        (local(MONDAY, 11).astimezone(UTC) - timedelta(hours=1), local(MONDAY, 11)),  # exactly 10:00-11:00, in UTC
+        (local(MONDAY, 13), local(MONDAY, 14)),  # touches the last slot's end
+    ]
+    assert local_times(slots_on(MONDAY, windows, busy=busy)) == ["11:00-12:00", "12:00-13:00"]
+
+
+def test_a_long_busy_interval_hides_every_slot_inside_it():
+    windows = [(0, time(9), time(17), 50)]
+    busy = [(local(MONDAY, 8), local(MONDAY, 18)), (local(MONDAY, 10), local(MONDAY, 10, 5))]
+    assert slots_on(MONDAY, windows, busy=busy) == []
+
+
+def test_no_slot_starts_sooner_than_the_lead_time():
+    windows = [(0, time(9), time(12), 60)]
+    now = local(MONDAY, 7)
+    assert local_times(slots_on(MONDAY, windows, now=now, lead=timedelta(hours=2))) == [
+        "09:00-10:00",
+        "10:00-11:00",
+        "11:00-12:00",
+    ]
+    assert local_times(slots_on(MONDAY, windows, now=now, lead=timedelta(hours=2, minutes=1))) == [
+        "10:00-11:00",
+        "11:00-12:00",
+    ]
+    # The default lead is 12 hours: nothing today from 07:00.
+    assert open_slots(windows=windows, busy=[], zone=NY, start=MONDAY, days=1, now=now) == []
+
+
+def test_no_days_or_no_windows_give_no_slots():
+    assert slots_on(MONDAY, [(0, time(9), time(12), 50)], days=0) == []
+    assert slots_on(MONDAY, [], days=14) == []
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="aware"):
+        open_slots(windows=[], busy=[], zone=NY, start=MONDAY, days=1, now=datetime(2026, 7, 6, 9))
+    with pytest.raises(ValueError, match="slot_minutes"):
+        slots_on(MONDAY, [(0, time(9), time(12), 0)])
+
+
+def test_by_local_date_lists_every_day_and_converts_to_local_time():
+    found = slots_on(MONDAY, [(0, time(23), time(23, 59), 50)])
+    grouped = by_local_date(found, zone=NY, start=MONDAY, days=2)
+    assert list(grouped) == [MONDAY, MONDAY + timedelta(days=1)]
+    [(start, end)] = grouped[MONDAY]
+    assert (start.tzinfo, start.hour, end.hour, end.minute) == (NY, 23, 23, 50)
+    assert grouped[MONDAY + timedelta(days=1)] == []
+
+
+# Zones with DST at 02:00, at midnight (Santiago), by 30 minutes (Lord Howe), and none.
+ZONES = ["America/New_York", "Europe/London", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+
+
+@st.composite
+def windows_strategy(draw):
+    n = draw(st.integers(min_value=0, max_value=4))
+    windows = []
+    for _ in range(n):
+        start = draw(st.integers(min_value=0, max_value=24 * 60 - 16))
+        end = draw(st.integers(min_value=start + 1, max_value=24 * 60 - 1))
+        windows.append(
+            Window(
+                draw(st.integers(min_value=0, max_value=6)),
+                time(start // 60, start % 60),
+                time(end // 60, end % 60),
+                draw(st.integers(min_value=15, max_value=240)),
+            )
+        )
+    return windows
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone_name=st.sampled_from(ZONES),
+    first=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
+    days=st.integers(min_value=0, max_value=14),
+    windows=windows_strategy(),
+    busy_spec=st.lists(
+        st.tuples(st.integers(min_value=-24 * 60, max_value=15 * 24 * 60), st.integers(min_value=1, max_value=600)),
+        max_size=8,
+    ),
+    now_offset=st.integers(min_value=-2 * 24 * 60, max_value=3 * 24 * 60),
+    lead_minutes=st.integers(min_value=0, max_value=48 * 60),
+)
+def test_every_slot_is_inside_a_window_free_after_the_lead_sorted_and_disjoint(
+    zone_name, first, days, windows, busy_spec, now_offset, lead_minutes
+):
+    zone = ZoneInfo(zone_name)
+    origin = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
+    busy = [(origin + timedelta(minutes=m), origin + timedelta(minutes=m + length)) for m, length in busy_spec]
+    now = origin + timedelta(minutes=now_offset)
+    lead = timedelta(minutes=lead_minutes)
+
+    found = open_slots(windows=windows, busy=busy, zone=zone, start=first, days=days, now=now, lead=lead)
+
+    for start, end in found:
+        assert start.tzinfo is UTC and end.tzinfo is UTC
+        assert start >= now + lead
+        assert not any(start < b_end and b_start < end for b_start, b_end in busy)
+        wall = start.astimezone(zone).replace(tzinfo=None)
+        assert first <= wall.date() < first + timedelta(days=days)
+        # Inside a window of that weekday: on its wall-clock grid, real length, ending by its end.
+        assert any(
+            w.weekday == wall.weekday()
+            and w.start_time <= wall.time() < w.end_time
+            and (wall - datetime.combine(wall.date(), w.start_time)) % timedelta(minutes=w.slot_minutes)
+            == timedelta(0)
+            and end - start == timedelta(minutes=w.slot_minutes)
+            and end <= datetime.combine(wall.date(), w.end_time, tzinfo=zone).astimezone(UTC)
+            # The start is the first occurrence of that wall time.
+            and start == datetime.combine(wall.date(), wall.time(), tzinfo=zone).astimezone(UTC)
+            for w in windows
+        ), (start, end)
+    for (_, end), (next_start, _) in zip(found, found[1:], strict=False):
+        assert end <= next_start
