@@ -392,9 +392,7 @@ def availability_add(
         )
     length = _minutes_between(start_time, end_time)
     if length < slot_minutes:
-        raise ValidationError(
-            {"end_time": f"This {length}-minute window cannot hold one {slot_minutes}-minute slot."}
-        )
+        raise ValidationError({"end_time": f"This {length}-minute window cannot hold one {slot_minutes}-minute slot."})
     with transaction.atomic():
         _check_clinician(practice, clinician)
         # As for bookings: lock the clinician's row, so two adds run one after the other.

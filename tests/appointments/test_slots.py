@@ -140,21 +140,15 @@ ZONES = ["America/New_York", "Europe/London", "America/Santiago", "Australia/Lor
 
 
 @st.composite
-def windows_strategy(draw):
-    n = draw(st.integers(min_value=0, max_value=4))
-    windows = []
-    for _ in range(n):
-        start = draw(st.integers(min_value=0, max_value=24 * 60 - 16))
-        end = draw(st.integers(min_value=start + 1, max_value=24 * 60 - 1))
-        windows.append(
-            Window(
-                draw(st.integers(min_value=0, max_value=6)),
-                time(start // 60, start % 60),
-                time(end // 60, end % 60),
-                draw(st.integers(min_value=15, max_value=240)),
-            )
-        )
-    return windows
+def a_window(draw) -> Window:
+    start = draw(st.integers(min_value=0, max_value=24 * 60 - 16))
+    end = draw(st.integers(min_value=start + 1, max_value=24 * 60 - 1))
+    return Window(
+        draw(st.integers(min_value=0, max_value=6)),
+        time(start // 60, start % 60),
+        time(end // 60, end % 60),
+        draw(st.integers(min_value=15, max_value=240)),
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -162,7 +156,7 @@ def windows_strategy(draw):
     zone_name=st.sampled_from(ZONES),
     first=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
     days=st.integers(min_value=0, max_value=14),
-    windows=windows_strategy(),
+    windows=st.lists(a_window(), max_size=4),
     busy_spec=st.lists(
         st.tuples(st.integers(min_value=-24 * 60, max_value=15 * 24 * 60), st.integers(min_value=1, max_value=600)),
         max_size=8,
@@ -191,8 +185,7 @@ def test_every_slot_is_inside_a_window_free_after_the_lead_sorted_and_disjoint(
         assert any(
             w.weekday == wall.weekday()
             and w.start_time <= wall.time() < w.end_time
-            and (wall - datetime.combine(wall.date(), w.start_time)) % timedelta(minutes=w.slot_minutes)
-            == timedelta(0)
+            and (wall - datetime.combine(wall.date(), w.start_time)) % timedelta(minutes=w.slot_minutes) == timedelta(0)
             and end - start == timedelta(minutes=w.slot_minutes)
             and end <= datetime.combine(wall.date(), w.end_time, tzinfo=zone).astimezone(UTC)
             # The start is the first occurrence of that wall time.
@@ -201,3 +194,19 @@ def test_every_slot_is_inside_a_window_free_after_the_lead_sorted_and_disjoint(
         ), (start, end)
     for (_, end), (next_start, _) in zip(found, found[1:], strict=False):
         assert end <= next_start
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    first=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
+    days=st.integers(min_value=0, max_value=14),
+    window=a_window(),
+)
+def test_without_dst_busy_time_or_lead_every_whole_slot_of_a_window_is_offered(first, days, window):
+    zone = ZoneInfo("UTC")
+    now = datetime.combine(first, time.min, tzinfo=UTC) - timedelta(days=1)
+    found = open_slots(windows=[window], busy=[], zone=zone, start=first, days=days, now=now, lead=NO_LEAD)
+    length = datetime.combine(first, window.end_time) - datetime.combine(first, window.start_time)
+    per_day = length // timedelta(minutes=window.slot_minutes)
+    matching_days = sum((first + timedelta(days=i)).weekday() == window.weekday for i in range(days))
+    assert len(found) == per_day * matching_days

@@ -1,0 +1,1 @@
+from tests.smtp import smtp_server, smtp_settings  # noqa: F401 - fixtures

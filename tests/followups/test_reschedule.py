@@ -1,0 +1,162 @@
+"""The client's no-login rescheduling page: tokens, slots, races, and bad links."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.core.cache import cache
+
+from aftercare import services as aftercare
+from appointments.models import Appointment
+from appointments.services import availability_add
+from followups import services
+from followups.models import MissReason, OutboxMessage, RescheduleLink
+from policies.models import FeeAssessment
+from policies.services import acknowledgement_record
+from tests.factories import AppointmentFactory, make_policy
+
+pytestmark = pytest.mark.django_db
+
+# Monday 8 June 2026, 14:00 in New York.
+MONDAY = datetime(2026, 6, 8, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_time_and_fresh_cache():
+    cache.clear()
+    with time_machine.travel(MONDAY, tick=False):
+        yield
+    cache.clear()
+
+
+@pytest.fixture
+def missed(practice, therapist, client_of_therapist):
+    for weekday in range(5):
+        availability_add(
+            practice=practice,
+            clinician=therapist,
+            weekday=weekday,
+            start_time=time(9),
+            end_time=time(12),
+            slot_minutes=60,
+            actor=None,
+        )
+    appointment = AppointmentFactory(client=client_of_therapist, start=MONDAY - timedelta(hours=1))
+    return aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
+
+
+@pytest.fixture
+def token(missed):
+    url = services.reschedule_link_create(event=missed, days=14)
+    return url.rsplit("/r/", 1)[1].strip("/")
+
+
+def url(token):
+    return f"/r/{token}/"
+
+
+def test_get_shows_two_weeks_of_open_times_and_changes_nothing(client, token, practice):
+    response = client.get(url(token))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert practice.sender_name in body and "Robin" in body and "Reed" not in body
+    # Tuesday 9 June 09:00 New York is the first slot past the 12-hour lead.
+    assert "Tuesday 9 June" in body and "09:00" in body
+    assert body.count('name="slot"') == 3 * 9  # nine working days left in the next fourteen, three slots each
+    assert Appointment.objects.count() == 1
+    assert RescheduleLink.objects.get().used_at is None
+
+
+def test_confirming_books_links_and_stops_follow_ups(
+    client, token, missed, practice, therapist, front_desk, mailoutbox
+):
+    version = make_policy(practice)
+    acknowledgement_record(client=missed.appointment.client, version=version, method="paper", actor=front_desk)
+    from aftercare import tasks
+
+    tasks.process_missed_session(missed.pk)
+    assert FeeAssessment.objects.get().state == "proposed"
+    slot = datetime(2026, 6, 10, 13, 0, tzinfo=UTC)  # Wednesday 09:00 in New York
+    with pytest.MonkeyPatch.context():
+        response = client.post(url(token), {"slot": slot.isoformat(), "reason": "transport", "text": "Bus strike"})
+    assert response.status_code == 200
+    assert b"You're booked for Wednesday 10 June at 09:00" in response.content
+    new = Appointment.objects.get(rescheduled_from=missed.appointment)
+    assert (new.start, new.clinician, new.status) == (slot, therapist, "scheduled")
+    assert RescheduleLink.objects.get().new_appointment == new
+    assert set(OutboxMessage.objects.filter(missed_session=missed).values_list("status", flat=True)) == {"cancelled"}
+    assert FeeAssessment.objects.get().state == "waived"
+    reason = MissReason.objects.get()
+    assert (reason.reason, reason.text) == ("transport", "Bus strike")
+
+
+def test_the_clinician_sees_the_new_session_and_the_clients_words(client, token, therapist, missed):
+    slot = datetime(2026, 6, 10, 13, 0, tzinfo=UTC)
+    client.post(url(token), {"slot": slot.isoformat(), "reason": "unwell"})
+    client.force_login(therapist)
+    page = client.get(missed.appointment.client.get_absolute_url()).content.decode()
+    assert "In their words" in page and "I felt unwell" in page
+    week = client.get("/week/?start=2026-06-08").content.decode()
+    assert "Wed 10 Jun" in week or "Wednesday 10 June" in week
+
+
+def test_opening_the_link_again_books_nothing(client, token, missed):
+    slot = datetime(2026, 6, 10, 13, 0, tzinfo=UTC).isoformat()
+    client.post(url(token), {"slot": slot})
+    again = client.get(url(token))
+    assert again.status_code == 404 and b"can't be used any more" in again.content
+    client.post(url(token), {"slot": datetime(2026, 6, 11, 13, 0, tzinfo=UTC).isoformat()})
+    assert Appointment.objects.filter(rescheduled_from=missed.appointment).count() == 1
+
+
+def test_a_slot_taken_meanwhile_asks_for_another(client, token, missed, therapist, practice):
+    slot = datetime(2026, 6, 10, 13, 0, tzinfo=UTC)
+    other = AppointmentFactory(client__practice=practice, client__clinician=therapist, start=slot)
+    response = client.post(url(token), {"slot": slot.isoformat()})
+    assert response.status_code == 200
+    assert b"That time was just taken, please pick another." in response.content
+    assert Appointment.objects.filter(clinician=therapist, start=slot).get() == other
+    assert RescheduleLink.objects.get().used_at is None
+
+
+@pytest.mark.parametrize(
+    "slot", ["", "tomorrow", "2026-06-10T13:00:00", "2026-06-10T13:30:00+00:00", "2026-06-07T13:00:00+00:00"]
+)
+def test_a_time_not_offered_is_refused(client, token, missed, slot):
+    response = client.post(url(token), {"slot": slot})
+    assert response.status_code == 200
+    assert Appointment.objects.count() == 1
+
+
+def test_an_expired_link_shows_the_phone_and_no_data(client, token, practice):
+    with time_machine.travel(MONDAY + timedelta(days=15)):
+        response = client.get(url(token))
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert practice.phone in body and "Robin" not in body
+
+
+@pytest.mark.parametrize("bad", ["forged-token-0123456789", "x", "a" * 200, "%00", "..%2f..%2fetc"])
+def test_a_forged_or_malformed_link_shows_a_kind_page(client, missed, bad):
+    response = client.get(f"/r/{bad}/")
+    assert response.status_code == 404
+    # Tokens that reach the view get the kind page; ones that break the path, the site's 404.
+    assert b"can't be used any more" in response.content or b"Not found" in response.content
+    assert b"Robin" not in response.content
+    assert client.post(f"/r/{bad}/", {"slot": "2026-06-10T13:00:00+00:00"}).status_code == 404
+    assert Appointment.objects.count() == 1
+
+
+def test_an_undone_miss_makes_its_link_unusable(client, token, missed, therapist):
+    aftercare.attendance_undo(appointment_id=missed.appointment_id, actor=therapist)
+    assert client.get(url(token)).status_code == 404
+
+
+def test_repeated_bad_links_from_one_address_are_slowed_down(client, token):
+    for i in range(20):
+        assert client.get(f"/r/bad-{i}/").status_code == 404
+    response = client.get(url(token))  # even a good link, from that address, for a while
+    assert response.status_code == 429
+    assert b"try again a little later" in response.content
+    other_address = client.get(url(token), REMOTE_ADDR="10.1.2.3")
+    assert other_address.status_code == 200
