@@ -40,6 +40,8 @@ class NoShowEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
 
 
 @admin.register(Availability)
-class AvailabilityAdmin(PracticeScopedAdmin):
+class AvailabilityAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+    """Read-only: the Availability page edits windows through the service that refuses overlaps."""
+
     list_display = ["clinician", "weekday", "start_time", "end_time", "slot_minutes"]
     list_filter = ["weekday"]
