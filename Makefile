@@ -43,7 +43,7 @@ check: venv
 
 bench: venv
 	mkdir -p var
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/latency.py --count $${BENCH_COUNT:-100}
 
 clean:
 	rm -rf var/test-*.sqlite3* var/broker-test-* .pytest_cache
