@@ -182,6 +182,13 @@ SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
 # Celery. REDIS_URL (or CELERY_BROKER_URL) picks Redis; with neither, kombu's
 # filesystem transport under var/ needs no server at all.
 REDIS_URL = env("REDIS_URL", default="")
+# Cache: rate limits for public links live here, so every web process must
+# share it in production (Redis); one process's memory is enough for the demo.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 BROKER_DIR = Path(env("BROKER_DIR", default=str(VAR_DIR / "broker")))
 

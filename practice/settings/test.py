@@ -30,3 +30,7 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default=f"reconnect-test-{uuid.u
 BROKER_DIR = Path(env("BROKER_DIR", default=str(VAR_DIR / f"broker-test-{os.getpid()}")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
+
+# One process (live_server runs in a thread of it): local memory is shared
+# enough, and clearing it between tests never touches the broker's Redis.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
