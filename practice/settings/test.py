@@ -5,13 +5,15 @@ import uuid
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_URL, DATABASES, VAR_DIR, env, filesystem_broker_options
+from .base import CELERY_BROKER_URL, DATABASES, LOGGING, VAR_DIR, env, filesystem_broker_options
 
 SECRET_KEY = "test-only-not-secret"  # noqa: S105
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# In memory, so tests read `mail.outbox`; a worker process that an end-to-end
+# test starts is told to use SMTP (to that test's SMTP server) instead.
+EMAIL_BACKEND = env("TEST_EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
 AXES_ENABLED = env.bool("AXES_ENABLED", default=False)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -34,3 +36,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # One process (live_server runs in a thread of it): local memory is shared
 # enough, and clearing it between tests never touches the broker's Redis.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# aiosmtpd, the tests' SMTP server, logs every SMTP command at INFO.
+LOGGING["loggers"]["mail.log"] = {"level": "WARNING"}

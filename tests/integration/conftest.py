@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -121,12 +122,11 @@ class WorkerProcess:
             self.process.wait(timeout=STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="package")
-def celery_worker_process(django_db_setup, tmp_path_factory):
-    """One worker for the tests of this folder; it needs the test database created first.
+@contextmanager
+def running_worker(tmp_path_factory, **extra_env):
+    """Start a worker on this run's test database, broker and queue; stop it on exit.
 
-    Stopped after the last of them, so that it never works on what later
-    tests publish, and before `django_db_setup` drops the test database.
+    `extra_env` adds settings for the worker process (e.g. where mail goes).
     """
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     _purge_queue(queue)
@@ -138,6 +138,7 @@ def celery_worker_process(django_db_setup, tmp_path_factory):
         "BROKER_DIR": str(settings.BROKER_DIR),
         "CELERY_QUEUE": queue,
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     log_path = tmp_path_factory.mktemp("celery-worker") / "worker.log"
     with log_path.open("wb") as log_file:
@@ -158,6 +159,17 @@ def celery_worker_process(django_db_setup, tmp_path_factory):
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(scope="package")
+def celery_worker_process(django_db_setup, tmp_path_factory):
+    """One worker for the tests of this folder; it needs the test database created first.
+
+    Stopped after the last of them, so that it never works on what later
+    tests publish, and before `django_db_setup` drops the test database.
+    """
+    with running_worker(tmp_path_factory) as worker:
+        yield worker
 
 
 class Worker:
