@@ -85,3 +85,16 @@ def test_seed_demo_rejects_a_bad_count():
     with pytest.raises(CommandError, match="1 to 5"):
         call_command("seed_demo", "--practices", "0")
     assert not Practice.objects.exists()
+
+
+def test_seed_demo_sets_a_short_first_message_delay_once():
+    from followups.models import FollowUpPlan
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    plan = FollowUpPlan.objects.get(practice__name="Demo Practice")
+    assert plan.first_delay_minutes == 2
+    plan.first_delay_minutes = 45
+    plan.save()
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    plan.refresh_from_db()
+    assert plan.first_delay_minutes == 45

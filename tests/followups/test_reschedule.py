@@ -160,3 +160,68 @@ def test_repeated_bad_links_from_one_address_are_slowed_down(client, token):
     assert b"try again a little later" in response.content
     other_address = client.get(url(token), REMOTE_ADDR="10.1.2.3")
     assert other_address.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clients_racing_for_one_slot_never_double_book(practice, therapist, client_of_therapist):
+    import threading
+
+    from django.db import connection
+
+    from tests.factories import ClientFactory
+
+    availability_add(
+        practice=practice,
+        clinician=therapist,
+        weekday=2,
+        start_time=time(9),
+        end_time=time(10),
+        slot_minutes=60,
+        actor=None,
+    )
+    tokens = []
+    for client in (client_of_therapist, ClientFactory(practice=practice, clinician=therapist)):
+        appointment = AppointmentFactory(client=client, start=MONDAY - timedelta(hours=2))
+        event = aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
+        tokens.append(services.reschedule_link_create(event=event, days=14).rsplit("/r/", 1)[1].strip("/"))
+    slot = datetime(2026, 6, 10, 13, 0, tzinfo=UTC)
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def book(token):
+        try:
+            barrier.wait(timeout=10)
+            aftercare.client_reschedule(token=token, start=slot)
+            outcomes.append("booked")
+        except aftercare.SlotTaken:
+            outcomes.append("taken")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcomes.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=book, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["booked", "taken"]
+    assert Appointment.objects.filter(clinician=therapist, start=slot).count() == 1
+
+
+def test_sms_goes_through_the_file_backend_with_consent(practice, therapist, settings, tmp_path):
+    from aftercare import tasks
+    from tests.factories import ClientFactory
+
+    settings.SMS_BACKEND, settings.SMS_FILE_PATH = "file", str(tmp_path)
+    client = ClientFactory(
+        practice=practice, clinician=therapist, preferred_channel="sms", phone="+1 555 0142", consent_sms=True
+    )
+    appointment = AppointmentFactory(client=client, start=MONDAY - timedelta(hours=1))
+    aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist)
+    with time_machine.travel(MONDAY + timedelta(hours=2), tick=False):
+        tasks.sweep_followups()
+    [sent] = list(tmp_path.iterdir())
+    body = sent.read_text()
+    assert body.startswith("To: +1 555 0142") and "/r/" in body and client.first_name in body
+    assert OutboxMessage.objects.get(missed_session__appointment=appointment, step="first").status == "sent"

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from appointments.models import Appointment, Availability, Client, NoShowEvent
 from appointments.services import appointment_book, appointment_record_outcome, availability_add, client_create
+from followups.models import FollowUpPlan
 from policies.models import Acknowledgement, PolicyVersion
 from policies.services import acknowledgement_record, policy_version_create
 from practice.models import Membership, Practice
@@ -108,6 +109,7 @@ class Command(BaseCommand):
                 clients = self._clients(practice, staff, number)
                 self._availability(practice, staff)
                 self._policy(practice, staff, clients)
+                self._followups(practice)
                 booked = self._sessions(practice, staff, clients, number)
                 # Misses on past days are history, not fresh work: the
                 # after-miss pipeline is for misses marked from now on.
@@ -173,6 +175,12 @@ class Command(BaseCommand):
                         slot_minutes=50,
                         actor=None,
                     )
+
+    def _followups(self, practice) -> None:
+        """A short first-message delay, so the whole journey can be tried at once
+        (real practices start with 60 minutes). Set once; later edits stand."""
+        if not FollowUpPlan.objects.filter(practice=practice).exists():
+            FollowUpPlan.objects.create(practice=practice, first_delay_minutes=2, second_after_days=3)
 
     def _policy(self, practice, staff, clients) -> None:
         """Version 1, in force for a year. Today's clients (the first eight) and most
