@@ -170,7 +170,10 @@ EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
 EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+# django-environ drops the leading slash of filemail:///abs/path; put it back.
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
+if env("EMAIL_URL", default="").startswith("filemail:///") and not EMAIL_FILE_PATH.startswith("/"):
+    EMAIL_FILE_PATH = "/" + EMAIL_FILE_PATH
 EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Reconnect <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
