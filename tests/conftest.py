@@ -10,6 +10,10 @@ from practice.models import Membership
 
 from .factories import ClientFactory, MembershipFactory, PracticeFactory
 
+# Registered once, so every folder shares one Chromium (Playwright's sync API
+# allows one per process).
+pytest_plugins = ["tests.browser_fixtures"]
+
 # Playwright's sync API runs an event loop in this thread; Django's ORM
 # then refuses to run unless told it is safe (it is: one thread, no async code).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -7,7 +7,6 @@ server below and links pointing at the live server.
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.e2e.conftest import browser, new_page, page, page_errors  # noqa: F401 - fixtures
 from tests.integration.conftest import Worker, running_worker
 from tests.smtp import Inbox, _Handler, free_port
 
