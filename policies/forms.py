@@ -10,6 +10,7 @@ from appointments.models import Appointment
 
 from . import rules
 from .models import Acknowledgement, FeeAssessment, PolicyVersion
+from .services import POLICY_FIELDS
 
 MONEY_ERRORS = {
     "invalid": "Enter an amount, like 40 or 40.00.",
@@ -123,18 +124,10 @@ class PolicyForm(forms.Form):
         initial = {"effective_at": timezone.localtime().replace(second=0, microsecond=0, tzinfo=None)}
         if version is None:
             return {**initial, "notice_hours": 24, "late_cancel_fee": "0.00", "no_show_fee": "0.00"}
-        for name in (
-            "notice_hours",
-            "currency",
-            "late_cancel_fee",
-            "no_show_fee",
-            "grace_count",
-            "grace_days",
-            "exempt_intake",
-            "makeup_days",
-            "hold_hours",
-            "summary",
-        ):
+        # A new version starts from the current one, except when it takes effect.
+        for name in POLICY_FIELDS:
+            if name == "effective_at":
+                continue
             initial[name] = getattr(version, name)
         for override in version.overrides.all():
             initial[f"override_{override.session_type}_no_show"] = override.no_show_fee
@@ -170,20 +163,7 @@ class PolicyForm(forms.Form):
         }
 
     def policy_fields(self) -> dict:
-        names = (
-            "effective_at",
-            "currency",
-            "notice_hours",
-            "late_cancel_fee",
-            "no_show_fee",
-            "grace_count",
-            "grace_days",
-            "exempt_intake",
-            "makeup_days",
-            "hold_hours",
-            "summary",
-        )
-        return {name: self.cleaned_data[name] for name in names}
+        return {name: self.cleaned_data[name] for name in POLICY_FIELDS}
 
 
 class FeeFilterForm(forms.Form):

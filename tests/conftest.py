@@ -30,9 +30,7 @@ def other_practice(db):
 
 
 def _member(practice, username, role, **kwargs):
-    membership = MembershipFactory(
-        practice=practice, user__username=username, user__password="pw", role=role, **kwargs
-    )
+    membership = MembershipFactory(practice=practice, user__username=username, user__password="pw", role=role, **kwargs)
     return membership.user
 
 

@@ -24,9 +24,7 @@ def test_recording_a_miss_enqueues_the_work_after_commit(
     assert result.event.processed_at is None
 
 
-def test_attended_and_double_clicks_enqueue_nothing(
-    therapist, client_of_therapist, django_capture_on_commit_callbacks
-):
+def test_attended_and_double_clicks_enqueue_nothing(therapist, client_of_therapist, django_capture_on_commit_callbacks):
     attended = AppointmentFactory(client=client_of_therapist)
     missed = AppointmentFactory(client=client_of_therapist, start=timezone.now() - timedelta(hours=3))
     services.attendance_record(appointment_id=missed.pk, outcome="no_show", actor=therapist)
@@ -38,9 +36,7 @@ def test_attended_and_double_clicks_enqueue_nothing(
 
 def test_processing_twice_does_the_work_once(therapist, client_of_therapist):
     appointment = AppointmentFactory(client=client_of_therapist)
-    event = services.attendance_record(
-        appointment_id=appointment.pk, outcome="no_show", actor=therapist
-    ).event
+    event = services.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
     assert tasks.process_missed_session(event.pk) is True
     event.refresh_from_db()
     first_stamp = event.processed_at
@@ -51,9 +47,7 @@ def test_processing_twice_does_the_work_once(therapist, client_of_therapist):
 
 def test_an_undone_miss_is_never_processed(therapist, client_of_therapist):
     appointment = AppointmentFactory(client=client_of_therapist)
-    event = services.attendance_record(
-        appointment_id=appointment.pk, outcome="no_show", actor=therapist
-    ).event
+    event = services.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
     services.attendance_undo(appointment_id=appointment.pk, actor=therapist)
     assert tasks.process_missed_session(event.pk) is False
     event.refresh_from_db()

@@ -24,9 +24,7 @@ pytestmark = pytest.mark.django_db
 
 def test_no_show_sets_status_and_writes_one_missed_session_record(therapist, client_of_therapist):
     appointment = AppointmentFactory(client=client_of_therapist)
-    result = appointment_record_outcome(
-        appointment_id=appointment.pk, outcome=Outcome.NO_SHOW, actor=therapist
-    )
+    result = appointment_record_outcome(appointment_id=appointment.pk, outcome=Outcome.NO_SHOW, actor=therapist)
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.NO_SHOW
     assert appointment.status_changed_by == therapist
@@ -34,10 +32,7 @@ def test_no_show_sets_status_and_writes_one_missed_session_record(therapist, cli
     event = NoShowEvent.objects.get(appointment=appointment)
     assert event == result.event
     assert (event.kind, event.recorded_by, event.processed_at) == ("no_show", therapist, None)
-    assert (
-        AuditEvent.objects.filter(action="appointment.outcome_recorded", object_id=appointment.pk).count()
-        == 1
-    )
+    assert AuditEvent.objects.filter(action="appointment.outcome_recorded", object_id=appointment.pk).count() == 1
 
 
 def test_double_submission_records_once(therapist, client_of_therapist):
@@ -81,9 +76,7 @@ def test_late_cancel_is_a_missed_session_initiated_by_the_client(therapist, clie
         ("practice", "cancelled_by_clinician"),
     ],
 )
-def test_cancel_records_who_cancelled_and_no_missed_session(
-    therapist, client_of_therapist, initiated_by, status
-):
+def test_cancel_records_who_cancelled_and_no_missed_session(therapist, client_of_therapist, initiated_by, status):
     appointment = AppointmentFactory(client=client_of_therapist)
     appointment_record_outcome(
         appointment_id=appointment.pk,
@@ -112,9 +105,7 @@ def test_unknown_outcome_and_reason_code_are_refused(therapist, client_of_therap
     with pytest.raises(ValidationError):
         appointment_record_outcome(appointment_id=appointment.pk, outcome="vanished", actor=therapist)
     with pytest.raises(ValidationError):
-        appointment_record_outcome(
-            appointment_id=appointment.pk, outcome="no_show", reason_code="x", actor=therapist
-        )
+        appointment_record_outcome(appointment_id=appointment.pk, outcome="no_show", reason_code="x", actor=therapist)
     appointment.refresh_from_db()
     assert appointment.status == "scheduled"
 
@@ -182,9 +173,7 @@ def test_a_cancelled_session_frees_the_time(practice, therapist, client_of_thera
         start=start,
         end=start + timedelta(minutes=50),
     )
-    appointment_record_outcome(
-        appointment_id=first.pk, outcome="cancelled", initiated_by="client", actor=therapist
-    )
+    appointment_record_outcome(appointment_id=first.pk, outcome="cancelled", initiated_by="client", actor=therapist)
     appointment_book(
         practice=practice,
         client=client_of_therapist,
@@ -291,17 +280,13 @@ def test_move_checks_clashes_but_not_against_itself(practice, therapist, client_
 
 
 def test_client_update_audits_field_names_not_values(practice, therapist, client_of_therapist):
-    client_update(
-        client=client_of_therapist, actor=therapist, email="new@example.com", needs_safety_check=True
-    )
+    client_update(client=client_of_therapist, actor=therapist, email="new@example.com", needs_safety_check=True)
     audit = AuditEvent.objects.get(action="client.updated")
     assert audit.changes == {"fields": ["email", "needs_safety_check"]}
     assert "new@example.com" not in str(audit.changes)
 
 
-def test_client_create_refuses_a_clinician_from_another_practice(
-    practice, therapist, other_practice_therapist
-):
+def test_client_create_refuses_a_clinician_from_another_practice(practice, therapist, other_practice_therapist):
     with pytest.raises(ValidationError):
         client_create(
             practice=practice,

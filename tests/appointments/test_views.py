@@ -42,9 +42,7 @@ def object_urls(appointment, client):
     ]
 
 
-def test_every_object_url_is_a_404_for_another_practice(
-    client, other_practice_therapist, client_of_therapist
-):
+def test_every_object_url_is_a_404_for_another_practice(client, other_practice_therapist, client_of_therapist):
     appointment = AppointmentFactory(client=client_of_therapist)
     client.force_login(other_practice_therapist)
     for method, url, data in object_urls(appointment, client_of_therapist):
@@ -57,9 +55,7 @@ def test_every_object_url_is_a_404_for_another_practice(
     assert not NoShowEvent.objects.exists()
 
 
-def test_a_clinician_cannot_reach_a_colleagues_appointments_or_clients(
-    client, therapist, therapist2, practice
-):
+def test_a_clinician_cannot_reach_a_colleagues_appointments_or_clients(client, therapist, therapist2, practice):
     colleague_client = ClientFactory(practice=practice, clinician=therapist2)
     appointment = AppointmentFactory(client=colleague_client)
     client.force_login(therapist)
@@ -68,14 +64,10 @@ def test_a_clinician_cannot_reach_a_colleagues_appointments_or_clients(
 
 
 @pytest.mark.parametrize("persona", ["front_desk", "practice_admin"])
-def test_front_desk_and_admins_reach_every_clinicians_appointments(
-    client, request, persona, client_of_therapist
-):
+def test_front_desk_and_admins_reach_every_clinicians_appointments(client, request, persona, client_of_therapist):
     appointment = AppointmentFactory(client=client_of_therapist)
     client.force_login(request.getfixturevalue(persona))
-    response = client.post(
-        reverse("appointments:appointment_outcome", args=[appointment.pk]), {"outcome": "no_show"}
-    )
+    response = client.post(reverse("appointments:appointment_outcome", args=[appointment.pk]), {"outcome": "no_show"})
     assert response.status_code == 302
     appointment.refresh_from_db()
     assert appointment.status == "no_show"
@@ -131,9 +123,7 @@ def test_bad_outcome_input_changes_nothing_and_says_so(client, therapist, client
         {"outcome": "no_show", "reason_code": "nonsense"},
         {"outcome": "cancelled"},
     ]:
-        response = client.post(
-            reverse("appointments:appointment_outcome", args=[appointment.pk]), data, **HTMX
-        )
+        response = client.post(reverse("appointments:appointment_outcome", args=[appointment.pk]), data, **HTMX)
         assert response.status_code == 200
         assert 'role="alert"' in response.content.decode()
     appointment.refresh_from_db()
@@ -147,9 +137,7 @@ def test_get_on_a_write_url_is_refused(client, therapist, client_of_therapist):
     assert client.get(reverse("appointments:appointment_undo", args=[appointment.pk])).status_code == 405
 
 
-@pytest.mark.parametrize(
-    "query", ["?start=not-a-date", "?start=2026-13-45", "?clinician=abc", "?clinician=999999"]
-)
+@pytest.mark.parametrize("query", ["?start=not-a-date", "?start=2026-13-45", "?clinician=abc", "?clinician=999999"])
 def test_bad_schedule_parameters_fall_back_with_a_message(client, front_desk, query):
     client.force_login(front_desk)
     response = client.get(reverse("appointments:week") + query)
@@ -157,9 +145,7 @@ def test_bad_schedule_parameters_fall_back_with_a_message(client, front_desk, qu
     assert b'role="alert"' in response.content
 
 
-def test_a_colleagues_id_in_the_clinician_filter_is_ignored_for_a_clinician(
-    client, therapist, therapist2, practice
-):
+def test_a_colleagues_id_in_the_clinician_filter_is_ignored_for_a_clinician(client, therapist, therapist2, practice):
     AppointmentFactory(
         client=ClientFactory(practice=practice, clinician=therapist2, first_name="Zed", last_name="Zulu")
     )

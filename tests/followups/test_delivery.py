@@ -1,6 +1,5 @@
 """Planning and delivery of follow-ups, against the real database and a real SMTP server."""
 
-import threading
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -8,7 +7,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from aftercare import services as aftercare
@@ -16,6 +14,7 @@ from aftercare import tasks
 from appointments.services import client_update
 from followups import services
 from followups.models import FollowUpPlan, MessageTemplate, OutboxMessage, RescheduleLink
+from tests.concurrency import run_concurrently
 from tests.factories import AppointmentFactory, ClientFactory, make_policy
 
 pytestmark = pytest.mark.django_db
@@ -171,24 +170,8 @@ def test_two_sweeps_at_once_send_each_message_once(therapist, practice, client_o
     clients = [client_of_therapist] + [ClientFactory(practice=practice, clinician=therapist) for _ in range(5)]
     for i, client in enumerate(clients):
         mark_no_show(client, therapist, start=timezone.now() - timedelta(hours=i + 1))
-    barrier = threading.Barrier(3)
-    errors = []
-
-    def sweep():
-        try:
-            barrier.wait(timeout=10)
-            aftercare.followups_send_due()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors, errors
+    outcomes = run_concurrently(aftercare.followups_send_due, times=3)
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     received = smtp_settings.wait_for(6)
     assert len(received) == 6
     assert len({r.message["Message-ID"] for r in received}) == 6

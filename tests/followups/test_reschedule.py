@@ -164,10 +164,7 @@ def test_repeated_bad_links_from_one_address_are_slowed_down(client, token):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_clients_racing_for_one_slot_never_double_book(practice, therapist, client_of_therapist):
-    import threading
-
-    from django.db import connection
-
+    from tests.concurrency import run_concurrently
     from tests.factories import ClientFactory
 
     availability_add(
@@ -185,26 +182,15 @@ def test_two_clients_racing_for_one_slot_never_double_book(practice, therapist, 
         event = aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
         tokens.append(services.reschedule_link_create(event=event, days=14).rsplit("/r/", 1)[1].strip("/"))
     slot = datetime(2026, 6, 10, 13, 0, tzinfo=UTC)
-    barrier = threading.Barrier(2)
-    outcomes = []
 
     def book(token):
         try:
-            barrier.wait(timeout=10)
             aftercare.client_reschedule(token=token, start=slot)
-            outcomes.append("booked")
         except aftercare.SlotTaken:
-            outcomes.append("taken")
-        except Exception as exc:  # noqa: BLE001 - reported below
-            outcomes.append(repr(exc))
-        finally:
-            connection.close()
+            return "taken"
+        return "booked"
 
-    threads = [threading.Thread(target=book, args=(t,)) for t in tokens]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    outcomes = run_concurrently(book, args_list=[(t,) for t in tokens])
     assert sorted(outcomes) == ["booked", "taken"]
     assert Appointment.objects.filter(clinician=therapist, start=slot).count() == 1
 

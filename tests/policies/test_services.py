@@ -1,11 +1,9 @@
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from aftercare import services as aftercare
@@ -15,6 +13,7 @@ from appointments.services import client_update
 from policies import services
 from policies.models import FeeAssessment, FeeChange, SafetyCheck
 from practice.models import AuditEvent
+from tests.concurrency import run_concurrently
 from tests.factories import AppointmentFactory, make_policy
 
 pytestmark = pytest.mark.django_db
@@ -266,25 +265,10 @@ def test_concurrent_assessment_yields_one_fee(therapist, practice, client_of_the
     version = make_policy(practice)
     services.acknowledgement_record(client=client_of_therapist, version=version, method="paper", actor=front_desk)
     event = no_show(client_of_therapist, therapist)
-    barrier = threading.Barrier(4)
-    results, errors = [], []
 
-    def run():
-        try:
-            barrier.wait(timeout=10)
-            results.append(services.fee_assess(event=NoShowEvent.objects.get(pk=event.pk)).pk)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    results = run_concurrently(lambda: services.fee_assess(event=NoShowEvent.objects.get(pk=event.pk)).pk, times=4)
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not errors, errors
-    assert len(set(results)) == 1 and len(results) == 4
+    assert len(results) == 4 and len(set(results)) == 1 and isinstance(results[0], int), results
     assert FeeAssessment.objects.count() == 1
     assert FeeChange.objects.count() == 1
 
@@ -294,23 +278,8 @@ def test_concurrent_pipeline_runs_process_once(therapist, practice, client_of_th
     version = make_policy(practice)
     services.acknowledgement_record(client=client_of_therapist, version=version, method="paper", actor=front_desk)
     event = no_show(client_of_therapist, therapist)
-    barrier = threading.Barrier(3)
-    outcomes, errors = [], []
 
-    def run():
-        try:
-            barrier.wait(timeout=10)
-            outcomes.append(aftercare.missed_session_process(event_id=event.pk))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+    outcomes = run_concurrently(lambda: aftercare.missed_session_process(event_id=event.pk), times=3)
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert not errors, errors
-    assert outcomes.count(True) == 1
+    assert sorted(outcomes) == [False, False, True], outcomes
     assert FeeAssessment.objects.count() == 1
