@@ -345,3 +345,20 @@ def test_plan_off_plans_nothing(therapist, client_of_therapist, practice):
     FollowUpPlan.objects.update_or_create(practice=practice, defaults={"enabled": False, "quiet_start": time(20)})
     mark_no_show(client_of_therapist, therapist)
     assert not OutboxMessage.objects.exists()
+
+
+def test_the_message_log_runs_a_constant_number_of_queries(
+    plan, therapist, practice, client, front_desk, django_assert_num_queries
+):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(2):
+        mark_no_show(ClientFactory(practice=practice, clinician=therapist), therapist)
+    client.force_login(front_desk)
+    with CaptureQueriesContext(db) as few:
+        client.get("/messages/")
+    for _ in range(10):
+        mark_no_show(ClientFactory(practice=practice, clinician=therapist), therapist)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert client.get("/messages/").status_code == 200
