@@ -57,13 +57,13 @@ def _enqueue_followup(message_id: int) -> None:
     send_followup.delay(message_id)
 
 
-def _plan_followups(event: NoShowEvent) -> None:
+def _plan_followups(event: NoShowEvent, start: datetime | None = None) -> None:
     """Write the outbox rows in the caller's transaction; wake a worker for any due now.
 
     Later ones wait for the minute sweep: no Celery countdown or ETA.
     """
     now = timezone.now()
-    for message in followups.followups_plan(event=event):
+    for message in followups.followups_plan(event=event, start=start):
         if message.status == OutboxMessage.Status.PENDING and message.due_at <= now:
             _on_commit_robust(_enqueue_followup, message.pk)
 
@@ -169,8 +169,13 @@ def missed_session_process(*, event_id: int, now: datetime | None = None) -> boo
     return True
 
 
-def safety_check_done(*, check: SafetyCheck, actor, note: str = "") -> SafetyCheck:
-    """The clinician has checked on the client: the held after-miss work may go on."""
+def safety_check_done(*, check: SafetyCheck, actor, note: str = "", send_followups: bool = True) -> SafetyCheck:
+    """The clinician has checked on the client: the held after-miss work may go on.
+
+    The fee is assessed. The usual follow-ups are planned from now (not from
+    the miss, so the first does not land the minute after the clinician's
+    own call), unless the clinician says the client has heard enough from us.
+    """
     with transaction.atomic(durable=True):
         check = policies.safety_check_complete(check=check, actor=actor, note=note)
         event = NoShowEvent.objects.select_related("appointment__client", "appointment__practice").get(
@@ -178,7 +183,10 @@ def safety_check_done(*, check: SafetyCheck, actor, note: str = "") -> SafetyChe
         )
         if event.undone_at is None:
             policies.fee_assess(event=event)
-            _plan_followups(event)
+            if send_followups:
+                _plan_followups(event, start=check.completed_at)
+            else:
+                followups.contacted_mark(event=event, actor=actor)
     return check
 
 

@@ -69,6 +69,8 @@ def wording_for(practice: Practice, kind: str) -> tuple[str, str]:
 
 
 def template_save(*, practice: Practice, kind: str, subject: str, body: str, actor) -> MessageTemplate:
+    # Browsers send \r\n; messages and previews use \n.
+    subject, body = subject.replace("\r\n", "\n").strip(), body.replace("\r\n", "\n")
     problems = templating.check_template(subject=subject, body=body)
     if problems:
         raise ValidationError(problems)
@@ -118,13 +120,16 @@ def _first_kind(event: NoShowEvent, plan: FollowUpPlan) -> str:
     return Kind.FIRST_REPEAT if misses >= plan.repeat_threshold else Kind.FIRST
 
 
-def followups_plan(*, event: NoShowEvent) -> list[OutboxMessage]:
+def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list[OutboxMessage]:
     """Write the outbox rows for a missed session, in the caller's transaction.
 
-    Nothing is planned when the plan is off, the client is archived, or no
-    channel has the client's consent (staff then call, as the client page
-    says). Due times step out of quiet hours. Planning twice adds nothing.
+    Delays count from `start` (the moment the miss was recorded, unless the
+    caller says otherwise: after a safety check, from the check). Nothing is
+    planned when the plan is off, the client is archived, or no channel has
+    the client's consent (staff then call, as the client page says). Due
+    times step out of quiet hours. Planning twice adds nothing.
     """
+    start = start or event.recorded_at
     appointment = event.appointment
     client = appointment.client
     plan = plan_for(appointment.practice)
@@ -137,13 +142,11 @@ def followups_plan(*, event: NoShowEvent) -> list[OutboxMessage]:
         (
             OutboxMessage.Step.FIRST,
             _first_kind(event, plan),
-            event.recorded_at + timedelta(minutes=plan.first_delay_minutes),
+            start + timedelta(minutes=plan.first_delay_minutes),
         )
     ]
     if plan.second_after_days:
-        steps.append(
-            (OutboxMessage.Step.SECOND, Kind.SECOND, event.recorded_at + timedelta(days=plan.second_after_days))
-        )
+        steps.append((OutboxMessage.Step.SECOND, Kind.SECOND, start + timedelta(days=plan.second_after_days)))
     planned = []
     for step, kind, due in steps:
         message, _ = OutboxMessage.objects.get_or_create(

@@ -164,12 +164,15 @@ def _client_ip(request: HttpRequest) -> str:
 
 
 def _bad_link(request: HttpRequest, practice=None) -> HttpResponse:
-    key = f"reschedule-bad:{_client_ip(request)}"
-    if cache.add(key, 1, BAD_LINK_WINDOW) is False:
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, BAD_LINK_WINDOW)
+    """The kind page. Only unknown tokens count towards the limit: a client who
+    reopens their own used or expired link is not guessing."""
+    if practice is None:
+        key = f"reschedule-bad:{_client_ip(request)}"
+        if not cache.add(key, 1, BAD_LINK_WINDOW):
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.set(key, 1, BAD_LINK_WINDOW)
     return render(request, "followups/link_unusable.html", {"practice": practice}, status=404)
 
 

@@ -203,6 +203,7 @@ class AcknowledgementForm(forms.Form):
 
 
 class SafetyCheckForm(forms.Form):
+    send_followups = forms.BooleanField(required=False)
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=2000,

@@ -250,6 +250,11 @@ def safety_check_complete(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "The note is too long. Nothing was changed.")
     else:
-        safety_check_done(check=check, actor=request.user, note=form.cleaned_data["note"])
+        safety_check_done(
+            check=check,
+            actor=request.user,
+            note=form.cleaned_data["note"],
+            send_followups=form.cleaned_data["send_followups"],
+        )
         messages.success(request, "Safety check recorded as done.")
     return redirect(_back(request, reverse("appointments:today")))

@@ -8,105 +8,313 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('appointments', '0002_availability'),
-        ('practice', '0001_initial'),
+        ("appointments", "0002_availability"),
+        ("practice", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ContactNote',
+            name="ContactNote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('contacted_at', models.DateTimeField(auto_now_add=True)),
-                ('contacted_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('missed_session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='contacted', to='appointments.noshowevent')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("contacted_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "contacted_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "missed_session",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contacted",
+                        to="appointments.noshowevent",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="practice.practice"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FollowUpPlan',
+            name="FollowUpPlan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('enabled', models.BooleanField(default=True, help_text='Send follow-ups after missed sessions.')),
-                ('first_delay_minutes', models.PositiveIntegerField(default=60, help_text='Minutes after the mark before the first message (0 sends at once; the therapist can undo until then).', validators=[django.core.validators.MaxValueValidator(10080)])),
-                ('second_after_days', models.PositiveSmallIntegerField(default=3, help_text='Days after the miss for a second, gentler message if the client has not rebooked (0: none).', validators=[django.core.validators.MaxValueValidator(30)])),
-                ('repeat_threshold', models.PositiveSmallIntegerField(default=3, help_text='A miss that makes this many in the repeat window uses the repeat-miss wording.', validators=[django.core.validators.MinValueValidator(2), django.core.validators.MaxValueValidator(20)])),
-                ('repeat_window_days', models.PositiveSmallIntegerField(default=90, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(366)])),
-                ('quiet_start', models.TimeField(default=datetime.time(20, 0), help_text='Nothing is sent from this time…')),
-                ('quiet_end', models.TimeField(default=datetime.time(8, 0), help_text="…until this time, in the practice's time zone.")),
-                ('mention_exercises', models.BooleanField(default=False, help_text='Mention that between-session exercises are available.')),
-                ('link_days', models.PositiveSmallIntegerField(default=14, help_text='Days a rescheduling link stays valid.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(60)])),
-                ('max_attempts', models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)])),
-                ('practice', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='followup_plan', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("enabled", models.BooleanField(default=True, help_text="Send follow-ups after missed sessions.")),
+                (
+                    "first_delay_minutes",
+                    models.PositiveIntegerField(
+                        default=60,
+                        help_text="Minutes after the mark before the first message (0 sends at once; the therapist can undo until then).",
+                        validators=[django.core.validators.MaxValueValidator(10080)],
+                    ),
+                ),
+                (
+                    "second_after_days",
+                    models.PositiveSmallIntegerField(
+                        default=3,
+                        help_text="Days after the miss for a second, gentler message if the client has not rebooked (0: none).",
+                        validators=[django.core.validators.MaxValueValidator(30)],
+                    ),
+                ),
+                (
+                    "repeat_threshold",
+                    models.PositiveSmallIntegerField(
+                        default=3,
+                        help_text="A miss that makes this many in the repeat window uses the repeat-miss wording.",
+                        validators=[
+                            django.core.validators.MinValueValidator(2),
+                            django.core.validators.MaxValueValidator(20),
+                        ],
+                    ),
+                ),
+                (
+                    "repeat_window_days",
+                    models.PositiveSmallIntegerField(
+                        default=90,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(366),
+                        ],
+                    ),
+                ),
+                (
+                    "quiet_start",
+                    models.TimeField(default=datetime.time(20, 0), help_text="Nothing is sent from this time…"),
+                ),
+                (
+                    "quiet_end",
+                    models.TimeField(
+                        default=datetime.time(8, 0), help_text="…until this time, in the practice's time zone."
+                    ),
+                ),
+                (
+                    "mention_exercises",
+                    models.BooleanField(
+                        default=False, help_text="Mention that between-session exercises are available."
+                    ),
+                ),
+                (
+                    "link_days",
+                    models.PositiveSmallIntegerField(
+                        default=14,
+                        help_text="Days a rescheduling link stays valid.",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(60),
+                        ],
+                    ),
+                ),
+                (
+                    "max_attempts",
+                    models.PositiveSmallIntegerField(
+                        default=5,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10),
+                        ],
+                    ),
+                ),
+                (
+                    "practice",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="followup_plan",
+                        to="practice.practice",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='MissReason',
+            name="MissReason",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(blank=True, choices=[('unwell', 'I felt unwell'), ('transport', 'Transport'), ('forgot', 'I forgot'), ('work_childcare', 'Work or childcare'), ('not_up_to_it', "I didn't feel up to it"), ('other', 'Something else')], max_length=20)),
-                ('text', models.TextField(blank=True, max_length=1000)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('missed_session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='client_reason', to='appointments.noshowevent')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("unwell", "I felt unwell"),
+                            ("transport", "Transport"),
+                            ("forgot", "I forgot"),
+                            ("work_childcare", "Work or childcare"),
+                            ("not_up_to_it", "I didn't feel up to it"),
+                            ("other", "Something else"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("text", models.TextField(blank=True, max_length=1000)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "missed_session",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="client_reason",
+                        to="appointments.noshowevent",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="practice.practice"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RescheduleLink',
+            name="RescheduleLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token_hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('missed_session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reschedule_links', to='appointments.noshowevent')),
-                ('new_appointment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='appointments.appointment')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("token_hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "missed_session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reschedule_links",
+                        to="appointments.noshowevent",
+                    ),
+                ),
+                (
+                    "new_appointment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="appointments.appointment",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="practice.practice"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='MessageTemplate',
+            name="MessageTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('first', 'First message, first miss'), ('first_repeat', 'First message, repeat miss'), ('first_intake', 'First message, missed intake'), ('second', 'Second message')], max_length=20)),
-                ('subject', models.CharField(max_length=120)),
-                ('body', models.TextField(max_length=3000)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='message_templates', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("first", "First message, first miss"),
+                            ("first_repeat", "First message, repeat miss"),
+                            ("first_intake", "First message, missed intake"),
+                            ("second", "Second message"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("subject", models.CharField(max_length=120)),
+                ("body", models.TextField(max_length=3000)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="message_templates",
+                        to="practice.practice",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('practice', 'kind'), name='one_template_per_kind')],
+                "constraints": [models.UniqueConstraint(fields=("practice", "kind"), name="one_template_per_kind")],
             },
         ),
         migrations.CreateModel(
-            name='OutboxMessage',
+            name="OutboxMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('step', models.CharField(choices=[('first', 'First message'), ('second', 'Second message')], max_length=10)),
-                ('kind', models.CharField(choices=[('first', 'First message, first miss'), ('first_repeat', 'First message, repeat miss'), ('first_intake', 'First message, missed intake'), ('second', 'Second message')], max_length=20)),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('sms', 'Text message')], max_length=10)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Could not reach the client'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('due_at', models.DateTimeField()),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('provider_message_id', models.CharField(blank=True, max_length=200)),
-                ('last_error', models.CharField(blank=True, max_length=200)),
-                ('cancel_reason', models.CharField(blank=True, max_length=100)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='appointments.client')),
-                ('missed_session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='appointments.noshowevent')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='outbox', to='practice.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "step",
+                    models.CharField(choices=[("first", "First message"), ("second", "Second message")], max_length=10),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("first", "First message, first miss"),
+                            ("first_repeat", "First message, repeat miss"),
+                            ("first_intake", "First message, missed intake"),
+                            ("second", "Second message"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("channel", models.CharField(choices=[("email", "Email"), ("sms", "Text message")], max_length=10)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Could not reach the client"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("due_at", models.DateTimeField()),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("provider_message_id", models.CharField(blank=True, max_length=200)),
+                ("last_error", models.CharField(blank=True, max_length=200)),
+                ("cancel_reason", models.CharField(blank=True, max_length=100)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="appointments.client"
+                    ),
+                ),
+                (
+                    "missed_session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="appointments.noshowevent",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="outbox", to="practice.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-due_at', '-id'],
-                'indexes': [models.Index(condition=models.Q(('status', 'pending')), fields=['due_at'], name='outbox_due_idx'), models.Index(condition=models.Q(('status', 'sending')), fields=['claimed_at'], name='outbox_sending_idx'), models.Index(fields=['practice', 'status', 'due_at'], name='outbox_practice_idx')],
-                'constraints': [models.UniqueConstraint(fields=('missed_session', 'step'), name='one_message_per_miss_and_step')],
+                "ordering": ["-due_at", "-id"],
+                "indexes": [
+                    models.Index(condition=models.Q(("status", "pending")), fields=["due_at"], name="outbox_due_idx"),
+                    models.Index(
+                        condition=models.Q(("status", "sending")), fields=["claimed_at"], name="outbox_sending_idx"
+                    ),
+                    models.Index(fields=["practice", "status", "due_at"], name="outbox_practice_idx"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("missed_session", "step"), name="one_message_per_miss_and_step")
+                ],
             },
         ),
     ]

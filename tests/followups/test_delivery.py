@@ -362,3 +362,41 @@ def test_the_message_log_runs_a_constant_number_of_queries(
         mark_no_show(ClientFactory(practice=practice, clinician=therapist), therapist)
     with django_assert_num_queries(len(few.captured_queries)):
         assert client.get("/messages/").status_code == 200
+
+
+def test_after_a_late_safety_check_follow_ups_count_from_the_check(plan, therapist, client_of_therapist):
+    from policies.models import SafetyCheck
+
+    client_update(client=client_of_therapist, actor=therapist, needs_safety_check=True)
+    event = mark_no_show(client_of_therapist, therapist)
+    tasks.process_missed_session(event.pk)
+    checked_at = timezone.now() + timedelta(hours=5)
+    with time_machine.travel(checked_at, tick=False):
+        aftercare.safety_check_done(check=SafetyCheck.objects.get(), actor=therapist)
+    first = OutboxMessage.objects.get(missed_session=event, step="first")
+    assert first.due_at == services.followups_plan(event=event)[0].due_at  # planning again changes nothing
+    assert first.due_at >= checked_at + timedelta(minutes=60)
+
+
+def test_the_clinician_can_clear_a_check_without_automated_messages(plan, therapist, client_of_therapist):
+    from followups.models import ContactNote
+    from policies.models import FeeAssessment, SafetyCheck
+
+    client_update(client=client_of_therapist, actor=therapist, needs_safety_check=True)
+    event = mark_no_show(client_of_therapist, therapist)
+    tasks.process_missed_session(event.pk)
+    aftercare.safety_check_done(check=SafetyCheck.objects.get(), actor=therapist, send_followups=False)
+    assert not OutboxMessage.objects.exists()
+    assert ContactNote.objects.get(missed_session=event).contacted_by == therapist
+    assert FeeAssessment.objects.filter(missed_session=event).exists()
+
+
+def test_saved_wording_uses_plain_line_breaks(practice):
+    template = services.template_save(
+        practice=practice,
+        kind="second",
+        subject=" Hello \r\n",
+        body="Hi {first_name},\r\n{reschedule_link}",
+        actor=None,
+    )
+    assert (template.subject, template.body) == ("Hello", "Hi {first_name},\n{reschedule_link}")

@@ -211,3 +211,10 @@ def test_sms_goes_through_the_file_backend_with_consent(practice, therapist, set
     body = sent.read_text()
     assert body.startswith("To: +1 555 0142") and "/r/" in body and client.first_name in body
     assert OutboxMessage.objects.get(missed_session__appointment=appointment, step="first").status == "sent"
+
+
+def test_reopening_ones_own_used_link_does_not_count_as_guessing(client, token, missed):
+    client.post(url(token), {"slot": datetime(2026, 6, 10, 13, 0, tzinfo=UTC).isoformat()})
+    for _ in range(25):
+        assert client.get(url(token)).status_code == 404
+    assert client.get("/r/unknown-token/").status_code == 404  # still answered: not rate-limited
