@@ -177,10 +177,17 @@ class Command(BaseCommand):
                     )
 
     def _followups(self, practice) -> None:
-        """A short first-message delay, so the whole journey can be tried at once
-        (real practices start with 60 minutes). Set once; later edits stand."""
+        """A short first-message delay and no quiet hours, so the whole journey can
+        be tried at once at any hour (real practices start with 60 minutes and
+        20:00-08:00). Set once; later edits stand."""
         if not FollowUpPlan.objects.filter(practice=practice).exists():
-            FollowUpPlan.objects.create(practice=practice, first_delay_minutes=2, second_after_days=3)
+            FollowUpPlan.objects.create(
+                practice=practice,
+                first_delay_minutes=2,
+                second_after_days=3,
+                quiet_start=time(0, 0),
+                quiet_end=time(0, 0),
+            )
 
     def _policy(self, practice, staff, clients) -> None:
         """Version 1, in force for a year. Today's clients (the first eight) and most
