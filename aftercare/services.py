@@ -2,8 +2,9 @@
 
 This is the top of the dependency order. It records outcomes through
 `appointments.services`, enqueues the after-miss work once the transaction
-has committed, and runs that work exactly once per missed session, calling
-policies (safety checks and fees) and, later, followups explicitly.
+has committed, runs that work exactly once per missed session, and sends the
+follow-ups, calling policies (safety checks and fees) and followups (the
+outbox and rescheduling links) explicitly.
 """
 
 import logging
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # normally gets there first, and the claim makes a race harmless anyway.
 SWEEP_GRACE = timedelta(minutes=1)
 SWEEP_BATCH = 200
+FOLLOWUP_BATCH = 50
 
 
 def _enqueue_missed_session(event_id: int) -> None:
@@ -254,7 +256,7 @@ def followup_send_now(*, message_id: int) -> str:
     return followup_deliver(message_id=message_id)
 
 
-def followups_send_due(*, limit: int = 50) -> int:
+def followups_send_due(*, limit: int = FOLLOWUP_BATCH) -> int:
     """The minute sweep: rows a dead worker left, then every due row, in a bounded batch."""
     followups.outbox_release_stale()
     ids = followups.outbox_claim_due(limit=limit)

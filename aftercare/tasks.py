@@ -47,7 +47,7 @@ def notify_clinician_rebooked(appointment_id: int) -> bool:
 def sweep_followups() -> int:
     """Every minute: send the follow-ups that are due (and re-queue those a dead worker left)."""
     sent = services.followups_send_due()
-    if sent == 50:
+    if sent == services.FOLLOWUP_BATCH:
         sweep_followups.delay()
     return sent
 
