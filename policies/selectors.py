@@ -56,7 +56,6 @@ def client_fees(*, client: Client) -> QuerySet:
     return (
         FeeAssessment.objects.filter(client=client)
         .select_related("policy_version", "missed_session__appointment")
-        .prefetch_related("changes")
         .order_by("-missed_session__appointment__start")
     )
 

@@ -400,3 +400,26 @@ def test_saved_wording_uses_plain_line_breaks(practice):
         actor=None,
     )
     assert (template.subject, template.body) == ("Hello", "Hi {first_name},\n{reschedule_link}")
+
+
+def test_the_client_page_with_fees_and_follow_ups_runs_a_constant_number_of_queries(
+    plan, therapist, practice, client_of_therapist, client, django_assert_num_queries
+):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    make_policy(practice)
+
+    def miss(hours):
+        event = mark_no_show(client_of_therapist, therapist, start=timezone.now() - timedelta(hours=hours))
+        tasks.process_missed_session(event.pk)
+
+    miss(1)
+    client.force_login(therapist)
+    url = client_of_therapist.get_absolute_url()
+    with CaptureQueriesContext(db) as few:
+        client.get(url)
+    for hours in range(2, 12):
+        miss(hours)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert client.get(url).status_code == 200
