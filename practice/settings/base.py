@@ -203,6 +203,9 @@ def filesystem_broker_options(folder: Path) -> dict:
         "data_folder_out": str(folder / "queue"),
         "control_folder": str(folder / "control"),
         "store_processed": False,
+        # kombu takes one message per poll: poll often, or a burst of misses
+        # drains at one message a second.
+        "polling_interval": 0.1,
     }
 
 
