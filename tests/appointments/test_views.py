@@ -32,6 +32,8 @@ def object_urls(appointment, client):
             {"initiated_by": "client"},
         ),
         ("post", reverse("appointments:appointment_undo", args=[appointment.pk]), {}),
+        ("get", reverse("appointments:appointment_makeup", args=[appointment.pk]), {}),
+        ("post", reverse("appointments:appointment_makeup", args=[appointment.pk]), {"date": "2030-01-01"}),
         ("get", reverse("appointments:client_detail", args=[client.pk]), {}),
         ("get", reverse("appointments:client_edit", args=[client.pk]), {}),
         (
