@@ -319,7 +319,8 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @membership_required
 def client_list(request: HttpRequest) -> HttpResponse:
-    search = request.GET.get("q", "")[:100]
+    # NUL cannot go into a PostgreSQL query; nothing typed in a search box needs it.
+    search = request.GET.get("q", "").replace("\x00", "")[:100]
     include_archived = request.GET.get("archived") == "1"
     qs = selectors.clients_for(membership=request.membership, search=search, include_archived=include_archived)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
