@@ -32,6 +32,7 @@ class ClientForm(forms.ModelForm):
             "consent_sms",
             "clinician",
             "needs_safety_check",
+            "mention_exercises",
             "is_archived",
         ]
         labels = {"is_archived": "Archived"}

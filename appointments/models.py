@@ -51,6 +51,9 @@ class Client(models.Model):
     # Set by the clinician. A missed session then alerts the clinician
     # before anything is sent to the client or charged.
     needs_safety_check = models.BooleanField("Needs a safety check if a session is missed", default=False)
+    # The therapist's choice: follow-ups remind this client that their
+    # between-session exercises are there.
+    mention_exercises = models.BooleanField("Mention between-session exercises in follow-ups", default=False)
     is_archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -31,6 +31,7 @@ CLIENT_FIELDS = (
     "consent_email",
     "consent_sms",
     "needs_safety_check",
+    "mention_exercises",
     "is_archived",
     "clinician",
 )

@@ -38,7 +38,9 @@ class FollowUpPlan(models.Model):
     quiet_start = models.TimeField(default=time(20, 0), help_text="Nothing is sent from this time…")
     quiet_end = models.TimeField(default=time(8, 0), help_text="…until this time, in the practice's time zone.")
     mention_exercises = models.BooleanField(
-        default=False, help_text="Mention that between-session exercises are available."
+        default=False,
+        help_text="Mention between-session exercises in every client's follow-ups (therapists can also "
+        "choose it per client).",
     )
     link_days = models.PositiveSmallIntegerField(
         default=14,

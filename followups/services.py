@@ -291,7 +291,7 @@ def _compose(message: OutboxMessage, link: str) -> Outgoing:
         "reschedule_link": link,
         "practice_phone": practice.phone,
         "practice_name": practice.sender_name,
-        "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises else "",
+        "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises or message.client.mention_exercises else "",
     }
     subject, body = wording_for(practice, message.kind)
     rendered = templating.render(subject=subject, body=body, values=values)

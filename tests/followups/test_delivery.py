@@ -423,3 +423,20 @@ def test_the_client_page_with_fees_and_follow_ups_runs_a_constant_number_of_quer
         miss(hours)
     with django_assert_num_queries(len(few.captured_queries)):
         assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("for_practice", "for_client", "mentioned"), [(False, False, False), (False, True, True), (True, False, True)]
+)
+def test_the_exercises_line_follows_the_plan_or_the_therapists_choice_for_the_client(
+    plan, therapist, client_of_therapist, smtp_settings, for_practice, for_client, mentioned
+):
+    plan.mention_exercises = for_practice
+    plan.save()
+    client_update(client=client_of_therapist, actor=therapist, mention_exercises=for_client)
+    mark_no_show(client_of_therapist, therapist)
+    with time_machine.travel(timezone.now() + timedelta(minutes=61)):
+        tasks.sweep_followups()
+    [received] = smtp_settings.wait_for(1)
+    text = received.message.get_body(("plain",)).get_content()
+    assert ("between-session exercises" in text) == mentioned
