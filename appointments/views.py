@@ -17,17 +17,9 @@ from policies.models import FeeAssessment
 from practice.access import membership_required
 
 from . import selectors, services, slots
+from .access import get_appointment_for_user, get_client_for_user
 from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, MoveForm, OutcomeForm
-from .models import Appointment, Availability, Client
-
-
-def _get_appointment_for_user(request: HttpRequest, pk: int) -> Appointment:
-    """Every appointment view fetches through here: outside the user's scope is a 404."""
-    return get_object_or_404(selectors.appointments_for(request.membership), pk=pk)
-
-
-def _get_client_for_user(request: HttpRequest, pk: int) -> Client:
-    return get_object_or_404(Client.objects.for_membership(request.membership), pk=pk)
+from .models import Appointment, Availability
 
 
 def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
@@ -130,7 +122,7 @@ def needs_outcome(request: HttpRequest) -> HttpResponse:
 @require_POST
 @membership_required
 def appointment_outcome(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = _get_appointment_for_user(request, pk)
+    appointment = get_appointment_for_user(request, pk)
     form = OutcomeForm(request.POST)
     error = ""
     if not form.is_valid():
@@ -147,7 +139,7 @@ def appointment_outcome(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as exc:
             error = " ".join(exc.messages)
-    appointment = _get_appointment_for_user(request, pk)
+    appointment = get_appointment_for_user(request, pk)
     if request.htmx:
         return _row_response(request, appointment, error)
     if error:
@@ -161,7 +153,7 @@ def appointment_outcome(request: HttpRequest, pk: int) -> HttpResponse:
 @membership_required
 def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask who cancelled, then record it."""
-    appointment = _get_appointment_for_user(request, pk)
+    appointment = get_appointment_for_user(request, pk)
     form = CancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -175,7 +167,7 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
         else:
-            appointment = _get_appointment_for_user(request, pk)
+            appointment = get_appointment_for_user(request, pk)
             note = (
                 "Recorded as a late cancel: the client cancelled inside the policy's notice window."
                 if recorded.appointment.status == Appointment.Status.LATE_CANCEL
@@ -201,7 +193,7 @@ def appointment_row(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "appointments/schedule.html#row",
         {
-            "appointment": _get_appointment_for_user(request, pk),
+            "appointment": get_appointment_for_user(request, pk),
             "show_date": request.GET.get("show_date") == "1",
         },
     )
@@ -210,13 +202,13 @@ def appointment_row(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @membership_required
 def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = _get_appointment_for_user(request, pk)
+    appointment = get_appointment_for_user(request, pk)
     error = ""
     try:
         attendance_undo(appointment_id=appointment.pk, actor=request.user)
     except ValidationError as exc:
         error = " ".join(exc.messages)
-    appointment = _get_appointment_for_user(request, pk)
+    appointment = get_appointment_for_user(request, pk)
     if request.htmx:
         return _row_response(request, appointment, error)
     if error:
@@ -263,7 +255,7 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
 @membership_required
 def appointment_makeup(request: HttpRequest, pk: int) -> HttpResponse:
     """Book a make-up for a missed session, with the same clinician and session type."""
-    missed = _get_appointment_for_user(request, pk)
+    missed = get_appointment_for_user(request, pk)
     if not missed.is_missed:
         messages.error(request, "A make-up can only be booked for a missed session.")
         return redirect(missed.client)
@@ -291,7 +283,7 @@ def appointment_makeup(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @membership_required
 def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = _get_appointment_for_user(request, pk)
+    appointment = get_appointment_for_user(request, pk)
     zone = selectors.practice_zone(request.membership)
     local = appointment.start.astimezone(zone)
     initial = {
@@ -348,11 +340,11 @@ def client_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @membership_required
 def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    client = _get_client_for_user(request, pk)
+    client = get_client_for_user(request, pk)
     form = ClientForm(request.POST or None, instance=client, membership=request.membership)
     if request.method == "POST" and form.is_valid():
         # The form wrote its values onto the instance; hand the service a fresh copy.
-        fresh = _get_client_for_user(request, pk)
+        fresh = get_client_for_user(request, pk)
         try:
             services.client_update(client=fresh, actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
@@ -366,7 +358,7 @@ def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @membership_required
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    client = _get_client_for_user(request, pk)
+    client = get_client_for_user(request, pk)
     policy = policy_selectors.policy_current(membership=request.membership)
     history = Paginator(selectors.client_history(client=client), 50).get_page(request.GET.get("page"))
     return render(

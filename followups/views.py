@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aftercare import services as aftercare
-from appointments.models import NoShowEvent
+from appointments.models import Appointment, NoShowEvent
 from practice.access import membership_required
 
 from . import defaults, selectors, services, templating
@@ -147,8 +147,6 @@ def message_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @membership_required
 def contacted(request: HttpRequest, event_pk: int) -> HttpResponse:
     """Staff reached the client themselves: stop the automated follow-ups for this miss."""
-    from appointments.models import Appointment
-
     visible = Appointment.objects.for_membership(request.membership)
     event = get_object_or_404(NoShowEvent.objects.filter(appointment__in=visible), pk=event_pk)
     services.contacted_mark(event=event, actor=request.user)

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aftercare.services import safety_check_done
+from appointments.access import get_client_for_user
 from appointments.models import Client
 from appointments.selectors import clinicians_for
 from followups.views import followup_context
@@ -182,14 +183,10 @@ def fee_action(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(back)
 
 
-def _get_client_for_user(request: HttpRequest, pk: int) -> Client:
-    return get_object_or_404(Client.objects.for_membership(request.membership), pk=pk)
-
-
 @require_POST
 @membership_required
 def acknowledgement_record(request: HttpRequest, client_pk: int) -> HttpResponse:
-    client = _get_client_for_user(request, client_pk)
+    client = get_client_for_user(request, client_pk)
     version = selectors.policy_current(membership=request.membership)
     form = AcknowledgementForm(request.POST)
     if version is None:
@@ -207,7 +204,7 @@ def acknowledgement_record(request: HttpRequest, client_pk: int) -> HttpResponse
 @require_POST
 @membership_required
 def acknowledgement_send_link(request: HttpRequest, client_pk: int) -> HttpResponse:
-    client = _get_client_for_user(request, client_pk)
+    client = get_client_for_user(request, client_pk)
     version = selectors.policy_current(membership=request.membership)
     if version is None:
         messages.error(request, "There is no policy in force to acknowledge.")
