@@ -84,3 +84,21 @@ def make_policy(practice, **overrides):
     }
     fields.update(overrides)
     return policy_version_create(practice=practice, actor=None, **fields)
+
+
+def give_availability(practice, clinician, *, weekdays=range(7), start_hour: int, end_hour: int, slot_minutes=60):
+    """Weekly windows for a clinician, through the service the Availability page uses."""
+    from datetime import time
+
+    from appointments.services import availability_add
+
+    for weekday in weekdays:
+        availability_add(
+            practice=practice,
+            clinician=clinician,
+            weekday=weekday,
+            start_time=time(start_hour),
+            end_time=time(end_hour),
+            slot_minutes=slot_minutes,
+            actor=None,
+        )

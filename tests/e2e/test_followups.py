@@ -1,7 +1,7 @@
 """Follow-ups: message wording with a live preview, the message log, and the client's no-login page."""
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,10 +13,9 @@ from playwright.sync_api import Page, expect
 from aftercare import services as aftercare
 from aftercare import tasks
 from appointments.models import Appointment, NoShowEvent
-from appointments.services import availability_add
 from followups.models import ContactNote, MessageTemplate, MissReason, OutboxMessage, RescheduleLink
 from followups.services import reschedule_link_create
-from tests.factories import AppointmentFactory, ClientFactory
+from tests.factories import AppointmentFactory, ClientFactory, give_availability
 
 from .helpers import log_in, practice_zone, started_minutes_ago
 
@@ -43,16 +42,7 @@ def missed(practice, therapist, client_of_therapist) -> NoShowEvent:
 @pytest.fixture
 def link_path(practice, therapist, missed) -> str:
     """The path of a fresh link to rebook the miss; the therapist is open every day 09:00-17:00."""
-    for weekday in range(7):
-        availability_add(
-            practice=practice,
-            clinician=therapist,
-            weekday=weekday,
-            start_time=time(9),
-            end_time=time(17),
-            slot_minutes=60,
-            actor=None,
-        )
+    give_availability(practice, therapist, start_hour=9, end_hour=17)
     return urlsplit(reschedule_link_create(event=missed, days=14)).path
 
 

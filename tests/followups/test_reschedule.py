@@ -1,6 +1,6 @@
 """The client's no-login rescheduling page: tokens, slots, races, and bad links."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -8,12 +8,11 @@ from django.core.cache import cache
 
 from aftercare import services as aftercare
 from appointments.models import Appointment
-from appointments.services import availability_add
 from followups import services
 from followups.models import MissReason, OutboxMessage, RescheduleLink
 from policies.models import FeeAssessment
 from policies.services import acknowledgement_record
-from tests.factories import AppointmentFactory, make_policy
+from tests.factories import AppointmentFactory, give_availability, make_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +30,7 @@ def _fixed_time_and_fresh_cache():
 
 @pytest.fixture
 def missed(practice, therapist, client_of_therapist):
-    for weekday in range(5):
-        availability_add(
-            practice=practice,
-            clinician=therapist,
-            weekday=weekday,
-            start_time=time(9),
-            end_time=time(12),
-            slot_minutes=60,
-            actor=None,
-        )
+    give_availability(practice, therapist, weekdays=range(5), start_hour=9, end_hour=12)
     appointment = AppointmentFactory(client=client_of_therapist, start=MONDAY - timedelta(hours=1))
     return aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
 
@@ -167,15 +157,7 @@ def test_two_clients_racing_for_one_slot_never_double_book(practice, therapist, 
     from tests.concurrency import run_concurrently
     from tests.factories import ClientFactory
 
-    availability_add(
-        practice=practice,
-        clinician=therapist,
-        weekday=2,
-        start_time=time(9),
-        end_time=time(10),
-        slot_minutes=60,
-        actor=None,
-    )
+    give_availability(practice, therapist, weekdays=[2], start_hour=9, end_hour=10)
     tokens = []
     for client in (client_of_therapist, ClientFactory(practice=practice, clinician=therapist)):
         appointment = AppointmentFactory(client=client, start=MONDAY - timedelta(hours=2))

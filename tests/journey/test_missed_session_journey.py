@@ -6,17 +6,15 @@ to move the story on: the worker does the work, as in production.
 """
 
 import re
-from datetime import time
 
 import pytest
 from playwright.sync_api import expect
 
 from appointments.models import Appointment
-from appointments.services import availability_add
 from followups.models import OutboxMessage
 from followups.services import plan_for
 from tests.e2e.helpers import log_in, started_minutes_ago
-from tests.factories import AppointmentFactory
+from tests.factories import AppointmentFactory, give_availability
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -30,16 +28,7 @@ def ready(practice, therapist, client_of_therapist):
     plan.second_after_days = 0
     plan.quiet_start = plan.quiet_end  # no quiet hours, whatever the hour of the run
     plan.save()
-    for weekday in range(7):
-        availability_add(
-            practice=practice,
-            clinician=therapist,
-            weekday=weekday,
-            start_time=time(8),
-            end_time=time(20),
-            slot_minutes=60,
-            actor=None,
-        )
+    give_availability(practice, therapist, start_hour=8, end_hour=20)
     return AppointmentFactory(client=client_of_therapist, start=started_minutes_ago(practice, 30))
 
 
