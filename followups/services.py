@@ -279,11 +279,10 @@ def _message_id(message: OutboxMessage) -> str:
     return f"<followup.{message.pk}.{message.step}@{domain}>"
 
 
-def _compose(message: OutboxMessage, link: str) -> Outgoing:
+def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
     """Minimum necessary: first name, the time of the missed session, the link, the
     practice's neutral name and phone. No session type, clinician, diagnosis or fee."""
     practice = message.practice
-    plan = plan_for(practice)
     appointment = message.missed_session.appointment
     values = {
         "first_name": message.client.first_name,
@@ -337,7 +336,7 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
     plan = plan_for(message.practice)
     link = reschedule_link_create(event=message.missed_session, days=plan.link_days, now=now)
     try:
-        provider_id = get_channel(message.channel).send(_compose(message, link))
+        provider_id = get_channel(message.channel).send(_compose(message, link, plan))
     except TransientError as exc:
         if message.attempts >= plan.max_attempts:
             return _record_failure(message_id, str(exc))
