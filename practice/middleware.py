@@ -15,9 +15,7 @@ class PracticeMiddleware:
         request.membership = None
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            request.membership = (
-                Membership.objects.select_related("practice").filter(user=user, is_active=True).first()
-            )
+            request.membership = Membership.objects.select_related("practice").filter(user=user, is_active=True).first()
         if request.membership is not None:
             timezone.activate(zoneinfo.ZoneInfo(str(request.membership.practice.time_zone)))
         else:

@@ -21,6 +21,37 @@ class Practice(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
         help_text="How long after marking an outcome staff can undo it.",
     )
+    # Replies to messages reach a person: the seeds' advice to clients is to
+    # talk to their therapist as soon as possible.
+    reply_to_email = models.EmailField(
+        "reply-to email", blank=True, help_text="Where clients' replies to our messages go."
+    )
+    address = models.TextField(blank=True, help_text="Where in-person sessions take place.")
+    video_instructions = models.TextField(
+        "video-session instructions", blank=True, help_text="How clients join a video session."
+    )
+    country = models.CharField(
+        max_length=2, default="US", help_text="Phone numbers written without a country code are read as this country's."
+    )
+    correction_window_days = models.PositiveSmallIntegerField(
+        default=7,
+        validators=[MaxValueValidator(90)],
+        help_text="For how many days after a session its clinician may correct a recorded outcome "
+        "(practice admins may at any time).",
+    )
+    # Practice defaults for new availability windows: the length of a
+    # session, the gap after it, and the grid that offered start times sit on.
+    session_minutes = models.PositiveSmallIntegerField(
+        "session length (minutes)", default=50, validators=[MinValueValidator(15), MaxValueValidator(240)]
+    )
+    buffer_minutes = models.PositiveSmallIntegerField(
+        "buffer between sessions (minutes)", default=10, validators=[MaxValueValidator(120)]
+    )
+    slot_grid_minutes = models.PositiveSmallIntegerField(
+        "start times every",
+        default=30,
+        choices=[(15, "quarter hour"), (30, "half hour"), (60, "hour")],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
