@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from practice.http import validate_sane_date
 from practice.models import Membership
 
 from .models import Appointment, Availability, Client
@@ -62,7 +63,7 @@ class ClientForm(forms.ModelForm):
 
 
 class AppointmentTimeMixin(forms.Form):
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_sane_date])
     start_time = forms.TimeField(label="Starts at", widget=forms.TimeInput(attrs={"type": "time"}))
     duration = forms.IntegerField(label="Length (minutes)", min_value=10, max_value=480, initial=50)
 

@@ -15,6 +15,7 @@ from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
 from policies.models import FeeAssessment
 from practice.access import membership_required
+from practice.http import date_is_sane, safe_next
 
 from . import selectors, services, slots
 from .access import get_appointment_for_user, get_client_for_user
@@ -86,6 +87,9 @@ def week(request: HttpRequest) -> HttpResponse:
     except ValueError:
         messages.warning(request, "That date was not understood; showing this week.")
         first = today_
+    if not date_is_sane(first):
+        messages.warning(request, "That date is outside the dates this schedule shows; showing this week.")
+        first = today_
     first -= timedelta(days=first.weekday())  # weeks start on Monday
     appointments = selectors.schedule(membership=request.membership, first=first, days=7, clinician_id=clinician_id)
     days = {first + timedelta(days=i): [] for i in range(7)}
@@ -146,7 +150,7 @@ def appointment_outcome(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error)
     else:
         messages.success(request, f"Marked {appointment.get_status_display().lower()}.")
-    return redirect(request.POST.get("next") or reverse("appointments:today"))
+    return redirect(safe_next(request, reverse("appointments:today")))
 
 
 @require_http_methods(["GET", "POST"])
@@ -215,7 +219,7 @@ def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error)
     else:
         messages.success(request, "Undone. The session is scheduled again.")
-    return redirect(request.POST.get("next") or reverse("appointments:today"))
+    return redirect(safe_next(request, reverse("appointments:today")))
 
 
 @require_http_methods(["GET", "POST"])

@@ -7,6 +7,7 @@ from django import forms
 from django.utils import timezone
 
 from appointments.models import Appointment
+from practice.http import validate_sane_date
 
 from . import rules
 from .models import Acknowledgement, FeeAssessment, PolicyVersion
@@ -38,6 +39,7 @@ class PolicyForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         help_text="Sessions starting from this moment are judged by this version.",
+        validators=[validate_sane_date],
     )
     notice_hours = forms.IntegerField(
         label="Notice window (hours)",
@@ -169,8 +171,12 @@ class PolicyForm(forms.Form):
 class FeeFilterForm(forms.Form):
     state = forms.ChoiceField(choices=[("", "Any state"), *FeeAssessment.State.choices], required=False)
     clinician = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_sane_date]
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_sane_date]
+    )
 
     def __init__(self, *args, clinicians, **kwargs):
         super().__init__(*args, **kwargs)

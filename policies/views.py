@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aftercare.services import safety_check_done
@@ -19,17 +18,11 @@ from appointments.selectors import clinicians_for
 from followups.views import followup_context
 from practice.access import membership_required
 from practice.emails import send_email
+from practice.http import safe_next
 
 from . import selectors, services, tokens
 from .forms import AcknowledgementForm, FeeActionForm, FeeFilterForm, PolicyForm, SafetyCheckForm
 from .models import Acknowledgement, FeeAssessment, PolicyVersion
-
-
-def _back(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return default
 
 
 @require_http_methods(["GET", "POST"])
@@ -163,7 +156,7 @@ def _csv_safe(value: str) -> str:
 def fee_action(request: HttpRequest, pk: int) -> HttpResponse:
     fee = get_object_or_404(selectors.fees_for(membership=request.membership), pk=pk)
     form = FeeActionForm(request.POST)
-    back = _back(request, reverse("policies:fees"))
+    back = safe_next(request, reverse("policies:fees"))
     if not form.is_valid():
         errors = "; ".join(e for field_errors in form.errors.values() for e in field_errors)
         messages.error(request, f"Nothing was changed: {errors}")
@@ -254,4 +247,4 @@ def safety_check_complete(request: HttpRequest, pk: int) -> HttpResponse:
             send_followups=form.cleaned_data["send_followups"],
         )
         messages.success(request, "Safety check recorded as done.")
-    return redirect(_back(request, reverse("appointments:today")))
+    return redirect(safe_next(request, reverse("appointments:today")))

@@ -20,6 +20,9 @@ JUNK_QUERY = {
     "export": "pdf",
     "show_date": "maybe",
 }
+# The ends of the calendar: arithmetic around them overflows.
+EDGE_QUERY = {"start": "9999-12-31", "date_from": "0001-01-01", "date_to": "9999-12-31", "next": "no-such:view"}
+EDGE_FORM = {"date": "9999-12-31", "effective_at": "9999-12-31T23:59", "next": "appointments", "start_time": "23:59"}
 JUNK_FORM = {
     "outcome": "vanish",
     "initiated_by": "aliens",
@@ -70,6 +73,6 @@ def test_no_page_answers_500_to_junk(client, request, persona, therapist, client
     urls = our_urls()
     assert len(urls) > 25
     for url in urls:
-        for method, data in (("get", JUNK_QUERY), ("post", JUNK_FORM)):
+        for method, data in (("get", JUNK_QUERY), ("post", JUNK_FORM), ("get", EDGE_QUERY), ("post", EDGE_FORM)):
             response = getattr(client, method)(url, data)
             assert response.status_code < 500, (persona, method, url, response.status_code)
