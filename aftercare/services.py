@@ -152,7 +152,7 @@ def missed_session_process(*, event_id: int, now: datetime | None = None) -> boo
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         event = (
-            NoShowEvent.objects.select_for_update(skip_locked=True)
+            NoShowEvent.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
             .select_related("appointment__client")
             .filter(pk=event_id, processed_at=None, undone_at=None)
             .first()
@@ -303,7 +303,7 @@ def _usable_link(*, token: str, now: datetime | None, lock: bool) -> tuple[Resch
         raise LinkUnusable
     links = RescheduleLink.objects.select_related("missed_session__appointment__practice")
     if lock:
-        links = links.select_for_update()
+        links = links.select_for_update(no_key=True, of=("self",))
     link = links.filter(token_hash=followups.token_hash(token)).first()
     if link is None:
         raise LinkUnusable

@@ -96,7 +96,7 @@ def _check_no_clash(*, clinician_id: int, start: datetime, end: datetime, exclud
     bookings for one clinician then run one after the other, and the
     second sees the first.
     """
-    User.objects.select_for_update().filter(pk=clinician_id).first()
+    User.objects.select_for_update(no_key=True).filter(pk=clinician_id).first()
     clash = Appointment.objects.holding_time().filter(clinician_id=clinician_id, start__lt=end, end__gt=start)
     if exclude_id is not None:
         clash = clash.exclude(pk=exclude_id)
@@ -174,7 +174,7 @@ def appointment_move(*, appointment: Appointment, start: datetime, end: datetime
     if end <= start:
         raise ValidationError({"end": "The session must end after it starts."})
     with transaction.atomic():
-        appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        appointment = Appointment.objects.select_for_update(no_key=True).get(pk=appointment.pk)
         if appointment.status != Status.SCHEDULED:
             raise ValidationError("Only a scheduled session can be moved.")
         _check_no_clash(clinician_id=appointment.clinician_id, start=start, end=end, exclude_id=appointment.pk)
@@ -254,7 +254,7 @@ def appointment_record_outcome(
     if outcome == Outcome.LATE_CANCEL and not initiated_by:
         initiated_by = Appointment.Initiator.CLIENT
     with transaction.atomic():
-        appointment = Appointment.objects.select_for_update().get(pk=appointment_id)
+        appointment = Appointment.objects.select_for_update(no_key=True).get(pk=appointment_id)
         if appointment.status == status:
             event = NoShowEvent.objects.filter(appointment=appointment, undone_at=None).first()
             return OutcomeResult(appointment=appointment, event=event, changed=False)
@@ -312,7 +312,11 @@ def appointment_undo_outcome(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        appointment = Appointment.objects.select_for_update().select_related("practice").get(pk=appointment_id)
+        appointment = (
+            Appointment.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("practice")
+            .get(pk=appointment_id)
+        )
         if appointment.status == Status.SCHEDULED:
             raise ValidationError("There is nothing to undo on this session.")
         if appointment.status == Status.RESCHEDULED:
@@ -338,7 +342,9 @@ def appointment_undo_outcome(
                 "status_changed_by",
             ]
         )
-        event = NoShowEvent.objects.select_for_update().filter(appointment=appointment, undone_at=None).first()
+        event = (
+            NoShowEvent.objects.select_for_update(no_key=True).filter(appointment=appointment, undone_at=None).first()
+        )
         if event is not None:
             event.undone_at = now
             event.undone_by = actor
@@ -397,7 +403,7 @@ def availability_add(
     with transaction.atomic():
         _check_clinician(practice, clinician)
         # As for bookings: lock the clinician's row, so two adds run one after the other.
-        User.objects.select_for_update().filter(pk=clinician.pk).first()
+        User.objects.select_for_update(no_key=True).filter(pk=clinician.pk).first()
         window = Availability(
             practice=practice,
             clinician=clinician,

@@ -56,7 +56,7 @@ def policy_version_create(
         raise TypeError(f"Unknown policy fields: {sorted(unknown)}")
     with transaction.atomic():
         # Serialise numbering per practice.
-        Practice.objects.select_for_update().filter(pk=practice.pk).first()
+        Practice.objects.select_for_update(no_key=True).filter(pk=practice.pk).first()
         last = PolicyVersion.objects.filter(practice=practice).order_by("-number").first()
         version = PolicyVersion(practice=practice, number=(last.number + 1) if last else 1, created_by=actor, **fields)
         version.full_clean()
@@ -143,7 +143,7 @@ def safety_alert_send(*, check_id: int) -> bool:
     """
     with transaction.atomic():
         check = (
-            SafetyCheck.objects.select_for_update()
+            SafetyCheck.objects.select_for_update(no_key=True, of=("self",))
             .select_related("clinician", "missed_session__appointment", "practice")
             .filter(pk=check_id, alert_sent_at=None)
             .first()
@@ -169,7 +169,7 @@ def safety_alert_send(*, check_id: int) -> bool:
 
 def safety_check_complete(*, check: SafetyCheck, actor, note: str = "") -> SafetyCheck:
     with transaction.atomic():
-        check = SafetyCheck.objects.select_for_update().get(pk=check.pk)
+        check = SafetyCheck.objects.select_for_update(no_key=True).get(pk=check.pk)
         if check.completed_at is not None:
             return check
         check.completed_at = timezone.now()
@@ -272,7 +272,9 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
 
 def _transition(*, fee: FeeAssessment, to: str, allowed_from, actor, reason_code: str = "", note: str = ""):
     with transaction.atomic():
-        fee = FeeAssessment.objects.select_for_update().select_related("practice").get(pk=fee.pk)
+        fee = (
+            FeeAssessment.objects.select_for_update(no_key=True, of=("self",)).select_related("practice").get(pk=fee.pk)
+        )
         if fee.state == to:
             return fee
         if fee.state not in allowed_from:
@@ -358,7 +360,7 @@ def fees_mark_due(*, now: datetime | None = None, limit: int = 500) -> int:
     moved = 0
     with transaction.atomic():
         fees = list(
-            FeeAssessment.objects.select_for_update(skip_locked=True)
+            FeeAssessment.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(state=State.PROPOSED, due_at__lte=now)
             .order_by("due_at")[:limit]
         )
