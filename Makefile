@@ -39,6 +39,8 @@ fmt: venv
 check: venv
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=practice.settings.production SECRET_KEY=check-deploy-$$(date +%s)-0123456789abcdefghijklmnopqrstuvwxyz ALLOWED_HOSTS=reconnect.example.org \
+		DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/var/check.sqlite3} REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+		EMAIL_URL=$${EMAIL_URL:-smtp://127.0.0.1:25} SITE_URL=$${SITE_URL:-https://reconnect.example.org} \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 bench: venv

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class PracticeConfig(AppConfig):
     name = "practice"
     verbose_name = "Practice"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the configuration checks

@@ -3,13 +3,21 @@
 import os
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "practice.settings.local")
 
 app = Celery("reconnect")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_misconfigured(**kwargs) -> None:
+    from practice.checks import refuse_to_start_if_misconfigured
+
+    refuse_to_start_if_misconfigured()
 
 
 @app.on_after_configure.connect

@@ -6,6 +6,10 @@ from .base import VAR_DIR, env
 SECRET_KEY = env("SECRET_KEY")  # no default: ImproperlyConfigured when unset
 DEBUG = False
 
+# No silent fallbacks to SQLite, console mail or the filesystem broker:
+# practice/checks.py refuses to start while any of these is unset.
+REQUIRED_ENVIRONMENT = ("DATABASE_URL", "REDIS_URL", "EMAIL_URL", "SITE_URL")
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
