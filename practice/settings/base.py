@@ -218,8 +218,17 @@ else:
         "visibility_timeout": 3600,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Late acks everywhere, so a task whose worker died is delivered again; each
+# task that is idempotent also says reject_on_worker_lost (aftercare/tasks.py).
 CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# JSON only: a pickled message on the broker cannot run code in a worker.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+# Every task works on one row or one bounded batch; one that runs longer is stuck.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=180)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="reconnect")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
