@@ -267,5 +267,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    # Request paths lose their query strings and link tokens (practice/logsafe.py).
+    "filters": {"redact_paths": {"()": "practice.logsafe.RedactRequestPaths"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["redact_paths"]},
+        "django.server": {"filters": ["redact_paths"]},
+    },
 }
