@@ -3,7 +3,6 @@
 from datetime import datetime
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from aftercare import services as aftercare
 from appointments.models import Appointment, NoShowEvent
+from practice import ratelimit
 from practice.access import membership_required
 
 from . import defaults, selectors, services, templating
@@ -165,17 +165,12 @@ def _bad_link(request: HttpRequest, practice=None) -> HttpResponse:
     """The kind page. Only unknown tokens count towards the limit: a client who
     reopens their own used or expired link is not guessing."""
     if practice is None:
-        key = f"reschedule-bad:{_client_ip(request)}"
-        if not cache.add(key, 1, BAD_LINK_WINDOW):
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.set(key, 1, BAD_LINK_WINDOW)
+        ratelimit.hit(f"reschedule-bad:{_client_ip(request)}", BAD_LINK_WINDOW)
     return render(request, "followups/link_unusable.html", {"practice": practice}, status=404)
 
 
 def _too_many(request: HttpRequest) -> bool:
-    return (cache.get(f"reschedule-bad:{_client_ip(request)}") or 0) >= BAD_LINK_LIMIT
+    return ratelimit.count(f"reschedule-bad:{_client_ip(request)}") >= BAD_LINK_LIMIT
 
 
 @require_http_methods(["GET", "POST"])
