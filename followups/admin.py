@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from practice.admin import PracticeScopedAdmin, ReadOnlyAdminMixin
+from practice.admin import PracticeScopedAdmin
 
 from .models import ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, RescheduleLink
 
@@ -16,7 +16,7 @@ class MessageTemplateAdmin(PracticeScopedAdmin):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class OutboxMessageAdmin(PracticeScopedAdmin):
     """Read-only: send again and cancel live in the message log, where they are audited."""
 
     list_display = ["missed_session", "step", "channel", "status", "due_at", "attempts"]
@@ -24,16 +24,16 @@ class OutboxMessageAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
 
 
 @admin.register(RescheduleLink)
-class RescheduleLinkAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class RescheduleLinkAdmin(PracticeScopedAdmin):
     list_display = ["missed_session", "created_at", "expires_at", "used_at"]
     exclude = ["token_hash"]
 
 
 @admin.register(MissReason)
-class MissReasonAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class MissReasonAdmin(PracticeScopedAdmin):
     list_display = ["missed_session", "reason", "created_at"]
 
 
 @admin.register(ContactNote)
-class ContactNoteAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class ContactNoteAdmin(PracticeScopedAdmin):
     list_display = ["missed_session", "contacted_by", "contacted_at"]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from practice.admin import PracticeScopedAdmin, ReadOnlyAdminMixin
+from practice.admin import PracticeScopedAdmin
 
 from .models import Acknowledgement, FeeAssessment, FeeChange, FeeOverride, PolicyVersion, SafetyCheck
 
@@ -18,7 +18,7 @@ class FeeOverrideInline(admin.TabularInline):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class PolicyVersionAdmin(PracticeScopedAdmin):
     """Versions are saved on the Policies page and never edited."""
 
     list_display = ["number", "effective_at", "no_show_fee", "late_cancel_fee", "notice_hours"]
@@ -26,13 +26,13 @@ class PolicyVersionAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
 
 
 @admin.register(Acknowledgement)
-class AcknowledgementAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class AcknowledgementAdmin(PracticeScopedAdmin):
     list_display = ["client", "version", "method", "acknowledged_at"]
     list_filter = ["method"]
 
 
 @admin.register(SafetyCheck)
-class SafetyCheckAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class SafetyCheckAdmin(PracticeScopedAdmin):
     list_display = ["missed_session", "clinician", "created_at", "alert_sent_at", "completed_at"]
 
 
@@ -47,7 +47,7 @@ class FeeChangeInline(admin.TabularInline):
 
 
 @admin.register(FeeAssessment)
-class FeeAssessmentAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class FeeAssessmentAdmin(PracticeScopedAdmin):
     """Fees change through the Fees page, where every change is recorded with its reason."""
 
     list_display = ["missed_session", "client", "state", "amount", "rule_detail"]

@@ -18,9 +18,8 @@ def _is_practice_admin(request) -> bool:
 
 
 class PracticeAdminPermissions:
-    """Practice admins (staff with the admin role) may view, add and change
-    their practice's rows without per-model permissions; deleting health
-    records is left to superusers."""
+    """Practice admins (staff with the admin role) may view their practice's rows
+    without per-model permissions."""
 
     def has_module_permission(self, request):
         return _is_practice_admin(request) or super().has_module_permission(request)
@@ -28,15 +27,13 @@ class PracticeAdminPermissions:
     def has_view_permission(self, request, obj=None):
         return _is_practice_admin(request) or super().has_view_permission(request, obj)
 
-    def has_add_permission(self, request):
-        return _is_practice_admin(request) or super().has_add_permission(request)
-
-    def has_change_permission(self, request, obj=None):
-        return _is_practice_admin(request) or super().has_change_permission(request, obj)
-
 
 class ReadOnlyAdminMixin:
-    """For records that only services write: admin shows them, never changes them."""
+    """For records that only services write: admin shows them, never changes them.
+
+    Saving through admin would skip what the services enforce (no double
+    booking, no name in a subject line, the audit trail, the after-miss work).
+    """
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -48,11 +45,14 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class PracticeScopedAdmin(PracticeAdminPermissions, admin.ModelAdmin):
-    """For models with a `practice` foreign key.
+class PracticeScopedAdmin(ReadOnlyAdminMixin, PracticeAdminPermissions, admin.ModelAdmin):
+    """For models with a `practice` foreign key: read-only, scoped.
 
-    Superusers see everything. Other staff see and pick only rows of their
-    own practice, and rows they add land in it. Every save is audited.
+    Superusers see everything. Other staff see only rows of their own
+    practice, and every foreign key admin would render (a label, a choice)
+    comes from that practice too. Daily work happens on the app's pages,
+    through the services; a subclass that allows writes (`WritableScopedAdmin`)
+    audits every save.
     """
 
     audit_action = ""
@@ -81,6 +81,16 @@ class PracticeScopedAdmin(PracticeAdminPermissions, admin.ModelAdmin):
             field.queryset = field.queryset.filter(practice_id=practice_id)
         return field
 
+
+class WritableScopedAdmin(PracticeScopedAdmin):
+    """Practice admins may add and change these rows (no services stand behind them yet)."""
+
+    def has_add_permission(self, request, obj=None):
+        return _is_practice_admin(request) or request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return _is_practice_admin(request) or request.user.is_superuser
+
     def save_model(self, request, obj, form, change):
         if not change and not request.user.is_superuser:
             obj.practice_id = _practice_id(request)
@@ -96,6 +106,8 @@ class PracticeScopedAdmin(PracticeAdminPermissions, admin.ModelAdmin):
 
 @admin.register(Practice)
 class PracticeAdmin(PracticeAdminPermissions, admin.ModelAdmin):
+    """A practice admin changes their own practice's settings (audited); only superusers add one."""
+
     list_display = ["name", "time_zone", "sender_name"]
 
     def get_queryset(self, request):
@@ -107,17 +119,30 @@ class PracticeAdmin(PracticeAdminPermissions, admin.ModelAdmin):
     def has_add_permission(self, request):
         return request.user.is_superuser
 
+    def has_change_permission(self, request, obj=None):
+        return _is_practice_admin(request) or request.user.is_superuser
+
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            practice=obj,
+            actor=request.user,
+            action="practice.admin_changed",
+            obj=obj,
+            changes={"fields": sorted(form.changed_data)},
+        )
+
 
 @admin.register(Membership)
-class MembershipAdmin(PracticeScopedAdmin):
+class MembershipAdmin(WritableScopedAdmin):
     list_display = ["user", "role", "is_clinician", "is_active"]
     list_filter = ["role", "is_active"]
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+class AuditEventAdmin(PracticeScopedAdmin):
     list_display = ["at", "actor", "action", "object_type", "object_id"]
     list_filter = ["action"]
