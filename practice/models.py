@@ -52,6 +52,18 @@ class Practice(models.Model):
         default=30,
         choices=[(15, "quarter hour"), (30, "half hour"), (60, "hour")],
     )
+    # Sign-in (issue 8): admins always use two factors; this extends it to everyone.
+    require_two_factor = models.BooleanField(
+        "require two-factor sign-in for all staff",
+        default=False,
+        help_text="Practice admins always sign in with two factors; this asks it of every member of staff.",
+    )
+    idle_timeout_minutes = models.PositiveSmallIntegerField(
+        "sign out after idle (minutes)",
+        default=30,
+        validators=[MinValueValidator(5), MaxValueValidator(8 * 60)],
+        help_text="Staff who do nothing for this long are signed out (the session also ends after 8 hours).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,6 +108,10 @@ class Membership(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+    @property
+    def needs_two_factor(self) -> bool:
+        return self.is_admin or self.practice.require_two_factor
 
 
 class AuditEvent(models.Model):

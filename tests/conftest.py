@@ -2,9 +2,12 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
 
+import django.test
 import pytest
+from django_otp import DEVICE_ID_SESSION_KEY, devices_for_user
 
 from practice.models import Membership
 
@@ -17,6 +20,38 @@ pytest_plugins = ["tests.browser_fixtures"]
 # Playwright's sync API runs an event loop in this thread; Django's ORM
 # then refuses to run unless told it is safe (it is: one thread, no async code).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+class Client(django.test.Client):
+    """Django's test client; `force_login` also passes the second factor when the user has one.
+
+    Signing in with two factors through the real forms is tested in
+    tests/practice/test_two_factor.py and by the browser tests' `log_in`.
+    """
+
+    def force_login(self, user, backend=None):
+        super().force_login(user, backend)
+        device = next(iter(devices_for_user(user, confirmed=True)), None)
+        session = self.session
+        if device is not None:
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        else:
+            session["no_second_factor"] = True
+        # As a browser's session is after its first page: the idle clock started.
+        session["last_seen"] = int(time.time())
+        session.save()
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
+
+
+def enroll_two_factor(user):
+    """An authenticator app for `user`, as setting it up in the browser would leave it."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
 
 
 @pytest.fixture
@@ -51,7 +86,10 @@ def front_desk(practice):
 
 @pytest.fixture
 def practice_admin(practice):
-    return _member(practice, "admin", Membership.Role.ADMIN, user__is_staff=True)
+    """Admins always sign in with two factors: this one has an authenticator app."""
+    user = _member(practice, "admin", Membership.Role.ADMIN, user__is_staff=True)
+    enroll_two_factor(user)
+    return user
 
 
 @pytest.fixture

@@ -36,6 +36,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "practice",
     "appointments",
     "policies",
@@ -50,11 +53,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "practice.middleware.PracticeMiddleware",
+    # After the practice is known: its idle timeout and two-factor rule.
+    "practice.middleware.SignInMiddleware",
     # Last, so that a lockout answers before any view runs.
     "axes.middleware.AxesMiddleware",
 ]
@@ -116,6 +122,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Authenticator apps show this name next to the code.
+OTP_TOTP_ISSUER = "Reconnect"
+# The absolute lifetime of a staff session; the practice's idle timeout ends it sooner.
+SESSION_COOKIE_AGE = 60 * 60 * 8
 LOGIN_REDIRECT_URL = "appointments:today"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -98,3 +98,21 @@ def test_seed_demo_sets_a_short_first_message_delay_once():
     call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
     plan.refresh_from_db()
     assert plan.first_delay_minutes == 45
+
+
+def test_demo_admins_are_enrolled_for_two_factors_and_demo_code_prints_theirs(capsys):
+    import io
+
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    device = TOTPDevice.objects.get(user__username="admin", confirmed=True)
+    assert "admin:" in out.getvalue() and "demo_code admin" in out.getvalue()
+    assert not TOTPDevice.objects.filter(user__username="therapist").exists()
+    code = io.StringIO()
+    call_command("demo_code", "admin", stdout=code)
+    assert TOTP(device.bin_key).verify(int(code.getvalue().strip()), tolerance=1)
+    with pytest.raises(CommandError):
+        call_command("demo_code", "therapist")

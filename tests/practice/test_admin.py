@@ -82,4 +82,3 @@ def test_admin_cannot_write_what_services_own(client, practice_admin, client_of_
     page = client.get(reverse("admin:appointments_appointment_change", args=[appointment.pk]))
     assert page.status_code == 200  # shown read-only
     assert b'name="_save"' not in page.content
-

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments.models import Appointment, Availability, Client, NoShowEvent
 from appointments.services import appointment_book, appointment_record_outcome, availability_add, client_create
@@ -20,6 +21,7 @@ from followups.models import FollowUpPlan
 from policies.models import Acknowledgement, PolicyVersion
 from policies.services import acknowledgement_record, policy_version_create
 from practice.models import Membership, Practice
+from practice.two_factor import APP_DEVICE_NAME, secret_for_typing
 
 User = get_user_model()
 DEMO_PASSWORD = "demo"  # noqa: S105 - demo accounts only, printed for the user
@@ -101,6 +103,7 @@ class Command(BaseCommand):
         parser.add_argument("--practices", type=int, default=1, help="How many demo practices (1 to 5).")
 
     def handle(self, *args, practices: int, **options):
+        self._admins: list[str] = []
         if not 1 <= practices <= 5:
             raise CommandError("--practices takes a number from 1 to 5.")
         for number in range(1, practices + 1):
@@ -122,6 +125,14 @@ class Command(BaseCommand):
             suffix = "" if number == 1 else f"-{number}"
             names = ", ".join(f"{n}{suffix}" for n in ("admin", "therapist", "therapist2", "frontdesk"))
             self.stdout.write(f"  Demo Practice{'' if number == 1 else f' {number}'}: {names}")
+        self.stdout.write(
+            self.style.WARNING("Practice admins sign in with two factors. Add this key to an authenticator app,")
+        )
+        self.stdout.write(
+            self.style.WARNING("or run `.venv/bin/python manage.py demo_code admin` for the current code:")
+        )
+        for device in TOTPDevice.objects.filter(user__username__in=self._admins, confirmed=True).select_related("user"):
+            self.stdout.write(f"  {device.user.username}: {secret_for_typing(device)}")
 
     def _practice(self, number: int):
         name = "Demo Practice" if number == 1 else f"Demo Practice {number}"
@@ -156,6 +167,10 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
             Membership.objects.get_or_create(user=user, defaults={"practice": practice, "role": role})
+            if role == Membership.Role.ADMIN:
+                # Admins always use two factors: enrolled here, key printed above.
+                TOTPDevice.objects.get_or_create(user=user, confirmed=True, defaults={"name": APP_DEVICE_NAME})
+                self._admins.append(username)
             staff[key] = user
         return practice, staff
 
