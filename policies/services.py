@@ -220,6 +220,19 @@ def acknowledged_version(*, client_id: int, start: datetime, by: datetime) -> Po
     return rules.version_in_force([(a.version.effective_at, a.version.number, a.version) for a in acks], start)
 
 
+def _judged(version: PolicyVersion | None, *, appointment: Appointment, zone) -> rules.Judged | None:
+    """A version's terms with the grace this client has used in that version's own window."""
+    if version is None:
+        return None
+    terms = version.terms()
+    grace_used = (
+        _grace_used(client_id=appointment.client_id, appointment=appointment, days=terms.grace_days, zone=zone)
+        if terms.grace_count
+        else 0
+    )
+    return rules.Judged(number=version.number, terms=terms, grace_used=grace_used)
+
+
 def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessment:
     """Decide and store the fee for one missed session; idempotent.
 
@@ -245,17 +258,6 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
         else None
     )
 
-    def judged(v: PolicyVersion | None) -> rules.Judged | None:
-        if v is None:
-            return None
-        terms = v.terms()
-        grace_used = (
-            _grace_used(client_id=appointment.client_id, appointment=appointment, days=terms.grace_days, zone=zone)
-            if terms.grace_count
-            else 0
-        )
-        return rules.Judged(number=v.number, terms=terms, grace_used=grace_used)
-
     miss = rules.Miss(
         kind=event.kind,
         session_type=appointment.session_type,
@@ -267,7 +269,12 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
     )
     # Amounts in two currencies cannot be compared: then only the accepted terms count.
     comparable = version if accepted is None or accepted.currency == version.currency else accepted
-    decision = rules.assess_lesser(miss, in_force=judged(comparable), acknowledged=judged(accepted), zone=zone)
+    decision = rules.assess_lesser(
+        miss,
+        in_force=_judged(comparable, appointment=appointment, zone=zone),
+        acknowledged=_judged(accepted, appointment=appointment, zone=zone),
+        zone=zone,
+    )
     charged_under = {v.number: v for v in (version, accepted) if v is not None}.get(decision.version)
     if decision.charge:
         state = State.DUE if decision.hold_hours == 0 else State.PROPOSED
@@ -287,7 +294,7 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
                 amount=decision.amount,
                 currency=(charged_under or version).currency if version else "USD",
                 rule=decision.rule,
-                rule_detail=decision.detail,
+                rule_detail=decision.detail[:200],
                 due_at=due_at,
             )
             FeeChange.objects.create(
