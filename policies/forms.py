@@ -88,9 +88,10 @@ class PolicyForm(forms.Form):
         help_text="A fee is proposed first and becomes due this many hours later unless waived. 0: due at once.",
     )
     summary = forms.CharField(
-        label="Policy text clients acknowledge",
+        label="A note from the practice (optional)",
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
+        help_text="Clients read it after the terms, which are written from the fields above.",
     )
 
     def __init__(self, *args, zone, **kwargs):
@@ -169,7 +170,16 @@ class PolicyForm(forms.Form):
 
 
 class FeeFilterForm(forms.Form):
-    state = forms.ChoiceField(choices=[("", "Any state"), *FeeAssessment.State.choices], required=False)
+    state = forms.ChoiceField(
+        choices=[
+            ("", "Any state but voided"),
+            *[
+                (value, "Voided (and undone marks)" if value == FeeAssessment.State.VOID else label)
+                for value, label in FeeAssessment.State.choices
+            ],
+        ],
+        required=False,
+    )
     clinician = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     date_from = forms.DateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_sane_date]

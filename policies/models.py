@@ -171,8 +171,15 @@ class FeeAssessment(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="fees")
     missed_session = models.OneToOneField(NoShowEvent, on_delete=models.PROTECT, related_name="fee")
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="fees")
+    # The version in force at the session's start ...
     policy_version = models.ForeignKey(
         PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="fees"
+    )
+    # ... and the one the miss was judged and charged under: the lesser of that
+    # and the latest version the client had acknowledged (rules.assess_lesser).
+    # Null when the client had acknowledged none (or there was no policy).
+    charged_under = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="fees_charged"
     )
     state = models.CharField(max_length=20, choices=State.choices)
     amount = models.DecimalField(max_digits=8, decimal_places=2)
@@ -194,6 +201,16 @@ class FeeAssessment(models.Model):
     def __str__(self) -> str:
         return f"Fee #{self.pk} ({self.state})"
 
+    @property
+    def closing_change(self) -> "FeeChange | None":
+        """The change that waived or voided the fee, if any (prefetched by the fee selectors)."""
+        changes = getattr(self, "closing_changes", None)
+        if changes is None:
+            changes = list(
+                self.changes.filter(to_state__in=[self.State.WAIVED, self.State.VOID]).order_by("-at", "-id")
+            )
+        return changes[0] if changes else None
+
 
 class FeeChange(models.Model):
     """Every change to a fee: who, when, from what to what, and why."""
@@ -213,3 +230,9 @@ class FeeChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_state or 'new'} → {self.to_state}"
+
+    @property
+    def reason_label(self) -> str:
+        if self.reason_code in FeeAssessment.WaiverReason.values:
+            return FeeAssessment.WaiverReason(self.reason_code).label
+        return {"undo": "Mark undone"}.get(self.reason_code, "")

@@ -13,7 +13,7 @@ Conventions:
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -136,6 +136,14 @@ class Decision:
     detail: str
     # Only for a charge: hours of review hold before the fee is due (0: due at once).
     hold_hours: int = 0
+    # The number of the version the miss was judged (and charged) under; None
+    # when no acknowledged version could be used.
+    version: int | None = None
+
+    @property
+    def charged_amount(self) -> Decimal:
+        """What the client is asked to pay: nothing unless it is a charge."""
+        return self.amount if self.charge else Decimal("0.00")
 
 
 def assess(miss: Miss, terms: Terms | None, zone: ZoneInfo) -> Decision:
@@ -184,6 +192,57 @@ def assess(miss: Miss, terms: Terms | None, zone: ZoneInfo) -> Decision:
     ):
         return Decision(False, amount, RULE_MAKEUP, "waived: make-up session booked")
     return Decision(True, amount, RULE_CHARGED, f"{_kind_label(miss.kind)} fee", hold_hours=terms.hold_hours)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One policy version a miss may be judged under, with what depends on it."""
+
+    number: int
+    terms: Terms
+    grace_used: int = 0  # misses let off by grace in *this* version's window
+
+
+def assess_lesser(miss: Miss, *, in_force: Judged | None, acknowledged: Judged | None, zone: ZoneInfo) -> Decision:
+    """Decide a fee so that a client is never charged more than the terms they acknowledged.
+
+    `in_force` is the version in force at the session's start; `acknowledged`
+    the latest version the client had acknowledged by the time the miss was
+    recorded (among those already in effect at the start). `miss.acknowledged`
+    is ignored: it follows from `acknowledged`.
+
+    1. No version in force: nothing to charge.
+    2. No acknowledged version: judged under the version in force as not
+       acknowledged (a late cancel with enough notice still says so).
+    3. The same version: judged under it.
+    4. Different versions: judged under both; the lesser charge wins, and on
+       equal charges the kinder terms for later (the longer make-up waiver),
+       then the terms the client accepted. Grace counts and the make-up
+       waiver are those of the version charged under. The detail says which.
+    """
+    if in_force is None:
+        return assess(miss, None, zone)
+    if acknowledged is None:
+        return replace(assess(replace(miss, acknowledged=False), in_force.terms, zone), version=None)
+    if acknowledged.number == in_force.number:
+        return _judge(miss, in_force, zone)
+    under_ack = _judge(miss, acknowledged, zone)
+    under_force = _judge(miss, in_force, zone)
+    ack_key = (under_ack.charged_amount, -acknowledged.terms.makeup_days, 0)
+    force_key = (under_force.charged_amount, -in_force.terms.makeup_days, 1)
+    accepted = f"v{acknowledged.number}, the terms the client accepted"
+    if ack_key <= force_key:
+        chosen, note = under_ack, f"{accepted}; v{in_force.number} not yet acknowledged"
+    elif under_force.charged_amount < under_ack.charged_amount:
+        chosen, note = under_force, f"v{in_force.number}, less than under {accepted}"
+    else:
+        chosen, note = under_force, f"v{in_force.number}, a longer make-up waiver than {accepted}"
+    return replace(chosen, detail=f"{chosen.detail}, {'charged under' if chosen.charge else 'under'} {note}")
+
+
+def _judge(miss: Miss, judged: Judged, zone: ZoneInfo) -> Decision:
+    decision = assess(replace(miss, acknowledged=True, grace_used=judged.grace_used), judged.terms, zone)
+    return replace(decision, version=judged.number)
 
 
 def makeup_waives(*, missed_start: datetime, makeup_start: datetime, makeup_days: int, zone: ZoneInfo) -> bool:

@@ -2,14 +2,25 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from appointments.models import Appointment, Client
 from practice.models import Membership
 
 from . import services
-from .models import Acknowledgement, FeeAssessment, PolicyVersion, SafetyCheck
+from .models import Acknowledgement, FeeAssessment, FeeChange, PolicyVersion, SafetyCheck
+
+State = FeeAssessment.State
+
+
+def _closing_changes() -> Prefetch:
+    """The waiver or void of each fee, newest first: one query per page, whatever its length."""
+    return Prefetch(
+        "changes",
+        queryset=FeeChange.objects.filter(to_state__in=[State.WAIVED, State.VOID]).order_by("-at", "-id"),
+        to_attr="closing_changes",
+    )
 
 
 def policy_versions(*, membership: Membership) -> QuerySet:
@@ -25,8 +36,10 @@ def fees_for(*, membership: Membership) -> QuerySet:
     qs = FeeAssessment.objects.filter(practice_id=membership.practice_id)
     if not membership.sees_whole_practice:
         qs = qs.filter(missed_session__appointment__clinician_id=membership.user_id)
-    return qs.select_related("client", "policy_version", "missed_session__appointment__clinician").order_by(
-        "-missed_session__appointment__start", "-id"
+    return (
+        qs.select_related("client", "policy_version", "charged_under", "missed_session__appointment__clinician")
+        .prefetch_related(_closing_changes())
+        .order_by("-missed_session__appointment__start", "-id")
     )
 
 
@@ -38,10 +51,11 @@ def fees_filtered(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet:
+    """By default every fee but the voided ones (undone marks among them): those
+    are kept, under the "voided" state, out of the day-to-day view."""
     qs = fees_for(membership=membership)
     zone = membership.practice.time_zone
-    if state:
-        qs = qs.filter(state=state)
+    qs = qs.filter(state=state) if state else qs.exclude(state=State.VOID)
     if clinician_id:
         qs = qs.filter(missed_session__appointment__clinician_id=clinician_id)
     if date_from:
@@ -53,17 +67,33 @@ def fees_filtered(
 
 
 def client_fees(*, client: Client) -> QuerySet:
+    """One row per missed session: a fee whose mark was undone is hidden here
+    (the Fees page keeps it under "voided"), unless it was paid, since money
+    taken for an undone miss must stay in sight until it is refunded."""
     return (
         FeeAssessment.objects.filter(client=client)
-        .select_related("policy_version", "missed_session__appointment")
-        .order_by("-missed_session__appointment__start")
+        .exclude(Q(missed_session__undone_at__isnull=False) & ~Q(state=State.PAID))
+        .select_related("policy_version", "charged_under", "missed_session__appointment")
+        .prefetch_related(_closing_changes())
+        .order_by("-missed_session__appointment__start", "-id")
     )
 
 
 def client_acknowledgement(*, client: Client, version: PolicyVersion | None) -> Acknowledgement | None:
+    """The client's acknowledgement of `version` if there is one, else the latest
+    they gave of a version already in effect (misses are then charged under it
+    or `version`, whichever is less), else None."""
     if version is None:
         return None
-    return Acknowledgement.objects.filter(client=client, version=version).first()
+    acks = Acknowledgement.objects.filter(client=client, version__practice_id=version.practice_id).select_related(
+        "version"
+    )
+    return (
+        acks.filter(version=version).first()
+        or acks.filter(version__effective_at__lte=timezone.now())
+        .order_by("-version__effective_at", "-version__number")
+        .first()
+    )
 
 
 def safety_checks_open(*, membership: Membership) -> QuerySet:

@@ -204,13 +204,44 @@ def _makeup_start(appointment: Appointment) -> datetime | None:
     return makeup.start if makeup else None
 
 
+def acknowledged_version(*, client_id: int, start: datetime, by: datetime) -> PolicyVersion | None:
+    """The latest version the client had acknowledged by `by`, of those in effect at `start`.
+
+    `by` is when the miss was recorded (for a late cancel, the cancellation):
+    an acknowledgement given after that never makes a miss cost more, and a
+    rerun of the assessment (after a safety check) gives the same answer.
+    A version that had not taken effect at the start is for later sessions.
+    """
+    acks = (
+        Acknowledgement.objects.filter(client_id=client_id, acknowledged_at__lte=by, version__effective_at__lte=start)
+        .select_related("version")
+        .prefetch_related("version__overrides")
+    )
+    return rules.version_in_force([(a.version.effective_at, a.version.number, a.version) for a in acks], start)
+
+
+def _judged(version: PolicyVersion | None, *, appointment: Appointment, zone) -> rules.Judged | None:
+    """A version's terms with the grace this client has used in that version's own window."""
+    if version is None:
+        return None
+    terms = version.terms()
+    grace_used = (
+        _grace_used(client_id=appointment.client_id, appointment=appointment, days=terms.grace_days, zone=zone)
+        if terms.grace_count
+        else 0
+    )
+    return rules.Judged(number=version.number, terms=terms, grace_used=grace_used)
+
+
 def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessment:
     """Decide and store the fee for one missed session; idempotent.
 
     1. An existing assessment is returned unchanged (a redelivery, a rerun).
     2. Gather the inputs: the version in force at the session's start, the
-       client's acknowledgement of it, grace already used, any make-up.
-    3. `rules.assess` decides; store it with the rule that produced it.
+       latest version the client had acknowledged when the miss was recorded,
+       and for each of the two the grace already used; any make-up.
+    3. `rules.assess_lesser` decides (never more than the acknowledged terms);
+       store it with the rule that produced it and both versions.
     4. Two workers at once: the unique key lets one insert; the other
        returns the winner's row.
     """
@@ -221,22 +252,30 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
     appointment = Appointment.objects.select_related("practice", "client").get(pk=event.appointment_id)
     zone = appointment.practice.time_zone
     version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)
-    terms = version.terms() if version else None
+    accepted = (
+        acknowledged_version(client_id=appointment.client_id, start=appointment.start, by=event.recorded_at)
+        if version
+        else None
+    )
+
     miss = rules.Miss(
         kind=event.kind,
         session_type=appointment.session_type,
         start=appointment.start,
         recorded_at=event.recorded_at,
-        acknowledged=bool(version)
-        and Acknowledgement.objects.filter(client_id=appointment.client_id, version=version).exists(),
-        grace_used=_grace_used(
-            client_id=appointment.client_id, appointment=appointment, days=terms.grace_days, zone=zone
-        )
-        if terms and terms.grace_count
-        else 0,
+        acknowledged=accepted is not None,
+        grace_used=0,
         makeup_start=_makeup_start(appointment),
     )
-    decision = rules.assess(miss, terms, zone)
+    # Amounts in two currencies cannot be compared: then only the accepted terms count.
+    comparable = version if accepted is None or accepted.currency == version.currency else accepted
+    decision = rules.assess_lesser(
+        miss,
+        in_force=_judged(comparable, appointment=appointment, zone=zone),
+        acknowledged=_judged(accepted, appointment=appointment, zone=zone),
+        zone=zone,
+    )
+    charged_under = {v.number: v for v in (version, accepted) if v is not None}.get(decision.version)
     if decision.charge:
         state = State.DUE if decision.hold_hours == 0 else State.PROPOSED
         due_at = now + timedelta(hours=decision.hold_hours)
@@ -250,11 +289,12 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
                 missed_session=event,
                 client_id=appointment.client_id,
                 policy_version=version,
+                charged_under=charged_under,
                 state=state,
                 amount=decision.amount,
-                currency=version.currency if version else "USD",
+                currency=(charged_under or version).currency if version else "USD",
                 rule=decision.rule,
-                rule_detail=decision.detail,
+                rule_detail=decision.detail[:200],
                 due_at=due_at,
             )
             FeeChange.objects.create(
@@ -333,14 +373,15 @@ def fee_void_for_undo(*, event: NoShowEvent, actor) -> FeeAssessment | None:
 
 def fee_waive_for_makeup(*, event: NoShowEvent, makeup: Appointment, actor=None) -> FeeAssessment | None:
     """A make-up booked within the policy's window waives an open fee."""
-    fee = FeeAssessment.objects.select_related("policy_version", "practice").filter(missed_session=event).first()
-    if fee is None or fee.state not in FeeAssessment.OPEN_STATES or fee.policy_version is None:
+    fee = FeeAssessment.objects.select_related("charged_under", "practice").filter(missed_session=event).first()
+    # The waiver of the terms the fee was charged under (the kinder ones).
+    if fee is None or fee.state not in FeeAssessment.OPEN_STATES or fee.charged_under is None:
         return fee
     missed_start = Appointment.objects.values_list("start", flat=True).get(pk=event.appointment_id)
     if not rules.makeup_waives(
         missed_start=missed_start,
         makeup_start=makeup.start,
-        makeup_days=fee.policy_version.makeup_days,
+        makeup_days=fee.charged_under.makeup_days,
         zone=fee.practice.time_zone,
     ):
         return fee

@@ -24,6 +24,8 @@ from . import selectors, services, tokens
 from .forms import AcknowledgementForm, FeeActionForm, FeeFilterForm, PolicyForm, SafetyCheckForm
 from .models import Acknowledgement, FeeAssessment, PolicyVersion
 
+State = FeeAssessment.State
+
 
 @require_http_methods(["GET", "POST"])
 @membership_required
@@ -118,12 +120,16 @@ def _fees_csv(qs, zone) -> StreamingHttpResponse:
         "rule",
         "policy_version",
         "due_at",
+        "charged_under_version",
+        "waiver_reason",
+        "waiver_note",
     ]
 
     def rows():
         yield writer.writerow(header)
         for fee in qs.iterator(chunk_size=500):
             appointment = fee.missed_session.appointment
+            closing = fee.closing_change if fee.state in (State.WAIVED, State.VOID) else None
             yield writer.writerow(
                 [
                     fee.pk,
@@ -138,6 +144,9 @@ def _fees_csv(qs, zone) -> StreamingHttpResponse:
                     _csv_safe(fee.rule_detail),
                     fee.policy_version.number if fee.policy_version else "",
                     timezone.localtime(fee.due_at, zone).strftime("%Y-%m-%d %H:%M") if fee.due_at else "",
+                    fee.charged_under.number if fee.charged_under else "",
+                    closing.reason_code if closing else "",
+                    _csv_safe(closing.note) if closing else "",
                 ]
             )
 

@@ -329,6 +329,9 @@ def test_admin_exports_the_fees_as_csv(page, practice, therapist, practice_admin
         "rule",
         "policy_version",
         "due_at",
+        "charged_under_version",
+        "waiver_reason",
+        "waiver_note",
     ]
     [row] = rows
     record = dict(zip(header, row, strict=True))
@@ -343,6 +346,6 @@ def test_admin_exports_the_fees_as_csv(page, practice, therapist, practice_admin
         "60.00",
         "USD",
     )
-    assert (record["rule"], record["policy_version"]) == (fee.rule_detail, "1")
+    assert (record["rule"], record["policy_version"], record["charged_under_version"]) == (fee.rule_detail, "1", "1")
     # The page is still there: a download does not navigate away.
     expect(page.get_by_role("heading", level=1, name="Fees")).to_be_visible()

@@ -250,3 +250,139 @@ def test_assess_charges_only_when_every_condition_holds(
     assert decision.amount >= 0
     if not decision.charge and decision.rule != "makeup":
         assert decision.amount == 0
+
+
+# ------------------------------------------ never more than acknowledged terms
+
+V1 = rules.Judged(number=1, terms=TERMS, grace_used=1)
+
+
+def judged(number, grace_used=1, **changes):
+    return rules.Judged(number=number, terms=rules.Terms(**{**TERMS.__dict__, **changes}), grace_used=grace_used)
+
+
+def test_a_higher_new_version_charges_the_accepted_terms_and_says_so():
+    decision = rules.assess_lesser(miss(), in_force=judged(2, no_show_fee=Decimal("75.00")), acknowledged=V1, zone=NY)
+    assert (decision.charge, decision.amount, decision.version) == (True, Decimal("60.00"), 1)
+    assert decision.detail == "no-show fee, charged under v1, the terms the client accepted; v2 not yet acknowledged"
+
+
+def test_a_lower_new_version_charges_the_lower_fee_and_says_so():
+    decision = rules.assess_lesser(miss(), in_force=judged(2, no_show_fee=Decimal("45.00")), acknowledged=V1, zone=NY)
+    assert (decision.charge, decision.amount, decision.version) == (True, Decimal("45.00"), 2)
+    assert decision.detail == "no-show fee, charged under v2, less than under v1, the terms the client accepted"
+
+
+def test_grace_of_the_kinder_terms_lets_the_miss_off():
+    # v2 has no grace; the client accepted v1, whose grace is not used up yet.
+    decision = rules.assess_lesser(
+        miss(), in_force=judged(2, grace_count=0), acknowledged=judged(1, grace_used=0), zone=NY
+    )
+    assert (decision.charge, decision.rule, decision.version) == (False, "grace", 1)
+    assert decision.detail.startswith("grace: 1 of 1 used in 90 days, under v1, the terms the client accepted")
+
+
+def test_equal_fees_keep_the_longer_makeup_waiver():
+    decision = rules.assess_lesser(miss(), in_force=judged(2, makeup_days=14), acknowledged=V1, zone=NY)
+    assert (decision.amount, decision.version) == (Decimal("60.00"), 2)
+    assert "a longer make-up waiver than v1" in decision.detail
+    same = rules.assess_lesser(miss(), in_force=judged(2), acknowledged=V1, zone=NY)
+    assert same.version == 1
+
+
+def test_nothing_acknowledged_is_still_not_charged():
+    decision = rules.assess_lesser(miss(acknowledged=True), in_force=V1, acknowledged=None, zone=NY)
+    assert (decision.charge, decision.rule, decision.version) == (False, "not_acknowledged", None)
+
+
+def test_the_same_version_is_judged_as_before():
+    decision = rules.assess_lesser(miss(), in_force=V1, acknowledged=V1, zone=NY)
+    before = rules.assess(miss(), TERMS, NY)
+    assert (decision.charge, decision.amount, decision.detail, decision.version) == (
+        before.charge,
+        before.amount,
+        before.detail,
+        1,
+    )
+
+
+fees = st.sampled_from([Decimal("0"), Decimal("25.00"), Decimal("40.00"), Decimal("60.00"), Decimal("90.00")])
+
+
+def judged_versions(numbers):
+    return st.builds(
+        lambda number, no_show, late, notice, grace_count, grace_used, intake, makeup, override: rules.Judged(
+            number=number,
+            terms=rules.Terms(
+                notice_hours=notice,
+                no_show_fee=no_show,
+                late_cancel_fee=late,
+                grace_count=grace_count,
+                grace_days=90,
+                exempt_intake=intake,
+                makeup_days=makeup,
+                hold_hours=48,
+                overrides={"couples": (override, None)},
+            ),
+            grace_used=grace_used,
+        ),
+        number=numbers,
+        no_show=fees,
+        late=fees,
+        notice=st.sampled_from([12, 24, 48]),
+        grace_count=st.integers(0, 2),
+        grace_used=st.integers(0, 3),
+        intake=st.booleans(),
+        makeup=st.sampled_from([0, 3, 7, 14]),
+        override=st.one_of(st.none(), fees),
+    )
+
+
+# Version numbers are unique per practice: the accepted one is older than the one in force.
+accepted_versions = judged_versions(st.integers(1, 2))
+versions_in_force = judged_versions(st.integers(3, 5))
+misses = st.builds(
+    lambda kind, session_type, notice_minutes, makeup_after: miss(
+        kind=kind,
+        session_type=session_type,
+        recorded_at=START - timedelta(minutes=notice_minutes) if kind == rules.LATE_CANCEL else START,
+        makeup_start=START + timedelta(days=makeup_after) if makeup_after is not None else None,
+    ),
+    kind=st.sampled_from([rules.NO_SHOW, rules.LATE_CANCEL]),
+    session_type=st.sampled_from(["intake", "individual", "couples"]),
+    notice_minutes=st.integers(0, 60 * 72),
+    makeup_after=st.one_of(st.none(), st.integers(0, 20)),
+)
+
+
+def alone(m: rules.Miss, judged_version: rules.Judged) -> rules.Decision:
+    """What the miss would cost under one version, had the client acknowledged it."""
+    return rules.assess(
+        rules.Miss(**{**m.__dict__, "acknowledged": True, "grace_used": judged_version.grace_used}),
+        judged_version.terms,
+        NY,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(m=misses, in_force=versions_in_force, acknowledged=accepted_versions)
+def test_never_charged_more_than_the_acknowledged_terms_nor_the_terms_in_force(m, in_force, acknowledged):
+    decision = rules.assess_lesser(m, in_force=in_force, acknowledged=acknowledged, zone=NY)
+    assert decision.charged_amount <= alone(m, acknowledged).charged_amount
+    assert decision.charged_amount <= alone(m, in_force).charged_amount
+    assert decision.version in (in_force.number, acknowledged.number)
+    # It is exactly the lesser of the two: never nothing where both would charge.
+    assert decision.charged_amount == min(alone(m, acknowledged).charged_amount, alone(m, in_force).charged_amount)
+
+
+@settings(max_examples=200, deadline=None)
+@given(m=misses, in_force=versions_in_force)
+def test_without_any_acknowledgement_nothing_is_charged(m, in_force):
+    decision = rules.assess_lesser(m, in_force=in_force, acknowledged=None, zone=NY)
+    assert not decision.charge and decision.charged_amount == 0 and decision.version is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(m=misses, acknowledged=accepted_versions)
+def test_no_policy_in_force_charges_nothing(m, acknowledged):
+    assert not rules.assess_lesser(m, in_force=None, acknowledged=acknowledged, zone=NY).charge

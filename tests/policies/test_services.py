@@ -40,6 +40,7 @@ def test_a_no_show_under_an_acknowledged_policy_proposes_the_fee(therapist, ackn
     tasks.process_missed_session(event.pk)
     fee = FeeAssessment.objects.get(missed_session=event)
     assert (fee.state, fee.amount, fee.policy_version, fee.rule) == ("proposed", Decimal("60.00"), policy, "charged")
+    assert fee.charged_under == policy
     assert fee.due_at == pytest.approx(timezone.now() + timedelta(hours=48), abs=timedelta(seconds=30))
     assert list(fee.changes.values_list("from_state", "to_state")) == [("", "proposed")]
 
@@ -61,11 +62,108 @@ def test_consent_missing_records_why_nothing_was_charged(therapist, client_of_th
     assert (fee.state, fee.amount, fee.rule_detail) == ("not_charged", 0, "not charged: policy not acknowledged")
 
 
-def test_a_version_saved_later_needs_its_own_acknowledgement(therapist, acknowledged, policy, practice):
-    make_policy(practice, effective_at=timezone.now() - timedelta(days=1), no_show_fee=Decimal("75.00"))
+def test_a_lower_new_version_charges_a_client_who_accepted_v1_the_lesser_fee(therapist, acknowledged, policy, practice):
+    # The bug: saving any new version, even a lower fee, made every client "not charged".
+    v2 = make_policy(practice, effective_at=timezone.now() - timedelta(days=1), no_show_fee=Decimal("45.00"))
     event = no_show(acknowledged, therapist)
     tasks.process_missed_session(event.pk)
-    assert FeeAssessment.objects.get().rule == "not_acknowledged"
+    fee = FeeAssessment.objects.get()
+    assert (fee.state, fee.amount, fee.policy_version, fee.charged_under) == ("proposed", Decimal("45.00"), v2, v2)
+    assert fee.rule_detail == "no-show fee, charged under v2, less than under v1, the terms the client accepted"
+
+
+def test_a_higher_new_version_charges_the_terms_the_client_accepted(therapist, acknowledged, policy, practice):
+    v2 = make_policy(practice, effective_at=timezone.now() - timedelta(days=1), no_show_fee=Decimal("75.00"))
+    event = no_show(acknowledged, therapist)
+    tasks.process_missed_session(event.pk)
+    fee = FeeAssessment.objects.get()
+    assert (fee.amount, fee.policy_version, fee.charged_under) == (Decimal("60.00"), v2, policy)
+    assert fee.rule_detail == "no-show fee, charged under v1, the terms the client accepted; v2 not yet acknowledged"
+
+
+def test_acknowledging_the_new_version_charges_it_in_full(therapist, acknowledged, policy, practice, front_desk):
+    v2 = make_policy(practice, effective_at=timezone.now() - timedelta(days=1), no_show_fee=Decimal("75.00"))
+    services.acknowledgement_record(client=acknowledged, version=v2, method="paper", actor=front_desk)
+    tasks.process_missed_session(no_show(acknowledged, therapist).pk)
+    fee = FeeAssessment.objects.get()
+    assert (fee.amount, fee.charged_under, fee.rule_detail) == (Decimal("75.00"), v2, "no-show fee")
+
+
+def test_an_acknowledgement_given_after_the_miss_was_recorded_does_not_count(
+    therapist, client_of_therapist, policy, practice, front_desk
+):
+    event = no_show(client_of_therapist, therapist)
+    services.acknowledgement_record(
+        client=client_of_therapist,
+        version=policy,
+        method="paper",
+        actor=front_desk,
+        at=event.recorded_at + timedelta(seconds=1),
+    )
+    tasks.process_missed_session(event.pk)
+    fee = FeeAssessment.objects.get()
+    assert (fee.state, fee.rule, fee.charged_under) == ("not_charged", "not_acknowledged", None)
+
+
+def test_a_later_acknowledgement_of_a_higher_version_does_not_raise_the_fee(
+    therapist, acknowledged, policy, practice, front_desk
+):
+    v2 = make_policy(practice, effective_at=timezone.now() - timedelta(days=1), no_show_fee=Decimal("75.00"))
+    event = no_show(acknowledged, therapist)
+    services.acknowledgement_record(
+        client=acknowledged, version=v2, method="paper", actor=front_desk, at=event.recorded_at + timedelta(minutes=5)
+    )
+    tasks.process_missed_session(event.pk)
+    assert FeeAssessment.objects.get().charged_under == policy
+
+
+def test_an_acknowledged_version_not_yet_in_effect_is_for_later_sessions(
+    therapist, client_of_therapist, policy, practice, front_desk
+):
+    v2 = make_policy(practice, effective_at=timezone.now() + timedelta(days=3), no_show_fee=Decimal("10.00"))
+    services.acknowledgement_record(client=client_of_therapist, version=v2, method="paper", actor=front_desk)
+    tasks.process_missed_session(no_show(client_of_therapist, therapist).pk)
+    fee = FeeAssessment.objects.get()
+    assert (fee.rule, fee.policy_version, fee.charged_under) == ("not_acknowledged", policy, None)
+
+
+def test_grace_of_the_accepted_terms_lets_the_first_miss_off(therapist, client_of_therapist, practice, front_desk):
+    v1 = make_policy(practice, grace_count=1, grace_days=90)
+    services.acknowledgement_record(client=client_of_therapist, version=v1, method="paper", actor=front_desk)
+    v2 = make_policy(
+        practice, effective_at=timezone.now() - timedelta(days=5), grace_count=0, no_show_fee=Decimal("50")
+    )
+    first = no_show(client_of_therapist, therapist, hours_ago=50)
+    second = no_show(client_of_therapist, therapist, hours_ago=26)
+    tasks.process_missed_session(first.pk)
+    tasks.process_missed_session(second.pk)
+    first_fee = FeeAssessment.objects.get(missed_session=first)
+    assert (first_fee.state, first_fee.rule, first_fee.charged_under) == ("not_charged", "grace", v1)
+    # Grace used up under v1: v2's lower fee is now the lesser.
+    second_fee = FeeAssessment.objects.get(missed_session=second)
+    assert (second_fee.amount, second_fee.charged_under) == (Decimal("50.00"), v2)
+
+
+def test_a_makeup_waiver_uses_the_terms_charged_under(therapist, acknowledged, policy, practice):
+    # Same fee, but v2 has no make-up waiver: the kinder v1 is charged under, and its 7 days apply.
+    v2 = make_policy(practice, effective_at=timezone.now() - timedelta(days=1), makeup_days=0)
+    event = no_show(acknowledged, therapist)
+    tasks.process_missed_session(event.pk)
+    fee = FeeAssessment.objects.get()
+    assert (fee.policy_version, fee.charged_under, fee.state) == (v2, policy, "proposed")
+    start = timezone.now() + timedelta(days=3)
+    aftercare.makeup_book(
+        missed=event.appointment, actor=therapist, clinician=therapist, start=start, end=start + timedelta(minutes=50)
+    )
+    fee.refresh_from_db()
+    assert (fee.state, fee.changes.last().reason_code) == ("waived", "makeup")
+
+
+def test_versions_in_two_currencies_charge_only_the_accepted_terms(therapist, acknowledged, policy, practice):
+    make_policy(practice, effective_at=timezone.now() - timedelta(days=1), currency="EUR", no_show_fee=Decimal("5"))
+    tasks.process_missed_session(no_show(acknowledged, therapist).pk)
+    fee = FeeAssessment.objects.get()
+    assert (fee.amount, fee.currency, fee.charged_under) == (Decimal("60.00"), "USD", policy)
 
 
 def test_the_version_in_force_at_the_start_applies(therapist, acknowledged, policy, practice):

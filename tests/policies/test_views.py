@@ -275,7 +275,8 @@ def test_the_client_page_shows_each_fee_and_its_state(client, therapist, practic
     fee = fee_for(client_of_therapist, therapist, practice)
     client.force_login(therapist)
     page = client.get(client_of_therapist.get_absolute_url()).content.decode()
-    assert f'id="fee-{fee.pk}"' in page and "Proposed (in review)" in page and "60.00 USD" in page
+    assert f'id="fee-{fee.pk}"' in page and "Proposed (in review)" in page and "$60.00" in page
+    assert "Charged under v1" in page
 
 
 def test_fees_page_runs_a_constant_number_of_queries(

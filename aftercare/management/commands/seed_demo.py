@@ -222,11 +222,11 @@ class Command(BaseCommand):
                 exempt_intake=True,
                 makeup_days=7,
                 hold_hours=48,
+                # The terms themselves are written from the fields above; this is the note after them.
                 summary=(
-                    "We hold your session time for you. If you can't come, please let us know at least "
-                    "24 hours ahead. A session missed without that notice may be charged: $60 for a missed "
-                    "session, $40 for a late cancellation. Your first miss in 90 days is never charged, "
-                    "and rebooking within a week waives the fee."
+                    "We hold your session time for you alone. If something comes up, call or email us "
+                    "as soon as you can: we would much rather hear from you, and we can often find "
+                    "another time that week."
                 ),
                 overrides={"intake": (Decimal("0.00"), Decimal("0.00"))},
             )
