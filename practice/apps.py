@@ -6,4 +6,4 @@ class PracticeConfig(AppConfig):
     verbose_name = "Practice"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401 - registers the configuration checks
+        from . import checks, signin  # noqa: F401 - registers the configuration checks and the sign-in audit

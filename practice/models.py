@@ -117,7 +117,9 @@ class Membership(models.Model):
 class AuditEvent(models.Model):
     """Who changed what, when, from what to what. Written by services only."""
 
-    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="audit_events")
+    # Empty only for events that belong to no practice: a failed sign-in with
+    # an unknown username, or by someone with no membership.
+    practice = models.ForeignKey(Practice, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import signin, views
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", signin.LoginView.as_view(), name="login"),
+    path("accounts/password_reset/", signin.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/two-factor/setup/", views.two_factor_setup, name="two_factor_setup"),
     path("accounts/two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("accounts/", include("django.contrib.auth.urls")),

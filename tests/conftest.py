@@ -42,6 +42,17 @@ class Client(django.test.Client):
         session.save()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters (the cache, and its local fallback) start empty in every test."""
+    from django.core.cache import cache
+
+    from practice import ratelimit
+
+    cache.clear()
+    ratelimit._local.clear()
+
+
 @pytest.fixture
 def client() -> Client:
     return Client()
