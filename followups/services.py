@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
+from practice.emails import contact_line, header_safe
 from practice.models import Practice
 from practice.services import audit_record
 
@@ -297,13 +298,13 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
     has them). No session type, clinician, diagnosis or fee."""
     practice = message.practice
     appointment = message.missed_session.appointment
-    reply_to = _header_safe(practice.reply_to_email)
+    reply_to = header_safe(practice.reply_to_email)
     values = {
         "first_name": message.client.first_name,
         "session_time": _when(timezone.localtime(appointment.start, practice.time_zone)),
         "reschedule_link": link,
         "practice_phone": practice.phone,
-        "contact_line": templating.contact_line(
+        "contact_line": contact_line(
             phone=practice.phone, reply_to=reply_to, by_email=message.channel == OutboxMessage.Channel.EMAIL
         ),
         "practice_name": practice.sender_name,
@@ -322,12 +323,6 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
         message_id=_message_id(message),
         reply_to=reply_to,
     )
-
-
-def _header_safe(value: str) -> str:
-    """A value bound for a mail header, or "" if it could add a header of its own.
-    Forms refuse line breaks at input; this keeps a row written some other way harmless."""
-    return "" if "\r" in value or "\n" in value else value.strip()
 
 
 def _when(local: datetime) -> str:

@@ -47,18 +47,6 @@ class Rendered:
     body: str
 
 
-def contact_line(*, phone: str, reply_to: str, by_email: bool) -> str:
-    """How the client can reach a person, from what the practice has set; "" if nothing."""
-    can_reply = by_email and bool(reply_to)
-    if can_reply and phone:
-        return f"You can reply to this email or call us on {phone}."
-    if can_reply:
-        return "You can reply to this email."
-    if phone:
-        return f"You can call us on {phone}."
-    return ""
-
-
 def render(*, subject: str, body: str, values: dict[str, str]) -> Rendered:
     def fill(text: str) -> str:
         return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), text)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from aftercare import services as aftercare
 from appointments.models import Appointment, NoShowEvent
 from practice.access import membership_required
+from practice.emails import contact_line
 
 from . import defaults, selectors, services, templating, wording_check
 from .forms import MessageFilterForm, PlanForm, RescheduleForm, TemplateForm
@@ -117,9 +118,7 @@ def _preview(practice, kind: str, subject: str, body: str) -> dict:
             "session_time": "Tuesday 3 March at 10:00",
             "reschedule_link": "https://…/r/example-link",
             "practice_phone": practice.phone,
-            "contact_line": templating.contact_line(
-                phone=practice.phone, reply_to=practice.reply_to_email, by_email=True
-            ),
+            "contact_line": contact_line(phone=practice.phone, reply_to=practice.reply_to_email, by_email=True),
             "practice_name": practice.sender_name,
             "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises else "",
         },
