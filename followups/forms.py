@@ -55,9 +55,11 @@ class TemplateForm(forms.Form):
     def clean(self):
         data = super().clean()
         if "subject" in data and "body" in data:
-            for problem in templating.check_template(subject=data["subject"], body=data["body"]):
+            # add_error takes "body" out of cleaned_data: read both first.
+            subject, body = data["subject"], data["body"]
+            for problem in templating.check_template(subject=subject, body=body):
                 self.add_error("body", problem)
-            report = wording_check.check(kind=self.kind, subject=data["subject"], body=data["body"])
+            report = wording_check.check(kind=self.kind, subject=subject, body=body)
             for error in report.errors:
                 self.add_error("body", str(error))
             self.warnings = report.warnings

@@ -114,3 +114,11 @@ def test_another_practices_admin_edits_only_their_own_wording(client, practice, 
     page = client.get(LATE).content.decode()
     assert "Hillside" not in page and "Thank you for letting us know about your session on" in page
     assert client.get(reverse("followups:template_edit", args=["nonsense"])).status_code == 404
+
+
+def test_a_missing_link_and_a_fee_are_both_named(client, practice_admin):
+    client.force_login(practice_admin)
+    response = client.post(LATE, {"kind": "first_late_cancel", "subject": "Hi", "body": "There is a fee."})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The message must include {reschedule_link}" in page and "Money in a first message: “fee”." in page
