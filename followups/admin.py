@@ -11,7 +11,9 @@ class FollowUpPlanAdmin(PracticeScopedAdmin):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(PracticeScopedAdmin):
+class MessageTemplateAdmin(ReadOnlyAdminMixin, PracticeScopedAdmin):
+    """Read-only: wording is edited on the Policies page, where the wording checker runs and saves are audited."""
+
     list_display = ["kind", "subject", "updated_at"]
 
 

@@ -41,8 +41,7 @@ def sent_texts() -> list[str]:
 
 
 @time_machine.travel(AFTERNOON, tick=False)
-def test_late_cancel_of_a_future_session_is_not_told_we_missed_you(plan, therapist, client_of_therapist, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+def test_late_cancel_of_a_future_session_is_not_told_we_missed_you(plan, therapist, client_of_therapist):
     tomorrow = timezone.now() + timedelta(days=1)
     event = record(client_of_therapist, therapist, "late_cancel", tomorrow)
     assert first_kind(event) == "first_late_cancel"
@@ -57,8 +56,7 @@ def test_late_cancel_of_a_future_session_is_not_told_we_missed_you(plan, therapi
 
 
 @time_machine.travel(AFTERNOON, tick=False)
-def test_late_cancel_of_a_future_intake_reads_true_before_it_started(plan, therapist, client_of_therapist, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+def test_late_cancel_of_a_future_intake_reads_true_before_it_started(plan, therapist, client_of_therapist):
     event = record(client_of_therapist, therapist, "late_cancel", timezone.now() + timedelta(hours=5), "intake")
     assert first_kind(event) == "first_intake"
     tasks.sweep_followups()
@@ -82,8 +80,7 @@ def test_an_intake_comes_before_a_late_cancel_and_a_repeat_miss(plan, therapist,
 
 
 @time_machine.travel(AFTERNOON, tick=False)
-def test_a_repeat_miss_comes_before_a_late_cancel(plan, therapist, client_of_therapist, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+def test_a_repeat_miss_comes_before_a_late_cancel(plan, therapist, client_of_therapist):
     for days in (30, 20):
         record(client_of_therapist, therapist, "no_show", timezone.now() - timedelta(days=days))
     mail.outbox.clear()

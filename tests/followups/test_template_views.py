@@ -122,3 +122,13 @@ def test_a_missing_link_and_a_fee_are_both_named(client, practice_admin):
     page = response.content.decode()
     assert response.status_code == 200
     assert "The message must include {reschedule_link}" in page and "Money in a first message: “fee”." in page
+
+
+def test_django_admin_cannot_change_wording_past_the_checker(client, practice_admin, practice):
+    client.force_login(practice_admin)
+    assert client.get("/admin/followups/messagetemplate/add/").status_code == 403
+    response = client.post(
+        "/admin/followups/messagetemplate/add/",
+        {"practice": practice.pk, "kind": "first", "subject": "Fee", "body": "A $50 fee. {reschedule_link}"},
+    )
+    assert response.status_code == 403 and not MessageTemplate.objects.exists()
