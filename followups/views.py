@@ -37,7 +37,11 @@ def followup_context(membership) -> dict:
     templates = []
     for kind, label in MessageTemplate.Kind.choices:
         subject, body = (own[kind].subject, own[kind].body) if kind in own else defaults.DEFAULTS[kind]
-        templates.append({"kind": kind, "label": label, "subject": subject, "body": body, "custom": kind in own})
+        # Wording saved before the checker existed (or before a word joined a list) is still sent; say so.
+        blocked = [f.rule for f in wording_check.check(kind=kind, subject=subject, body=body).errors]
+        templates.append(
+            {"kind": kind, "label": label, "subject": subject, "body": body, "custom": kind in own, "blocked": blocked}
+        )
     return {"plan_form": PlanForm(instance=plan), "templates": templates, "placeholders": templating.PLACEHOLDERS}
 
 

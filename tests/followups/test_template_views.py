@@ -132,3 +132,11 @@ def test_django_admin_cannot_change_wording_past_the_checker(client, practice_ad
         {"practice": practice.pk, "kind": "first", "subject": "Fee", "body": "A $50 fee. {reschedule_link}"},
     )
     assert response.status_code == 403 and not MessageTemplate.objects.exists()
+
+
+def test_wording_saved_before_the_checker_is_flagged_on_the_policies_page(client, practice_admin, practice):
+    # Saved before the rules existed: it still goes out, so staff are told.
+    MessageTemplate.objects.create(practice=practice, kind="first", subject="Hi", body="A $50 fee. {reschedule_link}")
+    client.force_login(practice_admin)
+    page = client.get(reverse("policies:policy")).content.decode()
+    assert page.count("This wording no longer passes the wording checker") == 1
