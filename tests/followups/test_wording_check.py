@@ -163,3 +163,24 @@ def test_the_word_lists_are_lower_case_and_without_duplicates(name):
     entries = getattr(wordlists, name)
     assert entries and len(set(entries)) == len(entries)
     assert all(entry == entry.lower().strip() for entry in entries)
+
+
+@pytest.mark.parametrize(
+    "kind, rule, entries, found_in",
+    [
+        ("first", "money", wordlists.MONEY, "errors"),
+        ("first", "blame", wordlists.BLAME, "errors"),
+        ("first", "clinical", wordlists.CLINICAL, "errors"),
+        ("first", "session_type", wordlists.SESSION_TYPES, "errors"),
+        ("first", "session_type_word", wordlists.SESSION_TYPE_WORDS, "warnings"),
+        ("first", "care", wordlists.CARE, "warnings"),
+        ("first_late_cancel", "not_yet_true", wordlists.NOT_YET_TRUE, "warnings"),
+        ("first", "doubtful", wordlists.DOUBTFUL, "warnings"),
+    ],
+)
+def test_every_entry_of_every_list_is_found_in_a_sentence_in_any_case(kind, rule, entries, found_in):
+    for entry in entries:
+        sentence = f"Well, {entry.upper()} here."
+        report = check(kind=kind, subject="Hi", body=sentence + LINK)
+        rules = {f.rule for f in getattr(report, found_in)}
+        assert rule in rules, entry
