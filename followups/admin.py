@@ -12,6 +12,8 @@ class FollowUpPlanAdmin(PracticeScopedAdmin):
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(PracticeScopedAdmin):
+    """Read-only: wording is edited on the Policies page, where the wording checker runs and saves are audited."""
+
     list_display = ["kind", "subject", "updated_at"]
 
 

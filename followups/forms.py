@@ -1,7 +1,7 @@
 from crispy_forms.helper import FormHelper
 from django import forms
 
-from . import templating
+from . import templating, wording_check
 from .models import FollowUpPlan, MessageTemplate, MissReason, OutboxMessage
 
 NUMBER_ERRORS = {"invalid": "Enter a whole number."}
@@ -39,11 +39,30 @@ class TemplateForm(forms.Form):
     subject = forms.CharField(max_length=120)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), max_length=3000)
 
+    def __init__(self, *args, kind: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The kind in the address, not the hidden field: rules must not be picked by the poster.
+        self.kind = kind
+        self.warnings: tuple[wording_check.Finding, ...] = ()
+
+    def clean_subject(self):
+        # The subject becomes a mail header: a line break would start a header of its own.
+        subject = self.cleaned_data["subject"]
+        if "\r" in subject or "\n" in subject:
+            raise forms.ValidationError("Keep the subject on one line.")
+        return subject
+
     def clean(self):
         data = super().clean()
         if "subject" in data and "body" in data:
-            for problem in templating.check_template(subject=data["subject"], body=data["body"]):
+            # add_error takes "body" out of cleaned_data: read both first.
+            subject, body = data["subject"], data["body"]
+            for problem in templating.check_template(subject=subject, body=body):
                 self.add_error("body", problem)
+            report = wording_check.check(kind=self.kind, subject=subject, body=body)
+            for error in report.errors:
+                self.add_error("body", str(error))
+            self.warnings = report.warnings
         return data
 
 

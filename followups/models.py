@@ -57,7 +57,9 @@ class MessageTemplate(models.Model):
     """A practice's own wording for one kind of message. Without one, the default applies."""
 
     class Kind(models.TextChoices):
-        FIRST = "first", "First message, first miss"
+        # The value "first" predates late cancels: it is the no-show wording.
+        FIRST = "first", "First message, no-show"
+        FIRST_LATE_CANCEL = "first_late_cancel", "First message, late cancel"
         FIRST_REPEAT = "first_repeat", "First message, repeat miss"
         FIRST_INTAKE = "first_intake", "First message, missed intake"
         SECOND = "second", "Second message"

@@ -26,10 +26,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
+from practice.emails import contact_line, header_safe
 from practice.models import Practice
 from practice.services import audit_record
 
-from . import defaults, templating, timing
+from . import defaults, templating, timing, wording_check
 from .channels import Outgoing, PermanentError, TransientError, get_channel
 from .models import ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, RescheduleLink
 
@@ -72,6 +73,7 @@ def template_save(*, practice: Practice, kind: str, subject: str, body: str, act
     # Browsers send \r\n; messages and previews use \n.
     subject, body = subject.replace("\r\n", "\n").strip(), body.replace("\r\n", "\n")
     problems = templating.check_template(subject=subject, body=body)
+    problems += [str(error) for error in wording_check.check(kind=kind, subject=subject, body=body).errors]
     if problems:
         raise ValidationError(problems)
     with transaction.atomic():
@@ -107,6 +109,15 @@ def channel_for(client: Client) -> str | None:
 
 
 def _first_kind(event: NoShowEvent, plan: FollowUpPlan) -> str:
+    """The wording of the first message: the first of these that fits.
+
+    1. A missed intake: there is no relationship yet, so its wording welcomes.
+    2. A repeat miss: the pattern is what the client most needs us to notice.
+    3. A late cancel: the client told us; we thank them.
+    4. A no-show.
+    The intake and repeat wordings read true for a late cancel too (nothing in
+    them says the session was missed), so the order loses nothing.
+    """
     appointment = event.appointment
     if appointment.session_type == Appointment.SessionType.INTAKE:
         return Kind.FIRST_INTAKE
@@ -117,7 +128,9 @@ def _first_kind(event: NoShowEvent, plan: FollowUpPlan) -> str:
         appointment__start__gt=since,
         appointment__start__lte=appointment.start,
     ).count()
-    return Kind.FIRST_REPEAT if misses >= plan.repeat_threshold else Kind.FIRST
+    if misses >= plan.repeat_threshold:
+        return Kind.FIRST_REPEAT
+    return Kind.FIRST_LATE_CANCEL if event.kind == NoShowEvent.Kind.LATE_CANCEL else Kind.FIRST
 
 
 def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list[OutboxMessage]:
@@ -280,15 +293,20 @@ def _message_id(message: OutboxMessage) -> str:
 
 
 def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
-    """Minimum necessary: first name, the time of the missed session, the link, the
-    practice's neutral name and phone. No session type, clinician, diagnosis or fee."""
+    """Minimum necessary: first name, the time of the session, the link, the practice's
+    neutral name and how to reach a person (Reply-To and phone, where the practice
+    has them). No session type, clinician, diagnosis or fee."""
     practice = message.practice
     appointment = message.missed_session.appointment
+    reply_to = header_safe(practice.reply_to_email)
     values = {
         "first_name": message.client.first_name,
         "session_time": _when(timezone.localtime(appointment.start, practice.time_zone)),
         "reschedule_link": link,
         "practice_phone": practice.phone,
+        "contact_line": contact_line(
+            phone=practice.phone, reply_to=reply_to, by_email=message.channel == OutboxMessage.Channel.EMAIL
+        ),
         "practice_name": practice.sender_name,
         "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises or message.client.mention_exercises else "",
     }
@@ -303,6 +321,7 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
         html=html,
         from_name=practice.sender_name,
         message_id=_message_id(message),
+        reply_to=reply_to,
     )
 
 

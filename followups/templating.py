@@ -6,13 +6,17 @@ from dataclasses import dataclass
 
 PLACEHOLDERS = {
     "first_name": "The client's first name",
-    "session_time": "The day and time of the missed session, in the practice's time zone",
+    "session_time": "The day and time of the session, in the practice's time zone",
     "reschedule_link": "The link to pick a new time (no login needed)",
-    "practice_phone": "The practice's phone number",
+    "contact_line": "How to reach us: “You can reply to this email or call us on …”, as the practice has a "
+    "reply-to address and a phone (a line using it is left out when it has neither)",
+    "practice_phone": "The practice's phone number (a line using it is left out when the practice has none)",
     "practice_name": "The practice's neutral sender name",
     "exercises_note": "A line about between-session exercises, when the plan says so (else nothing)",
 }
 REQUIRED = {"reschedule_link"}
+# A line that uses one of these when it is empty would read "call us on ." : it is left out.
+OPTIONAL_LINE = {"contact_line", "practice_phone"}
 _FIELD = re.compile(r"\{([a-z_]*)\}")
 
 
@@ -23,6 +27,8 @@ def placeholders_in(text: str) -> set[str]:
 def check_template(*, subject: str, body: str) -> list[str]:
     """Problems with an edited template, as sentences for the person editing it."""
     problems = []
+    if "\r" in subject or "\n" in subject:
+        problems.append("Keep the subject on one line.")
     unknown = (placeholders_in(subject) | placeholders_in(body)) - set(PLACEHOLDERS)
     if unknown:
         names = ", ".join("{" + name + "}" for name in sorted(unknown))
@@ -45,4 +51,8 @@ def render(*, subject: str, body: str, values: dict[str, str]) -> Rendered:
     def fill(text: str) -> str:
         return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
-    return Rendered(subject=fill(subject).strip(), body=fill(body).strip() + "\n")
+    empty = {name for name in OPTIONAL_LINE if not values.get(name)}
+    lines = [line for line in body.split("\n") if not placeholders_in(line) & empty]
+    filled = re.sub(r"\n{3,}", "\n\n", fill("\n".join(lines)))
+    # A subject is a mail header: one line, whatever was filled in.
+    return Rendered(subject=" ".join(fill(subject).split()), body=filled.strip() + "\n")

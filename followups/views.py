@@ -15,8 +15,9 @@ from aftercare import services as aftercare
 from appointments.models import Appointment, NoShowEvent
 from practice import ratelimit
 from practice.access import membership_required
+from practice.emails import contact_line
 
-from . import defaults, selectors, services, templating
+from . import defaults, selectors, services, templating, wording_check
 from .forms import MessageFilterForm, PlanForm, RescheduleForm, TemplateForm
 from .models import MessageTemplate
 
@@ -36,7 +37,11 @@ def followup_context(membership) -> dict:
     templates = []
     for kind, label in MessageTemplate.Kind.choices:
         subject, body = (own[kind].subject, own[kind].body) if kind in own else defaults.DEFAULTS[kind]
-        templates.append({"kind": kind, "label": label, "subject": subject, "body": body, "custom": kind in own})
+        # Wording saved before the checker existed (or before a word joined a list) is still sent; say so.
+        blocked = [f.rule for f in wording_check.check(kind=kind, subject=subject, body=body).errors]
+        templates.append(
+            {"kind": kind, "label": label, "subject": subject, "body": body, "custom": kind in own, "blocked": blocked}
+        )
     return {"plan_form": PlanForm(instance=plan), "templates": templates, "placeholders": templating.PLACEHOLDERS}
 
 
@@ -61,7 +66,7 @@ def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
         return render(request, "404.html", status=404)
     practice = request.membership.practice
     subject, body = services.wording_for(practice, kind)
-    form = TemplateForm(request.POST or None, initial={"kind": kind, "subject": subject, "body": body})
+    form = TemplateForm(request.POST or None, initial={"kind": kind, "subject": subject, "body": body}, kind=kind)
     if request.method == "POST":
         if request.POST.get("reset"):
             services.template_reset(practice=practice, kind=kind, actor=request.user)
@@ -76,6 +81,8 @@ def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
                 actor=request.user,
             )
             messages.success(request, "Wording saved.")
+            for warning in form.warnings:
+                messages.warning(request, str(warning))
             return redirect(reverse("policies:policy") + "#followups")
     return render(
         request,
@@ -85,7 +92,7 @@ def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
             "kind_label": MessageTemplate.Kind(kind).label,
             "kind": kind,
             "placeholders": templating.PLACEHOLDERS,
-            "preview": _preview(practice, form.data.get("subject", subject), form.data.get("body", body)),
+            "preview": _preview(practice, kind, form.data.get("subject", subject), form.data.get("body", body)),
         },
     )
 
@@ -93,13 +100,19 @@ def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
 @require_POST
 @membership_required(admin_only=True)
 def template_preview(request: HttpRequest) -> HttpResponse:
-    """htmx: the message as a client would read it, with sample values."""
-    preview = _preview(request.membership.practice, request.POST.get("subject", ""), request.POST.get("body", ""))
+    """htmx: the message as a client would read it, with sample values, and what the checker says."""
+    kind = request.POST.get("kind", "")
+    if kind not in MessageTemplate.Kind.values:
+        kind = MessageTemplate.Kind.FIRST_LATE_CANCEL  # the strictest rules
+    preview = _preview(request.membership.practice, kind, request.POST.get("subject", ""), request.POST.get("body", ""))
     return render(request, "followups/template_edit.html#preview", {"preview": preview})
 
 
-def _preview(practice, subject: str, body: str) -> dict:
+def _preview(practice, kind: str, subject: str, body: str) -> dict:
+    subject, body = subject.replace("\r\n", "\n"), body.replace("\r\n", "\n")
     problems = templating.check_template(subject=subject, body=body)
+    report = wording_check.check(kind=kind, subject=subject, body=body)
+    problems += [str(error) for error in report.errors]
     plan = services.plan_for(practice)
     rendered = templating.render(
         subject=subject[:120],
@@ -109,11 +122,17 @@ def _preview(practice, subject: str, body: str) -> dict:
             "session_time": "Tuesday 3 March at 10:00",
             "reschedule_link": "https://…/r/example-link",
             "practice_phone": practice.phone,
+            "contact_line": contact_line(phone=practice.phone, reply_to=practice.reply_to_email, by_email=True),
             "practice_name": practice.sender_name,
             "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises else "",
         },
     )
-    return {"subject": rendered.subject, "body": rendered.body, "problems": problems}
+    return {
+        "subject": rendered.subject,
+        "body": rendered.body,
+        "problems": problems,
+        "warnings": [str(warning) for warning in report.warnings],
+    }
 
 
 @require_GET

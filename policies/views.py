@@ -17,7 +17,7 @@ from appointments.models import Client
 from appointments.selectors import clinicians_for
 from followups.views import followup_context
 from practice.access import membership_required
-from practice.emails import send_email
+from practice.emails import contact_line, send_email
 from practice.http import safe_next
 
 from . import selectors, services, tokens
@@ -214,11 +214,18 @@ def acknowledgement_send_link(request: HttpRequest, client_pk: int) -> HttpRespo
         messages.error(request, "This client has no email address with consent to email.")
     else:
         token = tokens.make_ack_token(client_id=client.pk, version_id=version.pk)
+        practice = client.practice
         send_email(
             "policy-ack",
             to=client.email,
-            from_name=client.practice.sender_name,
-            context={"first_name": client.first_name, "practice": client.practice, "token": token},
+            from_name=practice.sender_name,
+            reply_to=practice.reply_to_email,
+            context={
+                "first_name": client.first_name,
+                "practice": practice,
+                "token": token,
+                "contact_line": contact_line(phone=practice.phone, reply_to=practice.reply_to_email, by_email=True),
+            },
         )
         messages.success(request, "The acknowledgement link was emailed to the client.")
     return redirect(client)

@@ -23,15 +23,21 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 class Client(django.test.Client):
-    """Django's test client; `force_login` also passes the second factor when the user has one.
+    """Django's test client; `force_login` also passes the second factor (setting one up if the user must have one).
 
     Signing in with two factors through the real forms is tested in
     tests/practice/test_two_factor.py and by the browser tests' `log_in`.
     """
 
     def force_login(self, user, backend=None):
+        from practice.two_factor import needs_two_factor
+
         super().force_login(user, backend)
         device = next(iter(devices_for_user(user, confirmed=True)), None)
+        membership = Membership.objects.filter(user=user).select_related("practice").first()
+        if device is None and needs_two_factor(user, membership):
+            # Someone who must use two factors has set them up by the time they work.
+            device = enroll_two_factor(user)
         session = self.session
         if device is not None:
             session[DEVICE_ID_SESSION_KEY] = device.persistent_id

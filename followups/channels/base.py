@@ -19,3 +19,6 @@ class Outgoing:
     # Deterministic per outbox row, so a retry after a lost acknowledgement
     # carries the same id and mail systems can drop the duplicate.
     message_id: str
+    # Where the client's reply goes (the practice's reply-to address), or "".
+    # Email sets the Reply-To header; SMS has no such thing and ignores it.
+    reply_to: str = ""

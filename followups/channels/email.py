@@ -20,6 +20,7 @@ class EmailChannel:
             from_email,
             [message.to],
             headers={"Message-ID": message.message_id},
+            reply_to=[message.reply_to] if message.reply_to else None,
             connection=get_connection(fail_silently=False),
         )
         mail.attach_alternative(message.html, "text/html")

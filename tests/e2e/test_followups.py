@@ -61,12 +61,12 @@ def test_admin_edits_first_message_with_live_preview(page, practice, practice_ad
     log_in(page, practice_admin)
     page.get_by_role("navigation").get_by_role("link", name="Policies", exact=True).click()
     card = page.locator("#template-first")
-    expect(card).to_contain_text("First message, first miss")
+    expect(card).to_contain_text("First message, no-show")
     expect(card.locator(".badge")).to_have_count(0)
 
     card.get_by_role("link", name="Edit").click()
 
-    expect(page.get_by_role("heading", level=1, name="First message, first miss")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="First message, no-show")).to_be_visible()
     preview = page.locator("#preview")
     expect(preview.locator("#preview-body")).to_contain_text("Hi Sam,")
     expect(preview.get_by_role("alert")).to_have_count(0)

@@ -321,12 +321,12 @@ def test_edited_wording_is_used_and_checked(plan, therapist, client_of_therapist
 def test_the_default_first_messages_never_talk_money_or_blame():
     from followups.defaults import DEFAULTS
 
-    for kind in ("first", "first_repeat", "first_intake"):
+    for kind in ("first", "first_late_cancel", "first_repeat", "first_intake"):
         subject, body = DEFAULTS[kind]
         text = (subject + body).lower()
         for word in ("fee", "charge", "$", "pay", "policy", "no-show", "failed", "should have"):
             assert word not in text, (kind, word)
-        assert "{reschedule_link}" in body and "{practice_phone}" in body
+        assert "{reschedule_link}" in body and "{contact_line}" in body
 
 
 def test_each_send_makes_a_fresh_hashed_link(plan, therapist, client_of_therapist, smtp_settings):

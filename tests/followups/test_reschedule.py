@@ -200,3 +200,11 @@ def test_reopening_ones_own_used_link_does_not_count_as_guessing(client, token, 
     for _ in range(25):
         assert client.get(url(token)).status_code == 404
     assert client.get("/r/unknown-token/").status_code == 404  # still answered: not rate-limited
+
+
+def test_an_expired_link_of_a_practice_without_a_phone_never_says_call_us_on_nothing(client, token, practice):
+    practice.phone, practice.reply_to_email = "", "frontdesk@riverside.example"
+    practice.save()
+    with time_machine.travel(MONDAY + timedelta(days=15)):
+        body = client.get(url(token)).content.decode()
+    assert "Call us on" not in body and "Or write to us at frontdesk@riverside.example." in body
