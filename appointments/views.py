@@ -16,6 +16,7 @@ from policies import selectors as policy_selectors
 from policies.models import FeeAssessment
 from practice.access import membership_required
 from practice.http import date_is_sane, safe_next
+from practice.services import audit_access
 
 from . import selectors, services, slots
 from .access import get_appointment_for_user, get_client_for_user
@@ -320,6 +321,8 @@ def client_list(request: HttpRequest) -> HttpResponse:
     include_archived = request.GET.get("archived") == "1"
     qs = selectors.clients_for(membership=request.membership, search=search, include_archived=include_archived)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    if search:
+        audit_access(request=request, action="clients.searched", changes={"results": page.paginator.count})
     template = "appointments/clients.html#results" if request.htmx else "appointments/clients.html"
     return render(request, template, {"page": page, "q": search, "archived": include_archived})
 
@@ -363,6 +366,7 @@ def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @membership_required
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     client = get_client_for_user(request, pk)
+    audit_access(request=request, action="client.viewed", obj=client)
     policy = policy_selectors.policy_current(membership=request.membership)
     history = Paginator(selectors.client_history(client=client), 50).get_page(request.GET.get("page"))
     return render(

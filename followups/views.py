@@ -16,6 +16,7 @@ from appointments.models import Appointment, NoShowEvent
 from practice import ratelimit
 from practice.access import membership_required
 from practice.emails import contact_line
+from practice.services import audit_access
 
 from . import defaults, selectors, services, templating, wording_check
 from .forms import MessageFilterForm, PlanForm, RescheduleForm, TemplateForm
@@ -143,6 +144,7 @@ def message_log(request: HttpRequest) -> HttpResponse:
     if form.is_valid() and form.cleaned_data["status"]:
         qs = qs.filter(status=form.cleaned_data["status"])
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    audit_access(request=request, action="messages.viewed")
     return render(request, "followups/messages.html", {"page": page, "form": form})
 
 

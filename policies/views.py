@@ -18,7 +18,8 @@ from appointments.selectors import clinicians_for
 from followups.views import followup_context
 from practice.access import membership_required
 from practice.emails import contact_line, send_email
-from practice.http import safe_next
+from practice.http import csv_cell, safe_next
+from practice.services import audit_access
 
 from . import selectors, services, tokens
 from .forms import AcknowledgementForm, FeeActionForm, FeeFilterForm, PolicyForm, SafetyCheckForm
@@ -83,8 +84,12 @@ def fees(request: HttpRequest) -> HttpResponse:
             messages.warning(request, "Some filters were not understood and were left out.")
     qs = selectors.fees_filtered(membership=membership, **filters)
     if request.GET.get("export") == "csv":
+        audit_access(
+            request=request, action="fees.exported", changes={"filters": sorted(k for k, v in filters.items() if v)}
+        )
         return _fees_csv(qs, membership.practice.time_zone)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    audit_access(request=request, action="fees.viewed")
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -135,29 +140,24 @@ def _fees_csv(qs, zone) -> StreamingHttpResponse:
                     fee.pk,
                     timezone.localtime(appointment.start, zone).strftime("%Y-%m-%d %H:%M"),
                     fee.client_id,
-                    _csv_safe(fee.client.full_name),
-                    _csv_safe(appointment.clinician.get_full_name() or appointment.clinician.username),
+                    csv_cell(fee.client.full_name),
+                    csv_cell(appointment.clinician.get_full_name() or appointment.clinician.username),
                     fee.missed_session.kind,
                     fee.state,
                     fee.amount,
                     fee.currency,
-                    _csv_safe(fee.rule_detail),
+                    csv_cell(fee.rule_detail),
                     fee.policy_version.number if fee.policy_version else "",
                     timezone.localtime(fee.due_at, zone).strftime("%Y-%m-%d %H:%M") if fee.due_at else "",
                     fee.charged_under.number if fee.charged_under else "",
                     closing.reason_code if closing else "",
-                    _csv_safe(closing.note) if closing else "",
+                    csv_cell(closing.note) if closing else "",
                 ]
             )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="fees-{timezone.localdate():%Y-%m-%d}.csv"'
     return response
-
-
-def _csv_safe(value: str) -> str:
-    # Spreadsheet formula injection: a cell starting with = + - @ is run as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
 @require_POST

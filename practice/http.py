@@ -40,3 +40,12 @@ def validate_sane_date(value: date | datetime) -> None:
             f"Choose a date between {EARLIEST.year} and {LATEST.year}.",
             code="date_out_of_range",
         )
+
+
+def csv_cell(value: str) -> str:
+    """A text cell for a CSV export that a spreadsheet will not run as a formula.
+
+    A cell starting with = + - @ (or a tab or carriage return) is a formula to
+    Excel and LibreOffice; a leading apostrophe makes it text (OWASP's advice).
+    """
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -126,12 +126,21 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=60)
     object_type = models.CharField(max_length=60)
     object_id = models.BigIntegerField()
+    # The client the event is about, if any (a view of their record, a change to
+    # their sessions): the Audit page filters by it. A plain id, not a foreign
+    # key: the practice app sits below the apps that hold clients.
+    client_ref = models.BigIntegerField(null=True, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # practice.views.audit_log: newest first, per practice, optionally per client.
+            models.Index(fields=["practice", "-at"], name="audit_practice_at_idx"),
+            models.Index(fields=["practice", "client_ref", "-at"], name="audit_practice_client_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}#{self.object_id}"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
+    path("audit/", views.audit_log, name="audit"),
     path("", include("policies.urls")),
     path("", include("followups.urls")),
     path("", include("appointments.urls")),

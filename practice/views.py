@@ -1,16 +1,26 @@
+import csv
+import json
+from datetime import datetime, time, timedelta
+
 import django_otp
 from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import two_factor
-from .http import safe_next
-from .services import audit_record
+from .access import membership_required
+from .http import csv_cell, safe_next, validate_sane_date
+from .models import AuditEvent
+from .services import audit_access, audit_record
 
 
 @require_GET
@@ -110,3 +120,87 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
             )
         form.add_error("code", "That code did not work. Wait for a new code and try again, or use a recovery code.")
     return render(request, "registration/two_factor_verify.html", {"form": form, "next": target, "signing_in": True})
+
+
+# ------------------------------------------------------------------ the audit
+
+
+class AuditFilterForm(forms.Form):
+    person = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, label="Person")
+    action = forms.CharField(required=False, max_length=60, label="Action starts with")
+    client = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_sane_date]
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_sane_date]
+    )
+
+    def __init__(self, *args, people, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].choices = [("", "Anyone")] + [(u.pk, u.get_full_name() or u.username) for u in people]
+
+
+@require_GET
+@membership_required(admin_only=True)
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """Who did and saw what: every change and every view of a client record, newest first."""
+    from appointments.models import Client  # the page names the client it is filtered by
+
+    practice = request.membership.practice
+    people = get_user_model().objects.filter(membership__practice=practice).order_by("first_name", "username")
+    form = AuditFilterForm(request.GET or None, people=people)
+    events = AuditEvent.objects.filter(practice=practice).select_related("actor")
+    client = None
+    if form.is_bound and not form.is_valid():
+        messages.warning(request, "Some filters were not understood and were left out.")
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    zone = practice.time_zone
+    if data.get("person"):
+        events = events.filter(actor_id=data["person"])
+    if data.get("action"):
+        events = events.filter(action__startswith=data["action"])
+    if data.get("client"):
+        client = Client.objects.filter(practice=practice, pk=data["client"]).first()
+        events = events.filter(client_ref=client.pk if client else 0)
+    if data.get("date_from"):
+        events = events.filter(at__gte=datetime.combine(data["date_from"], time.min, tzinfo=zone))
+    if data.get("date_to"):
+        events = events.filter(at__lt=datetime.combine(data["date_to"] + timedelta(days=1), time.min, tzinfo=zone))
+    if request.GET.get("export") == "csv":
+        audit_access(request=request, action="audit.exported")
+        return _audit_csv(events, zone)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request, "practice/audit.html", {"form": form, "page": page, "client": client, "query": query.urlencode()}
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _audit_csv(events, zone) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["at", "person", "action", "object", "object_id", "client_id", "details"])
+        for event in events.iterator(chunk_size=500):
+            yield writer.writerow(
+                [
+                    timezone.localtime(event.at, zone).strftime("%Y-%m-%d %H:%M:%S"),
+                    csv_cell(event.actor.get_username()) if event.actor else "",
+                    event.action,
+                    event.object_type,
+                    event.object_id,
+                    event.client_ref or "",
+                    csv_cell(json.dumps(event.changes, sort_keys=True)),
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+    return response
