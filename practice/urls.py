@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("", include("policies.urls")),
     path("", include("followups.urls")),
+    path("", include("imports.urls")),
     path("", include("appointments.urls")),
 ]
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "policies",
     "followups",
     "aftercare",
+    "imports",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,132 @@
+"""Every write of an import: keep the uploaded file for its preview, then import its good rows.
+
+Clients and sessions are written through appointments.services (client_create,
+appointment_book), never around them, so every rule and audit of a hand-made
+booking holds for an imported one.
+"""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from appointments import services as appointment_services
+from appointments.models import Client
+from practice.models import Practice
+from practice.services import audit_record
+
+from . import parsing, selectors
+from .models import ImportedClientRef, ImportUpload
+
+# Unimported uploads hold health data; nobody needs one after a day.
+KEEP_UNIMPORTED = timedelta(days=1)
+
+
+def import_upload_create(*, practice: Practice, actor, kind: str, filename: str, data: bytes) -> ImportUpload:
+    """Read the file and keep its rows for the preview; a file that cannot be read raises ValidationError."""
+    if kind not in ImportUpload.Kind.values:
+        raise ValidationError("Choose what the file holds: clients or booked sessions.")
+    try:
+        table = parsing.read_table(data)
+    except parsing.FileProblem as exc:
+        raise ValidationError(str(exc)) from None
+    with transaction.atomic(durable=True):
+        ImportUpload.objects.filter(
+            practice=practice, imported_at=None, created_at__lt=timezone.now() - KEEP_UNIMPORTED
+        ).delete()
+        upload = ImportUpload.objects.create(
+            practice=practice,
+            kind=kind,
+            filename=filename[:255],
+            headers=table.headers,
+            rows=table.rows,
+            numbers=table.numbers,
+            mapping=parsing.guess_mapping(kind, table.headers),
+            created_by=actor,
+        )
+        audit_record(
+            practice=practice, actor=actor, action="import.uploaded", obj=upload, changes={"rows": len(table.rows)}
+        )
+    return upload
+
+
+def import_mapping_set(*, upload: ImportUpload, mapping: dict, default_clinician) -> ImportUpload:
+    """Remember the columns chosen on the preview (a draft: nothing is imported yet)."""
+    if upload.imported_at is not None:
+        raise ValidationError("This file has already been imported.")
+    upload.mapping = parsing.clean_mapping(upload.kind, upload.headers, mapping)
+    upload.default_clinician = default_clinician
+    upload.save(update_fields=["mapping", "default_clinician"])
+    return upload
+
+
+def _channel(email: str, phone: str) -> str:
+    if email or not phone:
+        return Client.Channel.EMAIL
+    return Client.Channel.PHONE
+
+
+def import_run(*, practice: Practice, upload_id: int, actor) -> dict[str, int]:
+    """Import every good row of the upload, in one transaction; return the counts.
+
+    1. Lock the practice row: two imports of one practice run one after the
+       other, so the second sees the first's clients and sessions as duplicates.
+    2. Lock the upload; an upload already imported is refused (a double click).
+    3. Check every row again with the saved mapping: the preview may be stale.
+    4. Write each good row through appointments.services. If any write is
+       refused (say a booking made meanwhile clashes), raise: nothing is saved.
+    5. Empty the stored rows (health data) and record the counts, audited.
+    """
+    with transaction.atomic(durable=True):
+        Practice.objects.select_for_update().filter(pk=practice.pk).first()
+        upload = ImportUpload.objects.select_for_update(of=("self",)).get(pk=upload_id, practice=practice)
+        if upload.imported_at is not None:
+            raise ValidationError("This file has already been imported.")
+        found = selectors.preview(upload=upload, default_clinician=upload.default_clinician)
+        for check in found.ready:
+            try:
+                _import_row(upload, check, actor)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"Row {check.number}: {' '.join(exc.messages)} Nothing was imported; check the preview again."
+                ) from None
+        counts = found.counts()
+        counts["imported"] = counts.pop("ready")
+        upload.imported_at = timezone.now()
+        upload.rows, upload.numbers = [], []
+        upload.result = counts
+        upload.save(update_fields=["imported_at", "rows", "numbers", "result"])
+        audit_record(practice=practice, actor=actor, action=f"import.{upload.kind}", obj=upload, changes=counts)
+    return counts
+
+
+def _import_row(upload: ImportUpload, check: parsing.RowCheck, actor) -> None:
+    values = check.values
+    if upload.kind == ImportUpload.Kind.CLIENTS:
+        client = appointment_services.client_create(
+            practice=upload.practice,
+            actor=actor,
+            first_name=values["first_name"],
+            last_name=values["last_name"],
+            email=values["email"],
+            phone=values["phone"],
+            preferred_channel=_channel(values["email"], values["phone"]),
+            # Only an explicit yes in the file; staff confirm consent otherwise.
+            consent_email=values["consent_email"],
+            consent_sms=values["consent_sms"],
+            clinician=values["clinician"],
+        )
+        if values["external_id"]:
+            ImportedClientRef.objects.create(practice=upload.practice, external_id=values["external_id"], client=client)
+        return
+    appointment_services.appointment_book(
+        practice=upload.practice,
+        client=values["client"],
+        clinician=values["clinician"],
+        start=values["start"],
+        end=values["end"],
+        session_type=values["session_type"],
+        modality=values["modality"],
+        actor=actor,
+    )
