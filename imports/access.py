@@ -8,4 +8,6 @@ from .models import ImportUpload
 
 
 def get_upload_for_user(request: HttpRequest, pk: int) -> ImportUpload:
-    return get_object_or_404(selectors.uploads_for(request.membership).select_related("practice"), pk=pk)
+    return get_object_or_404(
+        selectors.uploads_for(request.membership).select_related("practice", "default_clinician"), pk=pk
+    )

@@ -52,7 +52,7 @@ class MappingForm(forms.Form):
                 label="Clinician for rows without one",
                 queryset=clinicians,
                 required=False,
-                initial=upload.default_clinician_id or (clinicians[0].pk if len(clinicians) == 1 else None),
+                initial=upload.default_clinician_id,
             )
 
     def mapping(self) -> dict[str, str]:

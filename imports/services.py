@@ -35,6 +35,8 @@ def import_upload_create(*, practice: Practice, actor, kind: str, filename: str,
         ImportUpload.objects.filter(
             practice=practice, imported_at=None, created_at__lt=timezone.now() - KEEP_UNIMPORTED
         ).delete()
+        # With one clinician in the practice, rows that name none are theirs.
+        only = list(selectors.clinicians_of(practice)[:2])
         upload = ImportUpload.objects.create(
             practice=practice,
             kind=kind,
@@ -43,6 +45,7 @@ def import_upload_create(*, practice: Practice, actor, kind: str, filename: str,
             rows=table.rows,
             numbers=table.numbers,
             mapping=parsing.guess_mapping(kind, table.headers),
+            default_clinician=only[0] if len(only) == 1 else None,
             created_by=actor,
         )
         audit_record(

@@ -44,7 +44,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     upload = get_upload_for_user(request, pk)
     if upload.imported_at is not None:
         return redirect("imports:done", pk=upload.pk)
-    clinicians = list(selectors.clinicians_of(upload.practice))
+    clinicians = selectors.clinicians_of(upload.practice)
     form = MappingForm(request.POST or None, upload=upload, clinicians=clinicians)
     if request.method == "POST" and form.is_valid():
         mapping = form.mapping()
