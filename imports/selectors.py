@@ -226,7 +226,8 @@ def _preview_sessions(upload: ImportUpload, mapping: dict) -> Preview:
                     local = timezone.localtime(b_start, zone)
                     where = f"in row {b_row}" if b_row else "on file"
                     check.problems.append(
-                        f"Clashes with the clinician's session at {local:%a %m/%d/%Y %I:%M %p} {where}."
+                        f"Clashes with the clinician's session at {local:%a %m/%d/%Y} "
+                        f"{local.strftime('%I:%M %p').lstrip('0')} {where}."
                     )
                 break
         if check.ok:

@@ -45,7 +45,7 @@ def import_upload_create(*, practice: Practice, actor, kind: str, filename: str,
             rows=table.rows,
             numbers=table.numbers,
             mapping=parsing.guess_mapping(kind, table.headers),
-            default_clinician=only[0] if len(only) == 1 else None,
+            default_clinician=only[0] if len(only) == 1 and kind == ImportUpload.Kind.CLIENTS else None,
             created_by=actor,
         )
         audit_record(

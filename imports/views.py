@@ -48,7 +48,11 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     form = MappingForm(request.POST or None, upload=upload, clinicians=clinicians)
     if request.method == "POST" and form.is_valid():
         mapping = form.mapping()
-        default_clinician = form.cleaned_data.get("default_clinician")
+        default_clinician = (
+            form.cleaned_data.get("default_clinician")
+            if "default_clinician" in form.fields
+            else upload.default_clinician
+        )
         changed = mapping != upload.mapping or default_clinician != upload.default_clinician
         services.import_mapping_set(upload=upload, mapping=mapping, default_clinician=default_clinician)
         if request.POST.get("action") != "import":

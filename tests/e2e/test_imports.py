@@ -68,6 +68,8 @@ def test_admin_imports_a_simplepractice_clients_file_then_its_sessions(page, pra
     expect(rows.filter(has_text="Dunn")).to_contain_text("Skipped: A client with this email is already on file.")
     expect(rows.filter(has_text="Alvarez")).to_contain_text("+16465550111")
     assert Client.objects.count() == 1  # nothing saved before the import
+    # After the import this address leads to the result, so check the preview now.
+    page_check(page, "/import/{n}/ (clients preview)")
 
     page.get_by_role("button", name="Import 2 rows").click()
 
@@ -105,6 +107,7 @@ def test_admin_imports_a_simplepractice_clients_file_then_its_sessions(page, pra
     expect(page.locator("#import-rows tbody tr").filter(has_text="9:30")).to_contain_text(
         "Clashes with the clinician's session at"
     )
+    page_check(page, "/import/{n}/ (sessions preview)")
     page.get_by_role("button", name="Import 2 rows").click()
 
     expect(page.locator("#import-result")).to_contain_text("2 imported")

@@ -1,14 +1,17 @@
 """The Import pages as each persona sees them; bad files never give a 500."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
-from appointments.models import Client
+from appointments.models import Appointment, Client
 from imports import services
 from imports.models import ImportUpload
 from practice.models import Membership
-from tests.factories import MembershipFactory
+from tests.factories import ClientFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +164,20 @@ def test_the_preview_page_reads_a_fixed_number_of_queries(
     with django_assert_num_queries(8):
         response = admin_client.get(url)
     assert "and 150 more rows ready to import." in response.content.decode()
+
+
+def test_a_sessions_file_imports_from_its_preview_as_guessed(admin_client, practice, practice_admin, therapist):
+    ClientFactory(practice=practice, clinician=therapist, first_name="Ana", last_name="Alvarez")
+    day = timezone.now().date() + timedelta(days=10)
+    _post_file(
+        admin_client,
+        b"Client,Date,Start Time,Duration\r\nAna Alvarez,%b,10:00 AM,50\r\n" % str(day).encode(),
+        kind="sessions",
+    )
+    upload = ImportUpload.objects.get()
+    url = reverse("imports:preview", args=[upload.pk])
+    assert "Clinician for rows without one" not in admin_client.get(url).content.decode()
+    form = {f"map_{k}": v for k, v in upload.mapping.items()}
+    response = admin_client.post(url, form | {"action": "import"})
+    assert response["Location"] == reverse("imports:done", args=[upload.pk])
+    assert Appointment.objects.get().clinician == therapist
