@@ -196,6 +196,23 @@ def clean_mapping(kind: str, headers: list[str], raw: dict[str, str]) -> dict[st
     return {k: v for k, v in raw.items() if k in names and v in headers}
 
 
+# What a row cannot do without: each entry is satisfied by any one of its fields.
+REQUIRED = {
+    CLIENTS: [(("first_name",), "First name"), (("last_name",), "Last name")],
+    SESSIONS: [
+        (("external_id", "client_name", "first_name", "last_name", "email"), "Client ID, name or email"),
+        (("date", "start_time"), "Date"),
+        (("start_time", "date"), "Start time"),
+        (("end_time", "duration", "start_time"), "End time or length"),
+    ],
+}
+
+
+def missing_columns(kind: str, mapping: dict[str, str]) -> list[str]:
+    """What the mapping leaves out that every row needs, to say before every row complains."""
+    return [label for names, label in REQUIRED[kind] if not any(mapping.get(n) for n in names)]
+
+
 @dataclass
 class RowCheck:
     number: int
@@ -395,11 +412,10 @@ def check_session_row(
         name = f"{cell('first_name')} {cell('last_name')}".strip()
     if not (cell("external_id") or name or cell("email")):
         check.problems.append("No client ID, name or email says whose session this is.")
-    day_text, time_text = split_date_time(cell("date"))
-    start_text = cell("start_time")
-    if start_text and mapping.get("start_time") == mapping.get("date"):
-        start_text = time_text
-    start_text = start_text or time_text
+    # The date may be alone, or with the time in one cell ("01/15/2027 9:00 AM"), in
+    # the date column or in the start column ("Start" holding both).
+    day_text, time_text = split_date_time(cell("date") or cell("start_time"))
+    start_text = split_date_time(cell("start_time"))[1] or cell("start_time") or time_text
     if start_text:
         # "9:00 AM - 9:50 AM" in one cell: the start is the first half.
         start_text, _sep, range_end = start_text.partition(" - ")
@@ -423,7 +439,7 @@ def check_session_row(
             check.problems.append(
                 f"{day:%m/%d/%Y} {at:%H:%M} does not exist in {zone.key}: the clocks go forward then."
             )
-    end_text = cell("end_time") or range_end
+    end_text = split_date_time(cell("end_time"))[1] or cell("end_time") or range_end
     if start is not None:
         try:
             if end_text:

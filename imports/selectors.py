@@ -2,7 +2,7 @@
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
@@ -97,19 +97,20 @@ def _preview_clients(upload: ImportUpload, mapping: dict, default_clinician) -> 
     country = practice.country or "US"
     clinicians = _clinician_lookup(practice)
     refs = set(ImportedClientRef.objects.filter(practice=practice).values_list("external_id", flat=True))
-    emails: dict[str, str] = {}
-    name_phones: set[tuple] = set()
-    names_without_contact: set[tuple] = set()
-    for first, last, email, phone in Client.objects.filter(practice=practice).values_list(
-        "first_name", "last_name", "email", "phone"
+    # What identifies a client on file → that client's id.
+    emails: dict[str, int] = {}
+    name_phones: dict[tuple, int] = {}
+    names_without_contact: dict[tuple, int] = {}
+    for pk, first, last, email, phone in Client.objects.filter(practice=practice).values_list(
+        "pk", "first_name", "last_name", "email", "phone"
     ):
         name = (first.strip().lower(), last.strip().lower())
         if email:
-            emails[email.lower()] = "A client with this email is already on file"
+            emails.setdefault(email.lower(), pk)
         if phone:
-            name_phones.add((*name, _phone_key(str(phone), country)))
+            name_phones.setdefault((*name, _phone_key(str(phone), country)), pk)
         if not email and not phone:
-            names_without_contact.add(name)
+            names_without_contact.setdefault(name, pk)
     seen: dict[object, int] = {}
     checks = []
     for number, row in zip(upload.numbers, upload.rows, strict=True):
@@ -128,21 +129,27 @@ def _preview_clients(upload: ImportUpload, mapping: dict, default_clinician) -> 
         values["clinician"] = clinician
         name = (values["first_name"].lower(), values["last_name"].lower())
         keys = []
+        # The client on file this row is (None: a new client).
+        values["on_file"] = None
         if values["external_id"]:
             keys.append(("id", values["external_id"]))
             if values["external_id"] in refs:
                 check.duplicate = f"Client ID {values['external_id']} was imported before"
         if values["email"]:
             keys.append(("email", values["email"].lower()))
-            check.duplicate = check.duplicate or emails.get(values["email"].lower(), "")
+            if values["email"].lower() in emails and not check.duplicate:
+                check.duplicate = "A client with this email is already on file"
+                values["on_file"] = emails[values["email"].lower()]
         if values["phone"]:
             keys.append(("name_phone", *name, values["phone"]))
-            if (*name, values["phone"]) in name_phones:
-                check.duplicate = check.duplicate or "A client with this name and phone is already on file"
+            if (*name, values["phone"]) in name_phones and not check.duplicate:
+                check.duplicate = "A client with this name and phone is already on file"
+                values["on_file"] = name_phones[(*name, values["phone"])]
         if not values["email"] and not values["phone"]:
             keys.append(("name", *name))
-            if name in names_without_contact:
-                check.duplicate = check.duplicate or "A client with this name and no contact details is already on file"
+            if name in names_without_contact and not check.duplicate:
+                check.duplicate = "A client with this name and no contact details is already on file"
+                values["on_file"] = names_without_contact[name]
         if not check.duplicate:
             for key in keys:
                 if key in seen:
@@ -177,13 +184,14 @@ def _preview_sessions(upload: ImportUpload, mapping: dict) -> Preview:
     starts = [c.values["start"] for c in checks if c.values["start"] is not None]
     # The sessions already holding time around the file's range: one query, checked in memory below
     # with the booking service's rule (Appointment.holding_time, overlapping ranges).
-    busy: dict[int, list[tuple]] = {}
+    # (clinician, UTC date of the start) → sessions: a row is compared with three days' worth, not all.
+    busy: dict[tuple, list[tuple]] = {}
     if starts:
         existing = Appointment.objects.holding_time().filter(
             practice=practice, start__lt=max(starts) + timedelta(days=1), end__gt=min(starts) - timedelta(days=1)
         )
         for a in existing.values_list("clinician_id", "start", "end", "client_id"):
-            busy.setdefault(a[0], []).append((a[1], a[2], a[3], None))
+            busy.setdefault((a[0], a[1].astimezone(UTC).date()), []).append((a[1], a[2], a[3], None))
     for check in checks:
         values = check.values
         client = None
@@ -218,7 +226,9 @@ def _preview_sessions(upload: ImportUpload, mapping: dict) -> Preview:
             check.problems.append("This session is in the past; only upcoming sessions are imported.")
         if check.problems or clinician is None or start is None or end is None:
             continue
-        for b_start, b_end, b_client, b_row in busy.get(clinician.pk, []):
+        day = start.astimezone(UTC).date()
+        nearby = [b for d in (-1, 0, 1) for b in busy.get((clinician.pk, day + timedelta(days=d)), [])]
+        for b_start, b_end, b_client, b_row in sorted(nearby, key=lambda b: b[0]):
             if b_start < end and b_end > start:
                 if b_start == start and b_client == client.pk:
                     check.duplicate = f"Already booked (row {b_row})" if b_row else "Already booked"
@@ -231,5 +241,5 @@ def _preview_sessions(upload: ImportUpload, mapping: dict) -> Preview:
                     )
                 break
         if check.ok:
-            busy.setdefault(clinician.pk, []).append((start, end, client.pk, check.number))
+            busy.setdefault((clinician.pk, day), []).append((start, end, client.pk, check.number))
     return Preview(checks=checks)

@@ -79,7 +79,9 @@ def import_run(*, practice: Practice, upload_id: int, actor) -> dict[str, int]:
     3. Check every row again with the saved mapping: the preview may be stale.
     4. Write each good row through appointments.services. If any write is
        refused (say a booking made meanwhile clashes), raise: nothing is saved.
-    5. Empty the stored rows (health data) and record the counts, audited.
+    5. A clients file's rows that are clients already on file are not added
+       again, but their Client ID is remembered for the sessions file.
+    6. Empty the stored rows (health data) and record the counts, audited.
     """
     with transaction.atomic(durable=True):
         Practice.objects.select_for_update().filter(pk=practice.pk).first()
@@ -96,12 +98,27 @@ def import_run(*, practice: Practice, upload_id: int, actor) -> dict[str, int]:
                 ) from None
         counts = found.counts()
         counts["imported"] = counts.pop("ready")
+        if upload.kind == ImportUpload.Kind.CLIENTS:
+            counts["linked"] = _link_clients_on_file(upload, found.duplicates)
         upload.imported_at = timezone.now()
         upload.rows, upload.numbers = [], []
         upload.result = counts
         upload.save(update_fields=["imported_at", "rows", "numbers", "result"])
         audit_record(practice=practice, actor=actor, action=f"import.{upload.kind}", obj=upload, changes=counts)
     return counts
+
+
+def _link_clients_on_file(upload: ImportUpload, duplicates: list[parsing.RowCheck]) -> int:
+    """Remember the file's Client ID of clients already on file, so its sessions file finds them."""
+    linked = 0
+    for check in duplicates:
+        values = check.values
+        if values.get("on_file") and values["external_id"]:
+            _ref, created = ImportedClientRef.objects.get_or_create(
+                practice=upload.practice, external_id=values["external_id"], defaults={"client_id": values["on_file"]}
+            )
+            linked += created
+    return linked
 
 
 def _import_row(upload: ImportUpload, check: parsing.RowCheck, actor) -> None:

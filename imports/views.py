@@ -83,6 +83,7 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
             "ready_rows": shown_ready,
             "ready_hidden": len(found.ready) - len(shown_ready),
             "is_clients": upload.kind == ImportUpload.Kind.CLIENTS,
+            "missing": parsing.missing_columns(upload.kind, upload.mapping),
         },
     )
 

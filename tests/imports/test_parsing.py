@@ -193,6 +193,13 @@ def test_a_date_and_time_in_one_cell_and_a_time_range_are_understood():
     assert check.values["end"] - check.values["start"] == parsing.timedelta(minutes=45)
 
 
+def test_start_and_end_columns_holding_date_and_time_are_understood():
+    check = _session({"Client": "A B", "Start": "01/04/2027 2:30 PM", "End": "01/04/2027 3:20 PM"})
+    assert check.problems == []
+    assert check.values["start"].astimezone(NEW_YORK) == datetime(2027, 1, 4, 14, 30, tzinfo=NEW_YORK)
+    assert check.values["end"] - check.values["start"] == parsing.timedelta(minutes=50)
+
+
 @pytest.mark.parametrize(
     ("cells", "problem"),
     [

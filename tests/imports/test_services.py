@@ -50,7 +50,7 @@ def test_good_client_rows_are_imported_and_problem_rows_are_not(practice, practi
     upload = _upload(practice, practice_admin, "clients", CLIENTS)
     counts = _run(practice, practice_admin, upload)
 
-    assert counts == {"rows": 5, "imported": 2, "duplicates": 0, "problems": 3}
+    assert counts == {"rows": 5, "imported": 2, "duplicates": 0, "problems": 3, "linked": 0}
     ana = Client.objects.get(last_name="Alvarez")
     assert (ana.practice, ana.clinician, ana.email, str(ana.phone)) == (
         practice,
@@ -73,7 +73,7 @@ def test_the_import_is_audited_with_counts_and_no_names(practice, practice_admin
     _run(practice, practice_admin, upload)
     event = AuditEvent.objects.get(action="import.clients")
     assert event.actor == practice_admin
-    assert event.changes == {"rows": 5, "imported": 2, "duplicates": 0, "problems": 3}
+    assert event.changes == {"rows": 5, "imported": 2, "duplicates": 0, "problems": 3, "linked": 0}
     # Each client is audited by the client service, like one added by hand.
     assert AuditEvent.objects.filter(action="client.created").count() == 2
     for row in AuditEvent.objects.all():
@@ -83,7 +83,7 @@ def test_the_import_is_audited_with_counts_and_no_names(practice, practice_admin
 def test_importing_the_same_file_again_adds_nothing(practice, practice_admin, named_therapist):
     _run(practice, practice_admin, _upload(practice, practice_admin, "clients", CLIENTS))
     counts = _run(practice, practice_admin, _upload(practice, practice_admin, "clients", CLIENTS))
-    assert counts == {"rows": 5, "imported": 0, "duplicates": 2, "problems": 3}
+    assert counts == {"rows": 5, "imported": 0, "duplicates": 2, "problems": 3, "linked": 0}
     assert Client.objects.count() == 2
 
 
@@ -114,6 +114,19 @@ def test_duplicates_of_clients_on_file_are_skipped_and_say_why(practice, practic
         (5, "Same client as row 4"),
     ]
     assert _run(practice, practice_admin, upload)["imported"] == 1
+
+
+def test_a_client_already_on_file_is_not_added_but_found_by_their_id_in_the_sessions_file(
+    practice, practice_admin, named_therapist
+):
+    by_hand = ClientFactory(practice=practice, clinician=named_therapist, first_name="Ana", email="ana@example.com")
+    counts = _run(practice, practice_admin, _upload(practice, practice_admin, "clients", CLIENTS))
+    assert (counts["imported"], counts["duplicates"], counts["linked"]) == (1, 1, 1)
+    assert Client.objects.filter(email="ana@example.com").count() == 1
+    day = _future_day(practice)
+    sessions = _csv("Account Number,Date,Start Time,Duration", f"C1,{day:%m/%d/%Y},9:00 AM,50")
+    _run(practice, practice_admin, _upload(practice, practice_admin, "sessions", sessions))
+    assert Appointment.objects.get().client == by_hand
 
 
 def test_rows_without_a_clinician_take_the_one_chosen(practice, practice_admin, therapist, therapist2):

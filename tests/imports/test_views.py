@@ -181,3 +181,11 @@ def test_a_sessions_file_imports_from_its_preview_as_guessed(admin_client, pract
     response = admin_client.post(url, form | {"action": "import"})
     assert response["Location"] == reverse("imports:done", args=[upload.pk])
     assert Appointment.objects.get().clinician == therapist
+
+
+def test_a_clients_file_uploaded_as_sessions_says_which_columns_are_missing(admin_client):
+    _post_file(admin_client, CLIENTS, kind="sessions")
+    upload = ImportUpload.objects.get()
+    html = admin_client.get(reverse("imports:preview", args=[upload.pk])).content.decode()
+    assert "No column is chosen for: Date, Start time, End time or length." in html
+    assert "upload it again as clients" in html
