@@ -32,6 +32,13 @@ class ImportUpload(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the admin confirms; the worker (imports.tasks.import_file) then imports.
+    requested_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Why the last attempt imported nothing, for the person (row numbers, never cell values).
+    error = models.CharField(max_length=500, blank=True)
     imported_at = models.DateTimeField(null=True, blank=True)
     # Counts only: imported, duplicates, problems, rows.
     result = models.JSONField(default=dict, blank=True)

@@ -5,7 +5,9 @@ appointment_book), never around them, so every rule and audit of a hand-made
 booking holds for an imported one.
 """
 
+import logging
 from datetime import timedelta
+from functools import partial, update_wrapper
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -19,8 +21,12 @@ from practice.services import audit_record
 from . import parsing, selectors
 from .models import ImportedClientRef, ImportUpload
 
+logger = logging.getLogger(__name__)
+
 # Unimported uploads hold health data; nobody needs one after a day.
 KEEP_UNIMPORTED = timedelta(days=1)
+# A requested import not done after this long was probably never queued (broker down); offer to start again.
+STALE_REQUEST = timedelta(minutes=5)
 
 
 def import_upload_create(*, practice: Practice, actor, kind: str, filename: str, data: bytes) -> ImportUpload:
@@ -70,6 +76,47 @@ def _channel(email: str, phone: str) -> str:
     return Client.Channel.PHONE
 
 
+def import_request(*, upload: ImportUpload, actor) -> ImportUpload:
+    """The admin confirmed the preview: the worker imports once this commits. Asking again is harmless.
+
+    Thousands of rows, each through the booking service, take longer than a
+    request should; the worker runs `import_attempt`, and the result page
+    shows progress.
+    """
+    with transaction.atomic(durable=True):
+        upload = ImportUpload.objects.select_for_update(of=("self",)).get(pk=upload.pk)
+        if upload.imported_at is not None:
+            raise ValidationError("This file has already been imported.")
+        upload.requested_at = timezone.now()
+        upload.requested_by = actor
+        upload.error = ""
+        upload.save(update_fields=["requested_at", "requested_by", "error"])
+        transaction.on_commit(update_wrapper(partial(_enqueue, upload.pk), _enqueue), robust=True)
+    return upload
+
+
+def _enqueue(upload_id: int) -> None:
+    from .tasks import import_file
+
+    import_file.delay(upload_id)
+
+
+def import_attempt(*, upload_id: int) -> dict[str, int] | None:
+    """What the worker does: import a requested upload, or record why nothing was imported."""
+    upload = ImportUpload.objects.select_related("practice", "requested_by").filter(pk=upload_id).first()
+    if upload is None or upload.imported_at is not None or upload.requested_at is None:
+        return None
+    try:
+        return import_run(practice=upload.practice, upload_id=upload.pk, actor=upload.requested_by)
+    except ValidationError as exc:
+        # The message names rows and rules, never cell values, so it may be logged by id.
+        logger.info("import %s refused: %s", upload.pk, exc.messages)
+        ImportUpload.objects.filter(pk=upload.pk, imported_at=None).update(
+            error=" ".join(exc.messages)[:500], requested_at=None
+        )
+        return None
+
+
 def import_run(*, practice: Practice, upload_id: int, actor) -> dict[str, int]:
     """Import every good row of the upload, in one transaction; return the counts.
 
@@ -103,7 +150,8 @@ def import_run(*, practice: Practice, upload_id: int, actor) -> dict[str, int]:
         upload.imported_at = timezone.now()
         upload.rows, upload.numbers = [], []
         upload.result = counts
-        upload.save(update_fields=["imported_at", "rows", "numbers", "result"])
+        upload.error = ""
+        upload.save(update_fields=["imported_at", "rows", "numbers", "result", "error"])
         audit_record(practice=practice, actor=actor, action=f"import.{upload.kind}", obj=upload, changes=counts)
     return counts
 

@@ -4,7 +4,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
 
 from practice.access import membership_required
 
@@ -42,7 +45,7 @@ def import_start(request: HttpRequest) -> HttpResponse:
 @membership_required(admin_only=True)
 def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     upload = get_upload_for_user(request, pk)
-    if upload.imported_at is not None:
+    if upload.imported_at is not None or upload.requested_at is not None:
         return redirect("imports:done", pk=upload.pk)
     clinicians = selectors.clinicians_of(upload.practice)
     form = MappingForm(request.POST or None, upload=upload, clinicians=clinicians)
@@ -64,10 +67,9 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect("imports:preview", pk=upload.pk)
         try:
-            services.import_run(practice=upload.practice, upload_id=upload.pk, actor=request.user)
+            services.import_request(upload=upload, actor=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-            return redirect("imports:preview", pk=upload.pk)
         return redirect("imports:done", pk=upload.pk)
     found = selectors.preview(upload=upload, default_clinician=upload.default_clinician)
     shown_ready = found.ready[:READY_SHOWN]
@@ -88,10 +90,25 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @membership_required(admin_only=True)
 def import_done(request: HttpRequest, pk: int) -> HttpResponse:
+    """The import's progress, then its counts. htmx polls this while the worker imports.
+
+    A POST asks for the import again (offered when a request looks lost).
+    """
     upload = get_upload_for_user(request, pk)
-    if upload.imported_at is None:
+    if request.method == "POST" and upload.imported_at is None and upload.requested_at is not None:
+        upload = services.import_request(upload=upload, actor=request.user)
+    if upload.imported_at is None and upload.requested_at is None:
+        # Not asked for, or the attempt failed: the preview says why.
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("imports:preview", args=[upload.pk]))
         return redirect("imports:preview", pk=upload.pk)
-    return render(request, "imports/done.html", {"upload": upload, "result": upload.result})
+    context = {
+        "upload": upload,
+        "result": upload.result,
+        "stale": upload.imported_at is None and timezone.now() - upload.requested_at > services.STALE_REQUEST,
+    }
+    template = "imports/done.html#status" if request.htmx else "imports/done.html"
+    return render(request, template, context)

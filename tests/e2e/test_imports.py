@@ -7,6 +7,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from appointments.models import Appointment, Client
+from imports.models import ImportUpload
+from imports.tasks import import_file
 from tests.browser_fixtures import page_check
 from tests.factories import ClientFactory
 
@@ -23,6 +25,11 @@ def _upload(page: Page, *, kind: str, name: str, data: bytes) -> None:
     page.get_by_label(kind, exact=True).check()
     page.get_by_label("CSV file").set_input_files({"name": name, "mimeType": "text/csv", "buffer": data})
     page.get_by_role("button", name="Upload and preview").click()
+
+
+def _worker_imports() -> None:
+    """Run what the Celery worker runs for the import just asked for (no worker in browser tests)."""
+    import_file(ImportUpload.objects.latest("id").pk)
 
 
 def test_admin_imports_a_simplepractice_clients_file_then_its_sessions(page, practice, practice_admin, therapist):
@@ -73,6 +80,9 @@ def test_admin_imports_a_simplepractice_clients_file_then_its_sessions(page, pra
 
     page.get_by_role("button", name="Import 2 rows").click()
 
+    expect(page.get_by_role("heading", name="Importing…")).to_be_visible()
+    page_check(page, "/import/{n}/done/ (importing)")
+    _worker_imports()
     expect(page.get_by_role("heading", name="Import done")).to_be_visible()
     expect(page.locator("#import-result")).to_contain_text("2 imported")
     expect(page.locator("#import-result")).to_contain_text("1 skipped, already on file")
@@ -109,6 +119,8 @@ def test_admin_imports_a_simplepractice_clients_file_then_its_sessions(page, pra
     )
     page_check(page, "/import/{n}/ (sessions preview)")
     page.get_by_role("button", name="Import 2 rows").click()
+    expect(page.get_by_role("heading", name="Importing…")).to_be_visible()
+    _worker_imports()
 
     expect(page.locator("#import-result")).to_contain_text("2 imported")
     zone = practice_zone(practice)

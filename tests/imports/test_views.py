@@ -10,12 +10,14 @@ from django.utils import timezone
 from appointments.models import Appointment, Client
 from imports import services
 from imports.models import ImportUpload
+from imports.tasks import import_file
 from practice.models import Membership
 from tests.factories import ClientFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
 START = reverse("imports:start")
+HTMX = {"HTTP_HX_REQUEST": "true"}
 CLIENTS = (
     b"First Name,Last Name,Email,Mobile Phone,Date of Birth\r\n"
     b"Ana,Alvarez,ana@example.com,(212) 555-0100,01/02/1990\r\n"
@@ -57,8 +59,15 @@ def test_an_admin_uploads_previews_and_imports(admin_client, practice, therapist
 
     response = admin_client.post(reverse("imports:preview", args=[upload.pk]), form | {"action": "import"})
     assert response["Location"] == reverse("imports:done", args=[upload.pk])
-    done = admin_client.get(response["Location"]).content.decode()
-    assert "<strong>1</strong> imported" in done
+    # The worker imports; until then the page says so, and htmx asks again.
+    waiting = admin_client.get(response["Location"]).content.decode()
+    assert "Importing…" in waiting and 'hx-trigger="every 2s"' in waiting
+    assert not Client.objects.exists()
+    # Asking for the preview now leads to the progress, not to a second import.
+    assert admin_client.get(reverse("imports:preview", args=[upload.pk]))["Location"] == response["Location"]
+    import_file(upload.pk)  # what the worker runs
+    done = admin_client.get(response["Location"], **HTMX).content.decode()
+    assert "<strong>1</strong> imported" in done and "every 2s" not in done
     ana = Client.objects.get()
     assert (ana.last_name, ana.phone, ana.clinician) == ("Alvarez", "", therapist)
     # Once imported, the preview leads to the result; nothing can be imported twice.
@@ -180,6 +189,7 @@ def test_a_sessions_file_imports_from_its_preview_as_guessed(admin_client, pract
     form = {f"map_{k}": v for k, v in upload.mapping.items()}
     response = admin_client.post(url, form | {"action": "import"})
     assert response["Location"] == reverse("imports:done", args=[upload.pk])
+    import_file(upload.pk)
     assert Appointment.objects.get().clinician == therapist
 
 
@@ -189,3 +199,42 @@ def test_a_clients_file_uploaded_as_sessions_says_which_columns_are_missing(admi
     html = admin_client.get(reverse("imports:preview", args=[upload.pk])).content.decode()
     assert "No column is chosen for: Date, Start time, End time or length." in html
     assert "upload it again as clients" in html
+
+
+def test_an_import_the_worker_refuses_is_explained_on_the_preview(admin_client, practice, practice_admin, therapist):
+    upload = services.import_upload_create(
+        practice=practice,
+        actor=practice_admin,
+        kind="clients",
+        filename="c.csv",
+        data=b"First Name,Last Name,Email\r\nAna,Alvarez,%b@example.com\r\n" % (b"a" * 250),
+    )
+    url = reverse("imports:preview", args=[upload.pk])
+    admin_client.post(
+        url,
+        {f"map_{k}": v for k, v in upload.mapping.items()} | {"default_clinician": therapist.pk, "action": "import"},
+    )
+    import_file(upload.pk)
+    # htmx's next poll is sent to the preview, which says why.
+    poll = admin_client.get(reverse("imports:done", args=[upload.pk]), **HTMX)
+    assert poll["HX-Redirect"] == url
+    html = admin_client.get(url).content.decode()
+    assert "The import did not go through, so nothing was imported. Row 2:" in html
+    assert not Client.objects.exists()
+    # Fixed meanwhile? The admin can import again from the preview.
+    assert "Import 1 row" in html
+
+
+def test_a_request_that_looks_lost_can_be_started_again(admin_client, practice, practice_admin, therapist):
+    upload = services.import_upload_create(
+        practice=practice, actor=practice_admin, kind="clients", filename="c.csv", data=CLIENTS
+    )
+    services.import_request(upload=upload, actor=practice_admin)
+    done = reverse("imports:done", args=[upload.pk])
+    assert "Start the import again" not in admin_client.get(done).content.decode()
+    ImportUpload.objects.filter(pk=upload.pk).update(requested_at=timezone.now() - timedelta(minutes=6))
+    assert "Start the import again" in admin_client.get(done).content.decode()
+    admin_client.post(done)
+    import_file(upload.pk)
+    import_file(upload.pk)  # the first request's task, arriving late, imports nothing twice
+    assert Client.objects.count() == 1
