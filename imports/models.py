@@ -45,6 +45,14 @@ class ImportUpload(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # Used by imports.services.imports_requested_unstarted (the beat sweep).
+            models.Index(
+                fields=["requested_at"],
+                condition=models.Q(imported_at__isnull=True, requested_at__isnull=False),
+                name="import_requested_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} import #{self.pk}"

@@ -101,6 +101,30 @@ def _enqueue(upload_id: int) -> None:
     import_file.delay(upload_id)
 
 
+# A requested import not started after this long had its enqueue lost; the sweep queues it again.
+SWEEP_GRACE = timedelta(minutes=2)
+SWEEP_BATCH = 20
+
+
+def imports_requested_unstarted(*, now=None) -> list[int]:
+    """Ids of requested imports not done and not being imported now, queued again on commit.
+
+    An import in progress holds its upload row locked (import_run), so
+    `skip_locked` passes over it; a second task for one upload imports nothing.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        ids = list(
+            ImportUpload.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(imported_at=None, requested_at__lt=now - SWEEP_GRACE)
+            .order_by("requested_at")
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        )
+        for upload_id in ids:
+            transaction.on_commit(update_wrapper(partial(_enqueue, upload_id), _enqueue), robust=True)
+    return ids
+
+
 def import_attempt(*, upload_id: int) -> dict[str, int] | None:
     """What the worker does: import a requested upload, or record why nothing was imported."""
     upload = ImportUpload.objects.select_related("practice", "requested_by").filter(pk=upload_id).first()

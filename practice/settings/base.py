@@ -247,6 +247,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "aftercare.tasks.sweep_fee_holds",
         "schedule": crontab(minute="*/5"),
     },
+    "sweep-imports": {
+        "task": "imports.tasks.sweep_imports",
+        "schedule": crontab(minute="*"),
+    },
 }
 
 # How long after marking an outcome the mark can be undone, unless the

@@ -305,3 +305,16 @@ def test_the_preview_reads_a_fixed_number_of_queries(
     with django_assert_num_queries(4):
         found = selectors.preview(upload=upload)
     assert len(found.ready) == 40
+
+
+def test_the_sweep_finds_confirmed_imports_not_started_and_only_those(practice, practice_admin, named_therapist):
+    fresh = _upload(practice, practice_admin, "clients", CLIENTS)
+    lost = _upload(practice, practice_admin, "clients", CLIENTS)
+    draft = _upload(practice, practice_admin, "clients", CLIENTS)
+    services.import_request(upload=fresh, actor=practice_admin)
+    services.import_request(upload=lost, actor=practice_admin)
+    ImportUpload.objects.filter(pk=lost.pk).update(requested_at=timezone.now() - timedelta(minutes=3))
+    assert services.imports_requested_unstarted() == [lost.pk]
+    services.import_attempt(upload_id=lost.pk)
+    assert services.imports_requested_unstarted() == []
+    assert ImportUpload.objects.get(pk=draft.pk).requested_at is None
