@@ -233,11 +233,11 @@ def _cell(row: list[str], headers: list[str], mapping: dict[str, str], name: str
     return row[headers.index(header)].strip()
 
 
-def _text(check: RowCheck, label: str, value: str) -> str:
+def _text(check: RowCheck, label: str, value: str, max_length: int = NAME_MAX) -> str:
     if value.startswith(_FORMULA_START):
         check.problems.append(f"{label} starts with “{value[0]}”, which a spreadsheet would run as a formula.")
-    elif len(value) > NAME_MAX:
-        check.problems.append(f"{label} is longer than {NAME_MAX} characters.")
+    elif len(value) > max_length:
+        check.problems.append(f"{label} is longer than {max_length} characters.")
     return value
 
 
@@ -280,7 +280,9 @@ def check_client_row(
     if not first or not last:
         check.problems.append("First and last name are both needed.")
     email = cell("email")
-    if email:
+    if email.startswith(_FORMULA_START):
+        _text(check, "Email", email)
+    elif email:
         try:
             validate_email(email)
         except ValidationError:

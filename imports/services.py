@@ -133,8 +133,8 @@ def import_attempt(*, upload_id: int) -> dict[str, int] | None:
     try:
         return import_run(practice=upload.practice, upload_id=upload.pk, actor=upload.requested_by)
     except ValidationError as exc:
-        # The message names rows and rules, never cell values, so it may be logged by id.
-        logger.info("import %s refused: %s", upload.pk, exc.messages)
+        # Ids only in logs; the person reads why on the preview.
+        logger.info("import %s refused by a service; nothing imported", upload.pk)
         ImportUpload.objects.filter(pk=upload.pk, imported_at=None).update(
             error=" ".join(exc.messages)[:500], requested_at=None
         )

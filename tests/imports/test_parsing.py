@@ -142,6 +142,7 @@ def test_phones_are_read_with_the_practices_country():
         ({"First Name": "Ana", "Last Name": "A", "Phone": "12"}, "“12” is not a phone number we can use (country US)."),
         ({"First Name": '=HYPERLINK("x")', "Last Name": "A"}, "First name starts with “=”"),
         ({"First Name": "Ana", "Last Name": "@SUM(A1)"}, "Last name starts with “@”"),
+        ({"First Name": "Ana", "Last Name": "B", "Email": "=cmd@example.com"}, "Email starts with “=”"),
         ({"First Name": "A" * 101, "Last Name": "B"}, "First name is longer than 100 characters."),
         ({"First Name": "Ana", "Last Name": "B", "Email Consent": "maybe"}, "Email consent “maybe” is not yes or no."),
         ({"First Name": "Ana", "Last Name": "B", "SMS Consent": "yes"}, "Text consent is yes but there is no phone."),

@@ -94,6 +94,7 @@ def test_import_is_for_admins_only(client, request, practice, practice_admin, pe
     for name in ("preview", "done"):
         assert client.get(reverse(f"imports:{name}", args=[upload.pk])).status_code == 403
     assert client.post(reverse("imports:preview", args=[upload.pk]), {"action": "import"}).status_code == 403
+    assert client.post(reverse("imports:done", args=[upload.pk])).status_code == 403
     assert ImportUpload.objects.count() == 1
     assert not Client.objects.exists()
 
@@ -106,6 +107,7 @@ def test_another_practices_upload_is_a_404(client, practice, practice_admin, oth
     client.force_login(other_admin)
     assert client.get(reverse("imports:preview", args=[upload.pk])).status_code == 404
     assert client.get(reverse("imports:done", args=[upload.pk])).status_code == 404
+    assert client.post(reverse("imports:done", args=[upload.pk])).status_code == 404
     response = client.post(
         reverse("imports:preview", args=[upload.pk]),
         {"map_first_name": "First Name", "map_last_name": "Last Name", "action": "import"},
