@@ -14,6 +14,7 @@ urlpatterns = [
     path("audit/", views.audit_log, name="audit"),
     path("", include("policies.urls")),
     path("", include("followups.urls")),
+    path("", include("imports.urls")),
     path("", include("appointments.urls")),
 ]
 

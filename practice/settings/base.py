@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "policies",
     "followups",
     "aftercare",
+    "imports",
 ]
 
 MIDDLEWARE = [
@@ -271,6 +272,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-fee-holds": {
         "task": "aftercare.tasks.sweep_fee_holds",
         "schedule": crontab(minute="*/5"),
+    },
+    "sweep-imports": {
+        "task": "imports.tasks.sweep_imports",
+        "schedule": crontab(minute="*"),
     },
 }
 

@@ -49,7 +49,7 @@ def our_urls():
     def walk(patterns, prefix=""):
         for p in patterns:
             if isinstance(p, URLResolver):
-                if p.namespace in (None, "appointments", "policies", "followups"):
+                if p.namespace in (None, "appointments", "policies", "followups", "imports"):
                     walk(p.url_patterns, prefix + str(p.pattern))
             elif isinstance(p, URLPattern) and p.name:
                 route = prefix + str(p.pattern)
