@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "phonenumber_field",
     "practice",
     "appointments",
     "policies",
@@ -125,6 +126,11 @@ AXES_COOLOFF_TIME = 1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# Client and practice phones are read with the practice's own country
+# (practice/phones.py); this is only django-phonenumber-field's fallback.
+PHONENUMBER_DEFAULT_REGION = "US"
+PHONENUMBER_DB_FORMAT = "E164"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
