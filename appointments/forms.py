@@ -45,9 +45,10 @@ class ClientForm(forms.ModelForm):
         if not membership.sees_whole_practice:
             self.fields["clinician"].initial = membership.user_id
         self.country = membership.practice.country
-        self.fields[
-            "phone"
-        ].help_text = f"For example (212) 555-0100; add the country code for a number outside {self.country}, e.g. +44 20 7946 0958."
+        self.fields["phone"].help_text = (
+            "For example (212) 555-0100; add the country code for a number outside "
+            f"{self.country}, e.g. +44 20 7946 0958."
+        )
         if self.instance.pk and self.instance.phone_needs_review:
             self.fields["phone"].help_text = (
                 "Check this number: it could not be read, so no text messages go to it. "
