@@ -291,7 +291,7 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
         "first_name": message.client.first_name,
         "session_time": _when(timezone.localtime(appointment.start, practice.time_zone)),
         "reschedule_link": link,
-        "practice_phone": practice.phone,
+        "practice_phone": practice.phone_display,
         "practice_name": practice.sender_name,
         "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises or message.client.mention_exercises else "",
     }

@@ -108,7 +108,7 @@ def _preview(practice, subject: str, body: str) -> dict:
             "first_name": "Sam",
             "session_time": "Tuesday 3 March at 10:00",
             "reschedule_link": "https://…/r/example-link",
-            "practice_phone": practice.phone,
+            "practice_phone": practice.phone_display,
             "practice_name": practice.sender_name,
             "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises else "",
         },

@@ -244,3 +244,12 @@ def test_a_confirmation_for_another_zone_asks_again(client, practice, practice_a
     assert response.status_code == 200 and "1 booked session will show" in response.content.decode()
     practice.refresh_from_db()
     assert str(practice.time_zone) == "America/New_York"
+
+
+def test_django_admin_shows_the_settings_read_only(client, practice, practice_admin):
+    client.force_login(practice_admin)
+    url = f"/admin/practice/practice/{practice.pk}/change/"
+    assert client.get(url).status_code == 200
+    client.post(url, _form(practice, sender_name="Changed in admin"))
+    practice.refresh_from_db()
+    assert practice.sender_name == "Riverside Office"

@@ -73,3 +73,14 @@ def test_an_unmapped_zone_is_named_by_its_iana_name(practice):
 
 def test_local_converts_to_the_practice_wall_clock(pacific):
     assert timefmt.local(START, pacific).strftime("%H:%M") == "09:30"
+
+
+def test_client_pages_show_the_practice_phone_as_people_write_it(client, practice, client_of_therapist):
+    practice.phone = "+12125550100"
+    practice.save(update_fields=["phone"])
+    version = make_policy(practice)
+    token = make_ack_token(client_id=client_of_therapist.pk, version_id=version.pk)
+
+    body = client.get(f"/policy/ack/{token}/").content.decode()
+
+    assert "Call us on (212) 555-0100" in body
