@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from practice.models import Membership
-from practice.phones import normalise_phone, phone_problem
+from practice.phones import display_phone, normalise_phone, phone_problem
 
 from .models import Appointment, Availability, Client
 from .selectors import clinicians_for, practice_zone
@@ -49,6 +49,9 @@ class ClientForm(forms.ModelForm):
             "For example (212) 555-0100; add the country code for a number outside "
             f"{self.country}, e.g. +44 20 7946 0958."
         )
+        if not self.is_bound and self.instance.sms_number:
+            # Stored in E.164; shown as staff would write it.
+            self.initial["phone"] = display_phone(self.instance.sms_number, self.country)
         if self.instance.pk and self.instance.phone_needs_review:
             self.fields["phone"].help_text = (
                 "Check this number: it could not be read, so no text messages go to it. "

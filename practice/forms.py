@@ -66,6 +66,9 @@ class PracticeSettingsForm(forms.ModelForm):
         if current and current not in COUNTRIES:
             choices.append((current, current))
         self.fields["country"].choices = choices
+        if not self.is_bound and self.instance.phone_e164:
+            # Stored in E.164; shown as the admin would write it.
+            self.initial["phone"] = self.instance.phone_display
         self.fields["time_zone"].help_text = (
             "Booked sessions keep their time; availability keeps its wall-clock hours. "
             "You will see how many sessions change their local time before saving."

@@ -218,3 +218,11 @@ def test_another_practices_client_page_is_a_404(client, other_practice_therapist
     flagged = ClientFactory(practice=practice, clinician=therapist, phone="call mum", phone_needs_review=True)
     client.force_login(other_practice_therapist)
     assert client.get(flagged.get_absolute_url()).status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_edit_form_shows_the_number_as_staff_write_it(client, front_desk, practice, therapist):
+    robin = ClientFactory(practice=practice, clinician=therapist, phone="+12125550100")
+    client.force_login(front_desk)
+    body = client.get(reverse("appointments:client_edit", args=[robin.pk])).content.decode()
+    assert 'value="(212) 555-0100"' in body

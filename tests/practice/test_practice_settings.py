@@ -253,3 +253,10 @@ def test_django_admin_shows_the_settings_read_only(client, practice, practice_ad
     client.post(url, _form(practice, sender_name="Changed in admin"))
     practice.refresh_from_db()
     assert practice.sender_name == "Riverside Office"
+
+
+def test_the_form_shows_the_stored_phone_as_people_write_it(client, practice, practice_admin):
+    practice.phone = "+12125550100"
+    practice.save(update_fields=["phone"])
+    client.force_login(practice_admin)
+    assert 'value="(212) 555-0100"' in client.get("/settings/").content.decode()
