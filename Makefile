@@ -16,12 +16,18 @@ $(STAMP): requirements/base.txt requirements/dev.txt requirements/constraints.tx
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The port `make run` serves on: `WEB_PORT=8123 make run`, or WEB_PORT in .env.
+# Links in the demo's emails follow it (SITE_URL defaults to this address).
+WEB_PORT ?= $(or $(shell sed -n 's/^WEB_PORT=//p' .env 2>/dev/null | tail -n 1),8000)
+export WEB_PORT
+
 run: venv
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
-	@echo "Reconnect is starting on http://127.0.0.1:8000 (web, Celery worker and beat). Ctrl-C stops all three."
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile
+	@echo "Reconnect is starting on http://127.0.0.1:$(WEB_PORT)/ (web, Celery worker and beat). Ctrl-C stops all three."
+	@# honcho exits 130 after Ctrl-C: that is how the demo is meant to stop, not an error.
+	@PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/honcho start -f Procfile || [ $$? -eq 130 ]
 
 test: venv
 	mkdir -p var

@@ -29,6 +29,7 @@ from followups import services as followups
 from followups.models import OutboxMessage, RescheduleLink
 from policies import services as policies
 from policies.models import SafetyCheck
+from practice import timefmt
 from practice.emails import send_email
 
 log = logging.getLogger(__name__)
@@ -374,10 +375,12 @@ def clinician_notify_rebooked(*, appointment_id: int) -> bool:
     appointment = Appointment.objects.select_related("clinician", "practice").filter(pk=appointment_id).first()
     if appointment is None or not appointment.clinician.email:
         return False
-    send_email(
-        "rebooked",
-        to=appointment.clinician.email,
-        context={"start": timezone.localtime(appointment.start, appointment.practice.time_zone)},
-        message_id=f"<rebooked.{appointment.pk}@reconnect>",
-    )
+    # Rendered in the practice's zone: a worker has no active zone (UTC).
+    with timefmt.practice_time(appointment.practice):
+        send_email(
+            "rebooked",
+            to=appointment.clinician.email,
+            context={"start": appointment.start},
+            message_id=f"<rebooked.{appointment.pk}@reconnect>",
+        )
     return True

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from practice.http import validate_sane_date
 from practice.models import Membership
+from practice.phones import display_phone, normalise_phone, phone_problem
 
 from .models import Appointment, Availability, Client
 from .selectors import clinicians_for, practice_zone
@@ -44,9 +45,31 @@ class ClientForm(forms.ModelForm):
         self.fields["clinician"].queryset = clinicians_for(membership)
         if not membership.sees_whole_practice:
             self.fields["clinician"].initial = membership.user_id
-        self.fields["phone"].help_text = "Include the country code for text messages, e.g. +1 555 0100."
+        self.country = membership.practice.country
+        self.fields["phone"].help_text = (
+            "For example (212) 555-0100; add the country code for a number outside "
+            f"{self.country}, e.g. +44 20 7946 0958."
+        )
+        if not self.is_bound and self.instance.sms_number:
+            # Stored in E.164; shown as staff would write it.
+            self.initial["phone"] = display_phone(self.instance.sms_number, self.country)
+        if self.instance.pk and self.instance.phone_needs_review:
+            self.fields["phone"].help_text = (
+                "Check this number: it could not be read, so no text messages go to it. "
+                + self.fields["phone"].help_text
+            )
         self.helper = FormHelper()
         self.helper.add_input(Submit("save", "Save client"))
+
+    def clean_phone(self):
+        raw = self.cleaned_data["phone"].strip()
+        if self.instance.pk and self.instance.phone_needs_review and raw == self.instance.phone:
+            # Kept as it was: still flagged, and the rest of the form can be saved.
+            return raw
+        e164, ok = normalise_phone(raw, self.country)
+        if not ok:
+            raise ValidationError(phone_problem(raw, self.country))
+        return e164
 
     def clean(self):
         data = super().clean()

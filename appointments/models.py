@@ -44,7 +44,15 @@ class Client(models.Model):
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
     email = models.EmailField(blank=True)
+    # E.164 ("+12125550100"), read with the practice's country when typed
+    # without one (practice/phones.py). A number on file from before that
+    # does not parse is kept as written and flagged for staff to check.
     phone = models.CharField(max_length=40, blank=True)
+    phone_needs_review = models.BooleanField(
+        "phone number needs checking",
+        default=False,
+        help_text="The number on file could not be read; no text messages go to it until staff correct it.",
+    )
     preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     consent_email = models.BooleanField("Consents to email", default=False)
     consent_sms = models.BooleanField("Consents to text messages", default=False)
@@ -73,6 +81,11 @@ class Client(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def sms_number(self) -> str:
+        """The number texts go to: none while the number on file needs checking."""
+        return "" if self.phone_needs_review else self.phone
 
 
 class AppointmentSeries(models.Model):

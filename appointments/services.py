@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from practice.models import Membership, Practice
+from practice.phones import normalise_phone, phone_problem
 from practice.services import audit_record
 
 from .models import Appointment, AppointmentSeries, Availability, Client, NoShowEvent
@@ -47,6 +48,8 @@ def client_create(*, practice: Practice, actor, **fields) -> Client:
     unknown = set(fields) - set(CLIENT_FIELDS)
     if unknown:
         raise TypeError(f"Unknown client fields: {sorted(unknown)}")
+    if fields.get("phone"):
+        fields["phone"] = _phone_e164(fields["phone"], practice)
     with transaction.atomic():
         _check_clinician(practice, fields["clinician"])
         client = Client(practice=practice, **fields)
@@ -63,6 +66,11 @@ def client_update(*, client: Client, actor, **fields) -> Client:
     with transaction.atomic():
         if "clinician" in fields:
             _check_clinician(client.practice, fields["clinician"])
+        # A flagged number kept as it is stays flagged; any new number must parse.
+        if fields.get("phone") and fields["phone"] != client.phone:
+            fields["phone"] = _phone_e164(fields["phone"], client.practice)
+        if "phone" in fields and fields["phone"] != client.phone and client.phone_needs_review:
+            fields["phone_needs_review"] = False
         changes = {}
         for name, value in fields.items():
             old = getattr(client, name)
@@ -86,6 +94,14 @@ def client_update(*, client: Client, actor, **fields) -> Client:
 
 def _plain(value):
     return getattr(value, "pk", value)
+
+
+def _phone_e164(raw: str, practice: Practice) -> str:
+    """A phone in E.164, read with the practice's country; a clear error if it is not usable."""
+    e164, ok = normalise_phone(raw, practice.country)
+    if not ok:
+        raise ValidationError({"phone": phone_problem(raw, practice.country)})
+    return e164
 
 
 def _check_no_clash(*, clinician_id: int, start: datetime, end: datetime, exclude_id=None) -> None:

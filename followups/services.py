@@ -98,7 +98,8 @@ def template_reset(*, practice: Practice, kind: str, actor) -> None:
 def channel_for(client: Client) -> str | None:
     """The client's preferred channel if they consented to it, else another consented one."""
     email_ok = bool(client.email) and client.consent_email
-    sms_ok = bool(client.phone) and client.consent_sms
+    # A number staff must check first is no number for texts.
+    sms_ok = bool(client.sms_number) and client.consent_sms
     if client.preferred_channel == Client.Channel.SMS and sms_ok:
         return OutboxMessage.Channel.SMS
     if email_ok:
@@ -259,7 +260,9 @@ def why_not_send(message: OutboxMessage) -> str:
         return "Staff contacted the client"
     if message.channel == OutboxMessage.Channel.EMAIL and not (client.email and client.consent_email):
         return "No consent to email"
-    if message.channel == OutboxMessage.Channel.SMS and not (client.phone and client.consent_sms):
+    if message.channel == OutboxMessage.Channel.SMS and client.phone and client.phone_needs_review:
+        return "The phone number needs checking"
+    if message.channel == OutboxMessage.Channel.SMS and not (client.sms_number and client.consent_sms):
         return "No consent to text messages"
     return ""
 
@@ -303,9 +306,9 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
         "first_name": message.client.first_name,
         "session_time": _when(timezone.localtime(appointment.start, practice.time_zone)),
         "reschedule_link": link,
-        "practice_phone": practice.phone,
+        "practice_phone": practice.phone_display,
         "contact_line": contact_line(
-            phone=practice.phone, reply_to=reply_to, by_email=message.channel == OutboxMessage.Channel.EMAIL
+            phone=practice.phone_display, reply_to=reply_to, by_email=message.channel == OutboxMessage.Channel.EMAIL
         ),
         "practice_name": practice.sender_name,
         "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises or message.client.mention_exercises else "",
@@ -313,7 +316,7 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
     subject, body = wording_for(practice, message.kind)
     rendered = templating.render(subject=subject, body=body, values=values)
     html = render_to_string("emails/followup-body.html", {"body": rendered.body, "link": link, "practice": practice})
-    to = message.client.email if message.channel == OutboxMessage.Channel.EMAIL else message.client.phone
+    to = message.client.email if message.channel == OutboxMessage.Channel.EMAIL else message.client.sms_number
     return Outgoing(
         to=to,
         subject=rendered.subject,

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
+from practice import timefmt
 from practice.emails import send_email
 from practice.models import Practice
 from practice.services import audit_record
@@ -152,15 +153,14 @@ def safety_alert_send(*, check_id: int) -> bool:
             return False
         if check.clinician.email:
             appointment = check.missed_session.appointment
-            send_email(
-                "safety-alert",
-                to=check.clinician.email,
-                context={
-                    "check": check,
-                    "start": timezone.localtime(appointment.start, check.practice.time_zone),
-                },
-                message_id=f"<safety-check-{check.pk}@reconnect>",
-            )
+            # Rendered in the practice's zone: a worker has no active zone (UTC).
+            with timefmt.practice_time(check.practice):
+                send_email(
+                    "safety-alert",
+                    to=check.clinician.email,
+                    context={"check": check, "start": appointment.start},
+                    message_id=f"<safety-check-{check.pk}@reconnect>",
+                )
         check.alert_sent_at = timezone.now()
         check.save(update_fields=["alert_sent_at"])
     log.info("safety alert sent check_id=%s", check_id)

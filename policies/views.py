@@ -16,6 +16,7 @@ from appointments.access import get_client_for_user
 from appointments.models import Client
 from appointments.selectors import clinicians_for
 from followups.views import followup_context
+from practice import timefmt
 from practice.access import membership_required
 from practice.emails import contact_line, send_email
 from practice.http import csv_cell, safe_next
@@ -224,7 +225,9 @@ def acknowledgement_send_link(request: HttpRequest, client_pk: int) -> HttpRespo
                 "first_name": client.first_name,
                 "practice": practice,
                 "token": token,
-                "contact_line": contact_line(phone=practice.phone, reply_to=practice.reply_to_email, by_email=True),
+                "contact_line": contact_line(
+                    phone=practice.phone_display, reply_to=practice.reply_to_email, by_email=True
+                ),
             },
         )
         messages.success(request, "The acknowledgement link was emailed to the client.")
@@ -241,6 +244,8 @@ def acknowledgement_public(request: HttpRequest, token: str) -> HttpResponse:
         version = PolicyVersion.objects.filter(pk=found[1]).first()
     if client is None or version is None or version.practice_id != client.practice_id:
         return render(request, "policies/ack_invalid.html", status=404)
+    # A client page reached by a link: no login, so name the zone here.
+    timefmt.activate(client.practice)
     done = Acknowledgement.objects.filter(client=client, version=version).exists()
     if request.method == "POST" and not done:
         services.acknowledgement_record(client=client, version=version, method=Acknowledgement.Method.LINK)

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 
 from .models import AuditEvent, Membership, Practice
-from .services import audit_record
+from .services import SETTINGS_FIELDS, audit_record
 
 
 def _practice_id(request):
@@ -109,6 +109,13 @@ class PracticeAdmin(PracticeAdminPermissions, admin.ModelAdmin):
     """A practice admin changes their own practice's settings (audited); only superusers add one."""
 
     list_display = ["name", "time_zone", "sender_name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Settings change on the Settings page, through practice_update (validated,
+        # the zone change confirmed, audited); admin only creates practices.
+        if obj is not None:
+            return SETTINGS_FIELDS
+        return ()
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

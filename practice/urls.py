@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
     path("audit/", views.audit_log, name="audit"),
+    path("settings/", views.practice_settings, name="practice_settings"),
     path("", include("policies.urls")),
     path("", include("followups.urls")),
     path("", include("imports.urls")),

@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -16,10 +17,11 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import two_factor
+from . import selectors, services, two_factor
 from .access import membership_required
+from .forms import PracticeSettingsForm
 from .http import csv_cell, safe_next, validate_sane_date
-from .models import AuditEvent
+from .models import AuditEvent, Practice
 from .services import audit_access, audit_record
 
 
@@ -204,3 +206,48 @@ def _audit_csv(events, zone) -> StreamingHttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit.csv"'
     return response
+
+
+# ------------------------------------------------------------ practice settings
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required(admin_only=True)
+def practice_settings(request: HttpRequest) -> HttpResponse:
+    """Practice admins set the practice up. A new time zone is saved only after
+    the admin has seen how many booked sessions will show at another local time."""
+    practice = request.membership.practice
+    # A copy: validating a ModelForm writes to its instance, and the request's
+    # practice must keep showing what is saved until the service has saved.
+    form = PracticeSettingsForm(request.POST or None, instance=Practice.objects.get(pk=practice.pk))
+    zone_change = None
+    if request.method == "POST" and form.is_valid():
+        new_zone = str(form.cleaned_data["time_zone"])
+        if new_zone != str(practice.time_zone) and request.POST.get("confirm_zone") != new_zone:
+            zone_change = selectors.zone_change_preview(practice=practice, new_zone=new_zone)
+        if zone_change is None or zone_change.count == 0:
+            try:
+                services.practice_update(practice=practice, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                _add_service_error(form, exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("practice_settings")
+    return render(
+        request,
+        "practice/settings.html",
+        {
+            "form": form,
+            "zone_change": zone_change,
+            "new_zone": form.cleaned_data.get("time_zone") if zone_change else None,
+        },
+    )
+
+
+def _add_service_error(form, exc: ValidationError) -> None:
+    """Put a service's message beside the field it names, or above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)

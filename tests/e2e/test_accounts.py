@@ -1,6 +1,5 @@
 """Logging in, resetting a password, and the practice boundary."""
 
-
 import pytest
 from playwright.sync_api import expect
 

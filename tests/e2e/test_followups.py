@@ -54,7 +54,8 @@ def _first_slot(page: Page) -> tuple[datetime, str]:
 
 def _booked_text(start: datetime, practice) -> str:
     local = start.astimezone(practice_zone(practice))
-    return f"You're booked for {local:%A} {local.day} {local:%B} at {local:%H:%M}."
+    # The practice fixture is in New York: the page names the zone.
+    return f"You're booked for {local:%A} {local.day} {local:%B} at {local:%H:%M} (Eastern Time)."
 
 
 def test_admin_edits_first_message_with_live_preview(page, practice, practice_admin):

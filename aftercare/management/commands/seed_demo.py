@@ -140,7 +140,7 @@ class Command(BaseCommand):
             name=name,
             defaults={
                 "time_zone": "America/New_York",
-                "phone": f"+1 555 010{number}",
+                "phone": f"+1 212 555 010{number}",
                 "sender_name": "Maple Street Office" if number == 1 else f"Office {number}",
             },
         )
@@ -261,7 +261,7 @@ class Command(BaseCommand):
                 "last_name": last,
                 "clinician": clinicians[i % 2],
                 "email": email if ready or i % 3 else "",
-                "phone": f"+1 555 01{i:02d}" if not ready and i % 2 else "",
+                "phone": f"+1 212 555 01{i:02d}" if not ready and i % 2 else "",
                 "preferred_channel": Client.Channel.EMAIL,
                 "consent_email": ready or i % 3 == 1,
                 "consent_sms": False,
@@ -270,7 +270,7 @@ class Command(BaseCommand):
             }
             if not fields["email"]:
                 fields["preferred_channel"] = Client.Channel.PHONE
-                fields["phone"] = f"+1 555 01{i:02d}"
+                fields["phone"] = f"+1 212 555 01{i:02d}"
             clients.append(client_create(practice=practice, actor=None, **fields))
         return clients
 
