@@ -161,23 +161,44 @@ class AvailabilityForm(forms.Form):
     weekday = forms.TypedChoiceField(label="Day", choices=Availability.Weekday.choices, coerce=int)
     start_time = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(label="To", widget=forms.TimeInput(attrs={"type": "time"}))
-    slot_minutes = forms.IntegerField(
-        label="Slot length (minutes)",
-        min_value=Availability.MIN_SLOT_MINUTES,
-        max_value=Availability.MAX_SLOT_MINUTES,
-        initial=50,
+    session_minutes = forms.IntegerField(
+        label="Session (minutes)",
+        min_value=Availability.MIN_SESSION_MINUTES,
+        max_value=Availability.MAX_SESSION_MINUTES,
+        required=False,
+    )
+    buffer_minutes = forms.IntegerField(
+        label="Buffer (minutes)", min_value=0, max_value=Availability.MAX_BUFFER_MINUTES, required=False
+    )
+    grid_minutes = forms.TypedChoiceField(
+        label="Start times every",
+        choices=[("", "practice default"), *Availability.GRID_CHOICES],
+        coerce=int,
+        empty_value=None,
+        required=False,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, practice, **kwargs):
         super().__init__(*args, **kwargs)
+        # Empty means the practice's default, which the placeholder shows.
+        self.fields["session_minutes"].widget.attrs["placeholder"] = str(practice.session_minutes)
+        self.fields["session_minutes"].help_text = f"Empty: practice default ({practice.session_minutes})."
+        self.fields["buffer_minutes"].widget.attrs["placeholder"] = str(practice.buffer_minutes)
+        self.fields["buffer_minutes"].help_text = f"Empty: practice default ({practice.buffer_minutes})."
+        grid_default = dict(Availability.GRID_CHOICES).get(practice.slot_grid_minutes, practice.slot_grid_minutes)
+        self.fields["grid_minutes"].choices = [("", f"practice default ({grid_default})"), *Availability.GRID_CHOICES]
         self.helper = FormHelper()
         self.helper.layout = Layout(
             Row(
-                Column("weekday", css_class="col-sm-3"),
-                Column("start_time", css_class="col-sm-3"),
-                Column("end_time", css_class="col-sm-3"),
-                Column("slot_minutes", css_class="col-sm-3"),
-            )
+                Column("weekday", css_class="col-sm-4"),
+                Column("start_time", css_class="col-sm-4"),
+                Column("end_time", css_class="col-sm-4"),
+            ),
+            Row(
+                Column("session_minutes", css_class="col-sm-4"),
+                Column("buffer_minutes", css_class="col-sm-4"),
+                Column("grid_minutes", css_class="col-sm-4"),
+            ),
         )
         self.helper.add_input(Submit("add", "Add window"))
 

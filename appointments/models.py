@@ -302,8 +302,10 @@ class Availability(models.Model):
         SATURDAY = 5, "Saturday"
         SUNDAY = 6, "Sunday"
 
-    MIN_SLOT_MINUTES = 15
-    MAX_SLOT_MINUTES = 240
+    MIN_SESSION_MINUTES = 15
+    MAX_SESSION_MINUTES = 240
+    MAX_BUFFER_MINUTES = 120
+    GRID_CHOICES = [(15, "quarter hour"), (30, "half hour"), (60, "hour")]
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="availability")
     # Windows have no history worth keeping once the clinician is gone.
@@ -311,11 +313,21 @@ class Availability(models.Model):
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start_time = models.TimeField("from")
     end_time = models.TimeField("to")
-    slot_minutes = models.PositiveSmallIntegerField(
-        "slot length (minutes)",
-        default=50,
-        validators=[MinValueValidator(MIN_SLOT_MINUTES), MaxValueValidator(MAX_SLOT_MINUTES)],
+    # Each of these three left empty follows the practice's default
+    # (Practice.session_minutes, buffer_minutes, slot_grid_minutes); see `effective`.
+    session_minutes = models.PositiveSmallIntegerField(
+        "session length (minutes)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_SESSION_MINUTES), MaxValueValidator(MAX_SESSION_MINUTES)],
     )
+    buffer_minutes = models.PositiveSmallIntegerField(
+        "buffer between sessions (minutes)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_BUFFER_MINUTES)],
+    )
+    grid_minutes = models.PositiveSmallIntegerField("start times every", null=True, blank=True, choices=GRID_CHOICES)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AvailabilityQuerySet.as_manager()
@@ -327,9 +339,19 @@ class Availability(models.Model):
             # A window cannot run past midnight: end after start on the same day.
             models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="availability_end_after_start"),
             models.CheckConstraint(
-                condition=Q(slot_minutes__gte=15, slot_minutes__lte=240), name="availability_slot_minutes_range"
+                condition=Q(session_minutes__isnull=True) | Q(session_minutes__gte=15, session_minutes__lte=240),
+                name="availability_session_minutes_range",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+    def effective(self, practice: Practice | None = None) -> tuple[int, int, int]:
+        """(session, buffer, grid) minutes: this window's own, or the practice's default for each left empty."""
+        practice = practice or self.practice
+        return (
+            self.session_minutes or practice.session_minutes,
+            self.buffer_minutes if self.buffer_minutes is not None else practice.buffer_minutes,
+            self.grid_minutes or practice.slot_grid_minutes,
+        )

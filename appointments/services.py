@@ -362,7 +362,9 @@ def _window_changes(window: Availability) -> dict:
         "weekday": window.weekday,
         "start_time": window.start_time.isoformat("minutes"),
         "end_time": window.end_time.isoformat("minutes"),
-        "slot_minutes": window.slot_minutes,
+        "session_minutes": window.session_minutes,
+        "buffer_minutes": window.buffer_minutes,
+        "grid_minutes": window.grid_minutes,
     }
 
 
@@ -373,27 +375,32 @@ def availability_add(
     weekday: int,
     start_time: time,
     end_time: time,
-    slot_minutes: int,
+    session_minutes: int | None = None,
+    buffer_minutes: int | None = None,
+    grid_minutes: int | None = None,
     actor,
 ) -> Availability:
     """Add one weekly window for a clinician, in the practice's wall-clock time.
 
-    Refuses, with the message on the field it is about: an end not after the
-    start, a window too short for one slot, and a window that overlaps another
-    of the clinician's on that weekday (windows that only touch are fine).
+    Session length, buffer and grid left as None follow the practice's
+    defaults. Refuses, with the message on the field it is about: an end not
+    after the start, a window too short for one session, and a window that
+    overlaps another of the clinician's on that weekday (windows that only
+    touch are fine).
     """
     if end_time <= start_time:
         raise ValidationError({"end_time": "The window must end after it starts (and by midnight)."})
-    if not Availability.MIN_SLOT_MINUTES <= slot_minutes <= Availability.MAX_SLOT_MINUTES:
-        raise ValidationError(
-            {
-                "slot_minutes": f"A slot lasts {Availability.MIN_SLOT_MINUTES} to "
-                f"{Availability.MAX_SLOT_MINUTES} minutes."
-            }
-        )
+    low, high = Availability.MIN_SESSION_MINUTES, Availability.MAX_SESSION_MINUTES
+    if session_minutes is not None and not low <= session_minutes <= high:
+        raise ValidationError({"session_minutes": f"A session lasts {low} to {high} minutes."})
+    if buffer_minutes is not None and not 0 <= buffer_minutes <= Availability.MAX_BUFFER_MINUTES:
+        raise ValidationError({"buffer_minutes": f"A buffer is 0 to {Availability.MAX_BUFFER_MINUTES} minutes."})
+    if grid_minutes is not None and grid_minutes not in dict(Availability.GRID_CHOICES):
+        raise ValidationError({"grid_minutes": "Start times are every quarter hour, half hour or hour."})
     length = _minutes_between(start_time, end_time)
-    if length < slot_minutes:
-        raise ValidationError({"end_time": f"This {length}-minute window cannot hold one {slot_minutes}-minute slot."})
+    session = session_minutes or practice.session_minutes
+    if length < session:
+        raise ValidationError({"end_time": f"This {length}-minute window cannot hold one {session}-minute session."})
     with transaction.atomic():
         _check_clinician(practice, clinician)
         # As for bookings: lock the clinician's row, so two adds run one after the other.
@@ -404,7 +411,9 @@ def availability_add(
             weekday=weekday,
             start_time=start_time,
             end_time=end_time,
-            slot_minutes=slot_minutes,
+            session_minutes=session_minutes,
+            buffer_minutes=buffer_minutes,
+            grid_minutes=grid_minutes,
         )
         window.full_clean()
         clash = (

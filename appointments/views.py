@@ -1,6 +1,7 @@
 """Schedule, clients and booking. Views stay short: selectors read, services write."""
 
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -218,16 +219,59 @@ def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(request.POST.get("next") or reverse("appointments:today"))
 
 
+def _open_times(request: HttpRequest, *, clinician_id: int, keep: dict, exclude_id: int | None = None) -> list:
+    """The clinician's open times this week, each a link that fills the form in (date, time, length).
+
+    `keep` is the rest of the query string the link carries (client, clinician).
+    """
+    days = selectors.open_times_for_staff(
+        membership=request.membership, clinician_id=clinician_id, exclude_id=exclude_id
+    )
+    result = []
+    for day, day_slots in days.items():
+        links = []
+        for start, end in day_slots:
+            query = {
+                **keep,
+                "date": day.isoformat(),
+                "start_time": f"{start:%H:%M}",
+                "duration": int((end - start).total_seconds() // 60),
+            }
+            links.append({"start": start, "end": end, "url": f"{request.path}?{urlencode(query)}"})
+        if links:
+            result.append((day, links))
+    return result
+
+
+def _prefill(request: HttpRequest, initial: dict) -> dict:
+    """Date, time and length from an open-time link; the form validates them on submit."""
+    for name in ("date", "start_time", "duration"):
+        value = request.GET.get(name, "")[:10]
+        if value:
+            initial[name] = value
+    return initial
+
+
 @require_http_methods(["GET", "POST"])
 @membership_required
 def appointment_book(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     clients = selectors.clients_for(membership=membership)
-    initial = {"weeks": 1, "duration": 50}
+    initial = {"weeks": 1, "duration": membership.practice.session_minutes}
     client_raw = request.GET.get("client", "")
     if client_raw.isdigit():
         initial["client"] = clients.filter(pk=int(client_raw)).first()
-    form = BookingForm(request.POST or None, membership=membership, clients=clients, initial=initial)
+    clinicians = list(selectors.clinicians_for(membership))
+    by_id = {c.pk: c for c in clinicians}
+    clinician_raw = request.GET.get("clinician", "")
+    slot_clinician = (
+        (by_id.get(int(clinician_raw)) if clinician_raw.isdigit() else None)
+        or by_id.get(membership.user_id)
+        or (clinicians[0] if clinicians else None)
+    )
+    if slot_clinician is not None:
+        initial["clinician"] = slot_clinician
+    form = BookingForm(request.POST or None, membership=membership, clients=clients, initial=_prefill(request, initial))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -248,7 +292,18 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
             n = len(booked)
             messages.success(request, f"Booked {n} session{'s' if n != 1 else ''}.")
             return redirect(data["client"].get_absolute_url())
-    return render(request, "appointments/book.html", {"form": form})
+    context = {
+        "form": form,
+        "clinicians": clinicians,
+        "slot_clinician": slot_clinician,
+        "client_id": client_raw if client_raw.isdigit() else "",
+    }
+    if slot_clinician is not None:
+        keep = {"clinician": slot_clinician.pk}
+        if initial.get("client") is not None:
+            keep["client"] = initial["client"].pk
+        context["open_days"] = _open_times(request, clinician_id=slot_clinician.pk, keep=keep)
+    return render(request, "appointments/book.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -291,7 +346,7 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "start_time": local.time().replace(second=0, microsecond=0),
         "duration": int(appointment.duration.total_seconds() // 60),
     }
-    form = MoveForm(request.POST or None, membership=request.membership, initial=initial)
+    form = MoveForm(request.POST or None, membership=request.membership, initial=_prefill(request, initial))
     if request.method == "POST" and form.is_valid():
         try:
             services.appointment_move(
@@ -305,7 +360,12 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Session moved.")
             return redirect(appointment.client.get_absolute_url())
-    return render(request, "appointments/edit.html", {"form": form, "appointment": appointment})
+    context = {"form": form, "appointment": appointment}
+    if appointment.status == Appointment.Status.SCHEDULED:
+        context["open_days"] = _open_times(
+            request, clinician_id=appointment.clinician_id, keep={}, exclude_id=appointment.pk
+        )
+    return render(request, "appointments/edit.html", context)
 
 
 @require_GET
@@ -415,7 +475,7 @@ def availability(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     clinician, clinicians = _availability_clinician(request)
     can_edit = clinician is not None and _can_edit_availability(membership, clinician.pk)
-    form = AvailabilityForm(request.POST or None)
+    form = AvailabilityForm(request.POST or None, practice=membership.practice)
     if request.method == "POST":
         if clinician is None:
             raise Http404("This practice has no clinicians.")
