@@ -109,6 +109,8 @@ class BookingForm(AppointmentTimeMixin):
         if not membership.sees_whole_practice:
             self.fields["clinician"].initial = membership.user_id
         self.helper = FormHelper()
+        # The page writes the <form> tag: a series with clashes adds a second submit inside it.
+        self.helper.form_tag = False
         self.helper.add_input(Submit("book", "Book"))
 
     def clean(self):

@@ -75,6 +75,17 @@ class Client(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+class SeriesQuerySet(models.QuerySet):
+    def for_membership(self, membership: Membership | None):
+        """Series this member may see: the practice's, or a clinician's own."""
+        if membership is None:
+            return self.none()
+        qs = self.filter(practice_id=membership.practice_id)
+        if membership.sees_whole_practice:
+            return qs
+        return qs.filter(clinician=membership.user_id)
+
+
 class AppointmentSeries(models.Model):
     """Weekly sessions booked together with one form."""
 
@@ -82,14 +93,22 @@ class AppointmentSeries(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="series")
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     weeks = models.PositiveSmallIntegerField()
+    # The weeks not booked because they clashed, as ISO start instants (UTC),
+    # so the series page can offer to book each one at another time.
+    skipped = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SeriesQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "appointment series"
 
     def __str__(self) -> str:
         return f"Weekly series of {self.weeks} for client #{self.client_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("appointments:series_detail", args=[self.pk])
 
 
 class AppointmentQuerySet(models.QuerySet):

@@ -161,17 +161,26 @@ def open_slots_for(
 STAFF_OPEN_DAYS = 7
 
 
+# How far ahead a "book this week at another time" link may ask for open times.
+STAFF_OPEN_MAX_AHEAD = timedelta(days=371)
+
+
 def open_times_for_staff(
-    *, membership: Membership, clinician_id: int, exclude_id: int | None = None
+    *, membership: Membership, clinician_id: int, exclude_id: int | None = None, first: date | None = None
 ) -> dict[date, list[tuple[datetime, datetime]]]:
-    """The clinician's open times over the next week, by local date, for the booking and move forms."""
+    """The clinician's open times over a week from `first` (today by default), by local date.
+
+    For the booking and move forms. A `first` in the past or too far ahead is read as today.
+    """
+    today = local_today(membership)
+    if first is None or first < today or first - today > STAFF_OPEN_MAX_AHEAD:
+        first = today
+    ahead = (first - today).days
     found = open_slots_for(
         clinician_id=clinician_id,
         practice=membership.practice,
-        days=STAFF_OPEN_DAYS,
+        days=ahead + STAFF_OPEN_DAYS,
         lead=timedelta(0),
         exclude_id=exclude_id,
     )
-    return slots.by_local_date(
-        found, zone=practice_zone(membership), start=local_today(membership), days=STAFF_OPEN_DAYS
-    )
+    return slots.by_local_date(found, zone=practice_zone(membership), start=first, days=STAFF_OPEN_DAYS)

@@ -6,7 +6,7 @@ database cannot, and records an audit event in the same transaction.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -106,6 +106,60 @@ def _check_no_clash(*, clinician_id: int, start: datetime, end: datetime, exclud
         raise ValidationError(f"The clinician already has a session at {when:%a %d %b %Y %H:%M}. Pick another time.")
 
 
+@dataclass(frozen=True)
+class WeekClash:
+    """One week of a series that cannot be booked: when, and the session it clashes with."""
+
+    week: int  # 0 for the first week
+    start: datetime
+    end: datetime
+    clashes_with: Appointment
+
+
+class SeriesClashError(ValidationError):
+    """Some weeks of a series clash. Nothing was booked; `clashes` names every one."""
+
+    def __init__(self, clashes: list[WeekClash], weeks: int):
+        self.clashes = clashes
+        self.weeks = weeks
+        free = weeks - len(clashes)
+        super().__init__(
+            f"{len(clashes)} of the {weeks} weeks clash with sessions already booked. "
+            f"Nothing is booked yet: book the {free} free weeks, or pick another time."
+        )
+
+
+def _series_starts(start: datetime, end: datetime, weeks: int, tz) -> list[tuple[datetime, datetime]]:
+    """Each week's (start, end): the same local wall-clock time, the same real length."""
+    local_start = start.astimezone(tz)
+    length = end - start
+    found = []
+    for week in range(weeks):
+        # Add days to the local wall time, then resolve it in the zone.
+        naive = local_start.replace(tzinfo=None) + timedelta(weeks=week)
+        slot_start = timezone.make_aware(naive, tz)
+        found.append((slot_start, slot_start + length))
+    return found
+
+
+def _clashes(*, clinician_id: int, times: list[tuple[datetime, datetime]]) -> list[WeekClash]:
+    """Every week that overlaps a session the clinician holds (one query; the caller holds the lock)."""
+    if not times:
+        return []
+    holding = list(
+        Appointment.objects.holding_time()
+        .filter(clinician_id=clinician_id, start__lt=times[-1][1], end__gt=times[0][0])
+        .select_related("client")
+        .order_by("start")
+    )
+    found = []
+    for week, (start, end) in enumerate(times):
+        other = next((a for a in holding if a.start < end and a.end > start), None)
+        if other is not None:
+            found.append(WeekClash(week=week, start=start, end=end, clashes_with=other))
+    return found
+
+
 def appointment_book(
     *,
     practice: Practice,
@@ -116,14 +170,18 @@ def appointment_book(
     session_type: str = Appointment.SessionType.INDIVIDUAL,
     modality: str = Appointment.Modality.IN_PERSON,
     weeks: int = 1,
+    skip_clashes: bool = False,
     actor=None,
     rescheduled_from: Appointment | None = None,
 ) -> list[Appointment]:
     """Book one session, or `weeks` weekly sessions at the same local time.
 
-    All or nothing: if any week clashes, nothing is booked and the message
-    names the first clash. Weekly repeats keep the wall-clock time in the
-    practice's zone across a DST change.
+    Weekly repeats keep the wall-clock time in the practice's zone across a
+    DST change. A single session that clashes is refused, naming the clash.
+    For a series, every clashing week is found first: without `skip_clashes`
+    nothing is booked and `SeriesClashError` lists them all; with it, the
+    free weeks are booked and the clashing ones skipped (the series' audit
+    record names them). If no week is free, nothing is booked.
     """
     if timezone.is_naive(start) or timezone.is_naive(end):
         raise ValueError("start and end must be aware datetimes")
@@ -135,23 +193,33 @@ def appointment_book(
         raise ValidationError("That client belongs to another practice.")
     if client.is_archived:
         raise ValidationError("This client is archived. Restore them before booking.")
-    tz = practice.time_zone
-    local_start = start.astimezone(tz)
-    length = end - start
+    times = _series_starts(start, end, weeks, practice.time_zone)
     with transaction.atomic():
         _check_clinician(practice, clinician)
+        if weeks == 1:
+            _check_no_clash(clinician_id=clinician.pk, start=times[0][0], end=times[0][1])
+            clashes = []
+        else:
+            # Lock the clinician as _check_no_clash does, then look at every week at once.
+            User.objects.select_for_update().filter(pk=clinician.pk).first()
+            clashes = _clashes(clinician_id=clinician.pk, times=times)
+            if clashes and (not skip_clashes or len(clashes) == weeks):
+                raise SeriesClashError(clashes, weeks)
+        skipped = {c.week for c in clashes}
         series = None
         if weeks > 1:
             series = AppointmentSeries.objects.create(
-                practice=practice, client=client, clinician=clinician, weeks=weeks, created_by=actor
+                practice=practice,
+                client=client,
+                clinician=clinician,
+                weeks=weeks,
+                skipped=[c.start.astimezone(UTC).isoformat() for c in clashes],
+                created_by=actor,
             )
         booked = []
-        for week in range(weeks):
-            # Add days to the local wall time, then resolve it in the zone.
-            naive = local_start.replace(tzinfo=None) + timedelta(weeks=week)
-            slot_start = timezone.make_aware(naive, tz)
-            slot_end = slot_start + length
-            _check_no_clash(clinician_id=clinician.pk, start=slot_start, end=slot_end)
+        for week, (slot_start, slot_end) in enumerate(times):
+            if week in skipped:
+                continue
             appointment = Appointment.objects.create(
                 practice=practice,
                 client=client,
@@ -166,6 +234,18 @@ def appointment_book(
             )
             booked.append(appointment)
             audit_record(practice=practice, actor=actor, action="appointment.booked", obj=appointment)
+        if series is not None:
+            audit_record(
+                practice=practice,
+                actor=actor,
+                action="series.booked",
+                obj=series,
+                changes={
+                    "weeks": weeks,
+                    "booked": len(booked),
+                    "skipped": series.skipped,
+                },
+            )
     return booked
 
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("appointments/<int:pk>/cancel/", views.appointment_cancel, name="appointment_cancel"),
     path("appointments/<int:pk>/undo/", views.appointment_undo, name="appointment_undo"),
     path("appointments/<int:pk>/makeup/", views.appointment_makeup, name="appointment_makeup"),
+    path("series/<int:pk>/", views.series_detail, name="series_detail"),
     path("availability/", views.availability, name="availability"),
     path("availability/<int:pk>/remove/", views.availability_remove, name="availability_remove"),
     path("clients/", views.client_list, name="client_list"),

@@ -1,6 +1,6 @@
 """Schedule, clients and booking. Views stay short: selectors read, services write."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -18,9 +18,9 @@ from policies.models import FeeAssessment
 from practice.access import membership_required
 
 from . import selectors, services, slots
-from .access import get_appointment_for_user, get_client_for_user
+from .access import get_appointment_for_user, get_client_for_user, get_series_for_user
 from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, MoveForm, OutcomeForm
-from .models import Appointment, Availability
+from .models import Appointment, Availability, Client
 
 
 def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
@@ -224,8 +224,12 @@ def _open_times(request: HttpRequest, *, clinician_id: int, keep: dict, exclude_
 
     `keep` is the rest of the query string the link carries (client, clinician).
     """
+    try:
+        first = date.fromisoformat(request.GET.get("date", "")[:10])
+    except ValueError:
+        first = None
     days = selectors.open_times_for_staff(
-        membership=request.membership, clinician_id=clinician_id, exclude_id=exclude_id
+        membership=request.membership, clinician_id=clinician_id, exclude_id=exclude_id, first=first
     )
     result = []
     for day, day_slots in days.items():
@@ -252,6 +256,26 @@ def _prefill(request: HttpRequest, initial: dict) -> dict:
     return initial
 
 
+def _clash_rows(membership, clashes: list) -> list[dict]:
+    """Each clashing week for the page: the other session's client is named only to someone who may see them."""
+    visible = set(
+        Client.objects.for_membership(membership)
+        .filter(pk__in={c.clashes_with.client_id for c in clashes})
+        .values_list("pk", flat=True)
+    )
+    zone = selectors.practice_zone(membership)
+    return [
+        {
+            "start": c.start.astimezone(zone),
+            "end": c.end.astimezone(zone),
+            "other_start": c.clashes_with.start.astimezone(zone),
+            "other_end": c.clashes_with.end.astimezone(zone),
+            "other_client": c.clashes_with.client if c.clashes_with.client_id in visible else None,
+        }
+        for c in clashes
+    ]
+
+
 @require_http_methods(["GET", "POST"])
 @membership_required
 def appointment_book(request: HttpRequest) -> HttpResponse:
@@ -272,6 +296,7 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
     if slot_clinician is not None:
         initial["clinician"] = slot_clinician
     form = BookingForm(request.POST or None, membership=membership, clients=clients, initial=_prefill(request, initial))
+    clashes = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -284,12 +309,22 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
                 session_type=data["session_type"],
                 modality=data["modality"],
                 weeks=data["weeks"],
+                skip_clashes=request.POST.get("skip_clashes") == "1",
                 actor=request.user,
             )
+        except services.SeriesClashError as exc:
+            clashes = _clash_rows(membership, exc.clashes)
+            form.add_error(None, exc.message)
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
         else:
             n = len(booked)
+            series = booked[0].series
+            if series is not None and series.skipped:
+                messages.warning(
+                    request, f"Booked {n} of {series.weeks} weekly sessions; {len(series.skipped)} skipped."
+                )
+                return redirect(series)
             messages.success(request, f"Booked {n} session{'s' if n != 1 else ''}.")
             return redirect(data["client"].get_absolute_url())
     context = {
@@ -297,6 +332,8 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
         "clinicians": clinicians,
         "slot_clinician": slot_clinician,
         "client_id": client_raw if client_raw.isdigit() else "",
+        "clashes": clashes,
+        "free_weeks": (form.cleaned_data.get("weeks", 0) - len(clashes)) if clashes else 0,
     }
     if slot_clinician is not None:
         keep = {"clinician": slot_clinician.pk}
@@ -304,6 +341,23 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
             keep["client"] = initial["client"].pk
         context["open_days"] = _open_times(request, clinician_id=slot_clinician.pk, keep=keep)
     return render(request, "appointments/book.html", context)
+
+
+@require_GET
+@membership_required
+def series_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A weekly series: the sessions booked, and each skipped week with a link to book it at another time."""
+    series = get_series_for_user(request, pk)
+    zone = selectors.practice_zone(request.membership)
+    booked = list(series.appointments.order_by("start"))
+    skipped = []
+    for raw in series.skipped:
+        start = datetime.fromisoformat(raw).astimezone(zone)
+        query = {"client": series.client_id, "clinician": series.clinician_id, "date": start.date().isoformat()}
+        if booked:
+            query["duration"] = int(booked[0].duration.total_seconds() // 60)
+        skipped.append({"start": start, "url": f"{reverse('appointments:appointment_book')}?{urlencode(query)}"})
+    return render(request, "appointments/series.html", {"series": series, "booked": booked, "skipped": skipped})
 
 
 @require_http_methods(["GET", "POST"])
