@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -431,6 +431,112 @@ def appointment_undo_outcome(
             changes={"status": [old_status, Status.SCHEDULED]},
         )
     return appointment, event
+
+
+# What a recorded outcome can be corrected to, and from.
+CORRECTABLE = {
+    Outcome.ATTENDED: Status.ATTENDED,
+    Outcome.NO_SHOW: Status.NO_SHOW,
+    Outcome.LATE_CANCEL: Status.LATE_CANCEL,
+}
+
+
+@dataclass(frozen=True)
+class Correction:
+    appointment: Appointment
+    old_status: str
+    # The missed-session record the correction closed, and the one it opened.
+    closed: NoShowEvent | None
+    opened: NoShowEvent | None
+
+
+def correction_allowed(*, appointment: Appointment, membership: Membership | None, now: datetime) -> str:
+    """Why this member may not correct this session's outcome, or "" if they may.
+
+    Practice admins may at any time; the session's clinician within the
+    practice's `correction_window_days` of the session's start.
+    """
+    if membership is None or not membership.is_active or membership.practice_id != appointment.practice_id:
+        return "Only a practice admin or the session's clinician can correct an outcome."
+    if membership.is_admin:
+        return ""
+    if membership.user_id != appointment.clinician_id:
+        return "Only a practice admin or the session's clinician can correct an outcome."
+    days = appointment.practice.correction_window_days
+    if now - appointment.start > timedelta(days=days):
+        return f"Clinicians can correct an outcome within {days} days of the session. Ask a practice admin."
+    return ""
+
+
+def appointment_correct_outcome(
+    *, appointment_id: int, new_outcome: str, actor, reason: str, now: datetime | None = None
+) -> Correction:
+    """Correct a recorded outcome after the undo window, in the caller's transaction.
+
+    1. Lock the appointment row (only it: `of=("self",)`).
+    2. Refuse without a reason, without permission (`correction_allowed`),
+       for a session with no attended/no-show/late-cancel outcome, for the
+       outcome it already has, and attended or no-show before the start.
+    3. Close the live missed-session record, if any (stamped undone, kept).
+    4. Set the new status; a miss gets a fresh missed-session record, whose
+       after-miss work the caller starts.
+    5. Audit: from, to, and the reason.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the outcome is being corrected."})
+    if new_outcome not in CORRECTABLE:
+        raise ValidationError("An outcome can be corrected to attended, no-show or late cancel.")
+    new_status = CORRECTABLE[new_outcome]
+    with transaction.atomic():
+        appointment = (
+            Appointment.objects.select_for_update(of=("self",)).select_related("practice").get(pk=appointment_id)
+        )
+        membership = Membership.objects.filter(user=actor, is_active=True).first()
+        refusal = correction_allowed(appointment=appointment, membership=membership, now=now)
+        if refusal:
+            raise PermissionDenied(refusal)
+        old_status = appointment.status
+        if old_status not in CORRECTABLE.values():
+            raise ValidationError("Only an attended, no-show or late-cancel outcome can be corrected here.")
+        if old_status == new_status:
+            raise ValidationError(f"This session is already marked {appointment.get_status_display().lower()}.")
+        if new_status in (Status.ATTENDED, Status.NO_SHOW) and appointment.start > now:
+            raise ValidationError("This session has not started yet.")
+        closed = (
+            NoShowEvent.objects.select_for_update(of=("self",)).filter(appointment=appointment, undone_at=None).first()
+        )
+        if closed is not None:
+            closed.undone_at = now
+            closed.undone_by = actor
+            closed.save(update_fields=["undone_at", "undone_by"])
+        appointment.status = new_status
+        if new_status == Status.LATE_CANCEL:
+            appointment.initiated_by = Appointment.Initiator.CLIENT
+        elif new_status in (Status.ATTENDED, Status.NO_SHOW):
+            appointment.initiated_by = ""
+        appointment.status_changed_at = now
+        appointment.status_changed_by = actor
+        appointment.save(update_fields=["status", "initiated_by", "status_changed_at", "status_changed_by"])
+        opened = None
+        if new_status in Appointment.MISSED_STATUSES:
+            opened = NoShowEvent.objects.create(
+                practice_id=appointment.practice_id,
+                appointment=appointment,
+                kind=new_status,
+                recorded_by=actor,
+                recorded_at=now,
+                reason=f"Corrected: {reason}"[:500],
+            )
+        audit_record(
+            practice=appointment.practice,
+            actor=actor,
+            action="appointment.outcome_corrected",
+            obj=appointment,
+            changes={"status": [old_status, new_status], "reason": reason[:500]},
+        )
+    return Correction(appointment=appointment, old_status=old_status, closed=closed, opened=opened)
 
 
 def _minutes_between(start: time, end: time) -> int:
