@@ -157,6 +157,32 @@ class OutcomeForm(forms.Form):
     reason = forms.CharField(max_length=500, required=False)
 
 
+class CorrectionForm(forms.Form):
+    """Correct a recorded outcome after the undo window: the new outcome and why."""
+
+    outcome = forms.ChoiceField(label="Correct outcome", widget=forms.RadioSelect)
+    reason = forms.CharField(
+        label="Why is it being corrected?",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the audit trail. Say what happened, not clinical details.",
+    )
+
+    CHOICES = [("attended", "Attended"), ("no_show", "No-show"), ("late_cancel", "Late cancel")]
+
+    def __init__(self, *args, current: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["outcome"].choices = [(value, label) for value, label in self.CHOICES if value != current]
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("correct", "Correct outcome"))
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise ValidationError("Say why the outcome is being corrected.")
+        return reason
+
+
 class AvailabilityForm(forms.Form):
     """One weekly window. The service checks overlaps; its messages land beside the fields here."""
 

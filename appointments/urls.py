@@ -14,6 +14,7 @@ urlpatterns = [
     path("appointments/<int:pk>/outcome/", views.appointment_outcome, name="appointment_outcome"),
     path("appointments/<int:pk>/cancel/", views.appointment_cancel, name="appointment_cancel"),
     path("appointments/<int:pk>/undo/", views.appointment_undo, name="appointment_undo"),
+    path("appointments/<int:pk>/correct/", views.appointment_correct, name="appointment_correct"),
     path("appointments/<int:pk>/makeup/", views.appointment_makeup, name="appointment_makeup"),
     path("series/<int:pk>/", views.series_detail, name="series_detail"),
     path("availability/", views.availability, name="availability"),

@@ -9,9 +9,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aftercare.services import attendance_record, attendance_undo, makeup_book
+from aftercare.services import attendance_correct, attendance_record, attendance_undo, makeup_book
 from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
 from policies.models import FeeAssessment
@@ -19,7 +20,7 @@ from practice.access import membership_required
 
 from . import selectors, services, slots
 from .access import get_appointment_for_user, get_client_for_user, get_series_for_user
-from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, MoveForm, OutcomeForm
+from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, CorrectionForm, MoveForm, OutcomeForm
 from .models import Appointment, Availability, Client
 
 
@@ -341,6 +342,38 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
             keep["client"] = initial["client"].pk
         context["open_days"] = _open_times(request, clinician_id=slot_clinician.pk, keep=keep)
     return render(request, "appointments/book.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def appointment_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct a recorded outcome after the undo window, with a reason; then say what followed."""
+    appointment = get_appointment_for_user(request, pk)
+    correctable = appointment.status in services.CORRECTABLE.values()
+    refusal = services.correction_allowed(appointment=appointment, membership=request.membership, now=timezone.now())
+    if request.method == "POST" and (refusal or not correctable):
+        raise PermissionDenied(refusal or "This session has no outcome to correct.")
+    form = CorrectionForm(request.POST or None, current=appointment.status)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = attendance_correct(
+                appointment_id=appointment.pk,
+                new_outcome=form.cleaned_data["outcome"],
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Corrected to {result.appointment.get_status_display().lower()}.")
+            for note in result.notes:
+                messages.info(request, note)
+            return redirect(appointment.client)
+    return render(
+        request,
+        "appointments/correct.html",
+        {"appointment": appointment, "form": form, "refusal": refusal, "correctable": correctable},
+    )
 
 
 @require_GET
