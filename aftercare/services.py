@@ -471,6 +471,39 @@ def client_reschedule(
     return makeup
 
 
+# A used rebooking link still serves its new session's calendar file this long
+# after it was used (and only while that session is still booked), so the
+# client can add it from the confirmation page, or again later on their phone.
+CALENDAR_LINK_DAYS = 14
+
+
+def rebooked_session(*, token: str, now: datetime | None = None) -> Appointment:
+    """The session a client booked through this link, for its calendar file; reads only.
+
+    Raises LinkUnusable for an unknown token, a link not (yet) used, one used
+    more than CALENDAR_LINK_DAYS ago, or a session no longer booked.
+    """
+    now = now or timezone.now()
+    if not token or len(token) > 100:
+        raise LinkUnusable
+    link = (
+        RescheduleLink.objects.select_related("new_appointment__practice", "new_appointment__clinician")
+        .filter(token_hash=followups.token_hash(token))
+        .first()
+    )
+    if link is None:
+        raise LinkUnusable
+    appointment = link.new_appointment
+    if (
+        link.used_at is None
+        or appointment is None
+        or now - link.used_at > timedelta(days=CALENDAR_LINK_DAYS)
+        or appointment.status != Appointment.Status.SCHEDULED
+    ):
+        raise LinkUnusable(practice=link.practice)
+    return appointment
+
+
 def _enqueue_rebooked_notice(appointment_id: int) -> None:
     from .tasks import notify_clinician_rebooked
 
