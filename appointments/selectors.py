@@ -113,6 +113,7 @@ def availability_for(*, membership: Membership, clinician_id: int) -> QuerySet:
     return (
         Availability.objects.for_membership(membership)
         .filter(clinician_id=clinician_id)
+        .select_related("practice")  # each row shows its effective values, with the practice's defaults
         .order_by("weekday", "start_time", "id")
     )
 

@@ -1,9 +1,11 @@
 """The booking and move forms offer the clinician's open times: on the grid, with the buffer kept."""
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from appointments.models import Appointment
@@ -113,3 +115,24 @@ def test_the_move_form_offers_times_and_a_session_does_not_block_its_own_move(
     appointment.refresh_from_db()
     assert appointment.start == datetime(2026, 7, 6, 15, 0, tzinfo=UTC)
     assert Appointment.objects.count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize("url_name", ["appointments:appointment_book", "appointments:availability"])
+def test_pages_with_open_times_run_a_fixed_number_of_queries(
+    client, practice, therapist, client_of_therapist, url_name, django_assert_num_queries
+):
+    window(practice, therapist)
+    client.force_login(therapist)
+    url = reverse(url_name)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for weekday in range(1, 7):
+        availability_add(
+            practice=practice, clinician=therapist, weekday=weekday, start_time=time(9), end_time=time(17), actor=None
+        )
+    for day in range(7, 12):
+        start = datetime(2026, 7, day, 10, 5, tzinfo=practice.time_zone)
+        AppointmentFactory(client=client_of_therapist, start=start, end=start + timedelta(minutes=50))
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert client.get(url).status_code == 200
