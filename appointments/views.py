@@ -401,7 +401,8 @@ def appointment_makeup(request: HttpRequest, pk: int) -> HttpResponse:
     if not missed.is_missed:
         messages.error(request, "A make-up can only be booked for a missed session.")
         return redirect(missed.client)
-    form = MoveForm(request.POST or None, membership=request.membership, initial={"duration": 50})
+    initial = _prefill(request, {"duration": request.membership.practice.session_minutes})
+    form = MoveForm(request.POST or None, membership=request.membership, initial=initial)
     form.helper.inputs[0].value = "Book make-up"
     if request.method == "POST" and form.is_valid():
         try:
@@ -419,7 +420,8 @@ def appointment_makeup(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Make-up session booked.")
             return redirect(missed.client)
-    return render(request, "appointments/makeup.html", {"form": form, "appointment": missed})
+    open_days = _open_times(request, clinician_id=missed.clinician_id, keep={})
+    return render(request, "appointments/makeup.html", {"form": form, "appointment": missed, "open_days": open_days})
 
 
 @require_http_methods(["GET", "POST"])

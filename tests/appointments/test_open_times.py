@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from aftercare.services import attendance_record
 from appointments.models import Appointment
 from appointments.services import availability_add
 from tests.factories import AppointmentFactory
@@ -136,3 +137,20 @@ def test_pages_with_open_times_run_a_fixed_number_of_queries(
         AppointmentFactory(client=client_of_therapist, start=start, end=start + timedelta(minutes=50))
     with django_assert_num_queries(len(few.captured_queries)):
         assert client.get(url).status_code == 200
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_make_up_form_offers_the_clinicians_open_times_at_the_practice_length(
+    client, practice, therapist, client_of_therapist
+):
+    window(practice, therapist)
+    missed = AppointmentFactory(
+        client=client_of_therapist,
+        start=datetime(2026, 7, 3, 10, 0, tzinfo=practice.time_zone),
+        end=datetime(2026, 7, 3, 10, 50, tzinfo=practice.time_zone),
+    )
+    attendance_record(appointment_id=missed.pk, outcome="no_show", actor=therapist)
+    client.force_login(therapist)
+    response = client.get(reverse("appointments:appointment_makeup", args=[missed.pk]))
+    assert offered(response) == ["Mon 09:00", "Mon 10:00", "Mon 11:00"]
+    assert response.context["form"].initial["duration"] == 50
