@@ -154,3 +154,15 @@ def test_the_make_up_form_offers_the_clinicians_open_times_at_the_practice_lengt
     response = client.get(reverse("appointments:appointment_makeup", args=[missed.pk]))
     assert offered(response) == ["Mon 09:00", "Mon 10:00", "Mon 11:00"]
     assert response.context["form"].initial["duration"] == 50
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_window_left_to_the_defaults_follows_a_change_of_the_practice_defaults(client, practice, therapist):
+    window(practice, therapist)
+    practice.session_minutes, practice.buffer_minutes, practice.slot_grid_minutes = 45, 15, 60
+    practice.save()
+    client.force_login(therapist)
+    assert offered(client.get(BOOK)) == ["Mon 09:00", "Mon 10:00", "Mon 11:00"]
+    practice.buffer_minutes, practice.slot_grid_minutes = 0, 15
+    practice.save()
+    assert offered(client.get(BOOK)) == ["Mon 09:00", "Mon 09:45", "Mon 10:30", "Mon 11:15"]
