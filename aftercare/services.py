@@ -22,13 +22,14 @@ from appointments.services import (
     Outcome,
     OutcomeResult,
     appointment_book,
+    appointment_correct_outcome,
     appointment_record_outcome,
     appointment_undo_outcome,
 )
 from followups import services as followups
 from followups.models import OutboxMessage, RescheduleLink
 from policies import services as policies
-from policies.models import SafetyCheck
+from policies.models import FeeAssessment, SafetyCheck
 from practice import timefmt
 from practice.emails import send_email
 
@@ -134,6 +135,113 @@ def attendance_undo(*, appointment_id: int, actor) -> Appointment:
                     check=check, actor=actor, note="Closed: the missed-session mark was undone."
                 )
     return appointment
+
+
+# A session corrected to a miss longer ago than this gets no automated
+# follow-up: "we missed you" weeks later confuses more than it helps. Its fee
+# is still assessed (under the usual review hold), so staff see it.
+CORRECTION_FOLLOWUP_MAX_AGE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class CorrectionOutcome:
+    appointment: Appointment
+    # Plain sentences for staff: what happened to the fee and the messages.
+    notes: list[str]
+
+
+def _money(fee) -> str:
+    return f"{fee.amount} {fee.currency}"
+
+
+def attendance_correct(
+    *, appointment_id: int, new_outcome: str, actor, reason: str, now: datetime | None = None
+) -> CorrectionOutcome:
+    """Correct an outcome after the undo window: the fee and messages follow, as with undo.
+
+    1. `appointment_correct_outcome` checks who may, records the new status and
+       closes the old missed-session record (audited with from, to, reason).
+    2. What the old miss started: pending follow-ups are cancelled, an open
+       safety check closed, a fee not yet paid voided. A paid fee is left as
+       it is and staff are told to refund it by hand. Follow-ups that already
+       reached the client are named with their date.
+    3. A new miss starts its after-miss work as a fresh mark would (fee, or
+       the safety check), but follow-ups only if the session was within
+       `CORRECTION_FOLLOWUP_MAX_AGE` and the client has not already heard
+       from us about it.
+    """
+    now = now or timezone.now()
+    notes: list[str] = []
+    with transaction.atomic(durable=True):
+        correction = appointment_correct_outcome(
+            appointment_id=appointment_id, new_outcome=new_outcome, actor=actor, reason=reason, now=now
+        )
+        appointment = correction.appointment
+        zone = appointment.practice.time_zone
+        already_heard = False
+        closed = correction.closed
+        if closed is not None:
+            cancelled = followups.outbox_cancel_pending(event=closed, reason="The outcome was corrected")
+            if cancelled:
+                plural = cancelled != 1
+                notes.append(
+                    f"{cancelled} follow-up{'s' if plural else ''} not yet sent "
+                    f"{'were' if plural else 'was'} cancelled."
+                )
+            for message in (
+                OutboxMessage.objects.filter(missed_session=closed)
+                .exclude(
+                    status__in=[
+                        OutboxMessage.Status.PENDING,
+                        OutboxMessage.Status.CANCELLED,
+                        OutboxMessage.Status.FAILED,
+                    ]
+                )
+                .order_by("sent_at", "due_at")
+            ):
+                already_heard = True
+                if message.status == OutboxMessage.Status.SENT and message.sent_at is not None:
+                    when = timezone.localtime(message.sent_at, zone)
+                    notes.append(
+                        f"The client was already sent a follow-up on {when:%a %d %b %Y at %H:%M} "
+                        f"({message.get_channel_display().lower()}). It cannot be taken back."
+                    )
+                else:
+                    notes.append("A follow-up was being sent just now and may reach the client.")
+            check = SafetyCheck.objects.filter(missed_session=closed, completed_at=None).first()
+            if check is not None:
+                policies.safety_check_complete(check=check, actor=actor, note="Closed: the outcome was corrected.")
+                notes.append("The open safety check was closed.")
+            fee = FeeAssessment.objects.filter(missed_session=closed).first()
+            if fee is not None and fee.state == FeeAssessment.State.PAID:
+                notes.append(
+                    f"The fee of {_money(fee)} was already paid. It stays on file: refund it by hand "
+                    "if it should not have been charged."
+                )
+            elif fee is not None and fee.state not in (FeeAssessment.State.VOID, FeeAssessment.State.NOT_CHARGED):
+                policies.fee_void(fee=fee, actor=actor, note="The outcome was corrected.", reason_code="undo")
+                notes.append(f"The fee of {_money(fee)} ({fee.get_state_display().lower()}) was voided.")
+            elif fee is not None and fee.state == FeeAssessment.State.NOT_CHARGED:
+                policies.fee_void(fee=fee, actor=actor, note="The outcome was corrected.", reason_code="undo")
+        opened = correction.opened
+        if opened is not None:
+            _on_commit_robust(_enqueue_missed_session, opened.pk)
+            client = appointment.client
+            if client.needs_safety_check:
+                notes.append("The client is flagged for a safety check: the clinician is alerted before anything else.")
+            elif already_heard:
+                notes.append("No new follow-up is planned: the client already heard from us about this session.")
+            elif now - appointment.start > CORRECTION_FOLLOWUP_MAX_AGE:
+                days = CORRECTION_FOLLOWUP_MAX_AGE.days
+                notes.append(f"No follow-up is sent: the session was more than {days} days ago.")
+            else:
+                _plan_followups(opened, start=now)
+                notes.append("Follow-ups are planned as for a fresh mark.")
+            notes.append("The fee is assessed as for a fresh mark, under the terms in force at the session.")
+        if not notes:
+            notes.append("Nothing had been charged or sent for this session.")
+    log.info("outcome corrected appointment_id=%s", appointment.pk)
+    return CorrectionOutcome(appointment=appointment, notes=notes)
 
 
 def missed_session_process(*, event_id: int, now: datetime | None = None) -> bool:
@@ -362,6 +470,39 @@ def client_reschedule(
         _on_commit_robust(_enqueue_rebooked_notice, makeup.pk)
     log.info("client rescheduled event_id=%s appointment_id=%s", event.pk, makeup.pk)
     return makeup
+
+
+# A used rebooking link still serves its new session's calendar file this long
+# after it was used (and only while that session is still booked), so the
+# client can add it from the confirmation page, or again later on their phone.
+CALENDAR_LINK_DAYS = 14
+
+
+def rebooked_session(*, token: str, now: datetime | None = None) -> Appointment:
+    """The session a client booked through this link, for its calendar file; reads only.
+
+    Raises LinkUnusable for an unknown token, a link not (yet) used, one used
+    more than CALENDAR_LINK_DAYS ago, or a session no longer booked.
+    """
+    now = now or timezone.now()
+    if not token or len(token) > 100:
+        raise LinkUnusable
+    link = (
+        RescheduleLink.objects.select_related("new_appointment__practice", "new_appointment__clinician")
+        .filter(token_hash=followups.token_hash(token))
+        .first()
+    )
+    if link is None:
+        raise LinkUnusable
+    appointment = link.new_appointment
+    if (
+        link.used_at is None
+        or appointment is None
+        or now - link.used_at > timedelta(days=CALENDAR_LINK_DAYS)
+        or appointment.status != Appointment.Status.SCHEDULED
+    ):
+        raise LinkUnusable(practice=link.practice)
+    return appointment
 
 
 def _enqueue_rebooked_notice(appointment_id: int) -> None:

@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from . import selectors
-from .models import Appointment, Client
+from .models import Appointment, AppointmentSeries, Client
 
 
 def get_appointment_for_user(request: HttpRequest, pk: int) -> Appointment:
@@ -13,3 +13,8 @@ def get_appointment_for_user(request: HttpRequest, pk: int) -> Appointment:
 
 def get_client_for_user(request: HttpRequest, pk: int) -> Client:
     return get_object_or_404(Client.objects.for_membership(request.membership), pk=pk)
+
+
+def get_series_for_user(request: HttpRequest, pk: int) -> AppointmentSeries:
+    qs = AppointmentSeries.objects.for_membership(request.membership).select_related("client", "clinician")
+    return get_object_or_404(qs, pk=pk)

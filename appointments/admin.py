@@ -40,5 +40,13 @@ class NoShowEventAdmin(PracticeScopedAdmin):
 class AvailabilityAdmin(PracticeScopedAdmin):
     """Read-only: the Availability page edits windows through the service that refuses overlaps."""
 
-    list_display = ["clinician", "weekday", "start_time", "end_time", "slot_minutes"]
+    list_display = [
+        "clinician",
+        "weekday",
+        "start_time",
+        "end_time",
+        "session_minutes",
+        "buffer_minutes",
+        "grid_minutes",
+    ]
     list_filter = ["weekday"]

@@ -133,6 +133,8 @@ class BookingForm(AppointmentTimeMixin):
         if not membership.sees_whole_practice:
             self.fields["clinician"].initial = membership.user_id
         self.helper = FormHelper()
+        # The page writes the <form> tag: a series with clashes adds a second submit inside it.
+        self.helper.form_tag = False
         self.helper.add_input(Submit("book", "Book"))
 
     def clean(self):
@@ -179,29 +181,76 @@ class OutcomeForm(forms.Form):
     reason = forms.CharField(max_length=500, required=False)
 
 
+class CorrectionForm(forms.Form):
+    """Correct a recorded outcome after the undo window: the new outcome and why."""
+
+    outcome = forms.ChoiceField(label="Correct outcome", widget=forms.RadioSelect)
+    reason = forms.CharField(
+        label="Why is it being corrected?",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept in the audit trail. Say what happened, not clinical details.",
+    )
+
+    CHOICES = [("attended", "Attended"), ("no_show", "No-show"), ("late_cancel", "Late cancel")]
+
+    def __init__(self, *args, current: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["outcome"].choices = [(value, label) for value, label in self.CHOICES if value != current]
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("correct", "Correct outcome"))
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise ValidationError("Say why the outcome is being corrected.")
+        return reason
+
+
 class AvailabilityForm(forms.Form):
     """One weekly window. The service checks overlaps; its messages land beside the fields here."""
 
     weekday = forms.TypedChoiceField(label="Day", choices=Availability.Weekday.choices, coerce=int)
     start_time = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}))
     end_time = forms.TimeField(label="To", widget=forms.TimeInput(attrs={"type": "time"}))
-    slot_minutes = forms.IntegerField(
-        label="Slot length (minutes)",
-        min_value=Availability.MIN_SLOT_MINUTES,
-        max_value=Availability.MAX_SLOT_MINUTES,
-        initial=50,
+    session_minutes = forms.IntegerField(
+        label="Session (minutes)",
+        min_value=Availability.MIN_SESSION_MINUTES,
+        max_value=Availability.MAX_SESSION_MINUTES,
+        required=False,
+    )
+    buffer_minutes = forms.IntegerField(
+        label="Buffer (minutes)", min_value=0, max_value=Availability.MAX_BUFFER_MINUTES, required=False
+    )
+    grid_minutes = forms.TypedChoiceField(
+        label="Start times every",
+        choices=[("", "practice default"), *Availability.GRID_CHOICES],
+        coerce=int,
+        empty_value=None,
+        required=False,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, practice, **kwargs):
         super().__init__(*args, **kwargs)
+        # Empty means the practice's default, which the placeholder shows.
+        self.fields["session_minutes"].widget.attrs["placeholder"] = str(practice.session_minutes)
+        self.fields["session_minutes"].help_text = f"Empty: practice default ({practice.session_minutes})."
+        self.fields["buffer_minutes"].widget.attrs["placeholder"] = str(practice.buffer_minutes)
+        self.fields["buffer_minutes"].help_text = f"Empty: practice default ({practice.buffer_minutes})."
+        grid_default = dict(Availability.GRID_CHOICES).get(practice.slot_grid_minutes, practice.slot_grid_minutes)
+        self.fields["grid_minutes"].choices = [("", f"practice default ({grid_default})"), *Availability.GRID_CHOICES]
         self.helper = FormHelper()
         self.helper.layout = Layout(
             Row(
-                Column("weekday", css_class="col-sm-3"),
-                Column("start_time", css_class="col-sm-3"),
-                Column("end_time", css_class="col-sm-3"),
-                Column("slot_minutes", css_class="col-sm-3"),
-            )
+                Column("weekday", css_class="col-sm-4"),
+                Column("start_time", css_class="col-sm-4"),
+                Column("end_time", css_class="col-sm-4"),
+            ),
+            Row(
+                Column("session_minutes", css_class="col-sm-4"),
+                Column("buffer_minutes", css_class="col-sm-4"),
+                Column("grid_minutes", css_class="col-sm-4"),
+            ),
         )
         self.helper.add_input(Submit("add", "Add window"))
 

@@ -88,6 +88,17 @@ class Client(models.Model):
         return "" if self.phone_needs_review else self.phone
 
 
+class SeriesQuerySet(models.QuerySet):
+    def for_membership(self, membership: Membership | None):
+        """Series this member may see: the practice's, or a clinician's own."""
+        if membership is None:
+            return self.none()
+        qs = self.filter(practice_id=membership.practice_id)
+        if membership.sees_whole_practice:
+            return qs
+        return qs.filter(clinician=membership.user_id)
+
+
 class AppointmentSeries(models.Model):
     """Weekly sessions booked together with one form."""
 
@@ -95,14 +106,22 @@ class AppointmentSeries(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="series")
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     weeks = models.PositiveSmallIntegerField()
+    # The weeks not booked because they clashed, as ISO start instants (UTC),
+    # so the series page can offer to book each one at another time.
+    skipped = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SeriesQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "appointment series"
 
     def __str__(self) -> str:
         return f"Weekly series of {self.weeks} for client #{self.client_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("appointments:series_detail", args=[self.pk])
 
 
 class AppointmentQuerySet(models.QuerySet):
@@ -315,8 +334,10 @@ class Availability(models.Model):
         SATURDAY = 5, "Saturday"
         SUNDAY = 6, "Sunday"
 
-    MIN_SLOT_MINUTES = 15
-    MAX_SLOT_MINUTES = 240
+    MIN_SESSION_MINUTES = 15
+    MAX_SESSION_MINUTES = 240
+    MAX_BUFFER_MINUTES = 120
+    GRID_CHOICES = [(15, "quarter hour"), (30, "half hour"), (60, "hour")]
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="availability")
     # Windows have no history worth keeping once the clinician is gone.
@@ -324,11 +345,21 @@ class Availability(models.Model):
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
     start_time = models.TimeField("from")
     end_time = models.TimeField("to")
-    slot_minutes = models.PositiveSmallIntegerField(
-        "slot length (minutes)",
-        default=50,
-        validators=[MinValueValidator(MIN_SLOT_MINUTES), MaxValueValidator(MAX_SLOT_MINUTES)],
+    # Each of these three left empty follows the practice's default
+    # (Practice.session_minutes, buffer_minutes, slot_grid_minutes); see `effective`.
+    session_minutes = models.PositiveSmallIntegerField(
+        "session length (minutes)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_SESSION_MINUTES), MaxValueValidator(MAX_SESSION_MINUTES)],
     )
+    buffer_minutes = models.PositiveSmallIntegerField(
+        "buffer between sessions (minutes)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_BUFFER_MINUTES)],
+    )
+    grid_minutes = models.PositiveSmallIntegerField("start times every", null=True, blank=True, choices=GRID_CHOICES)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = AvailabilityQuerySet.as_manager()
@@ -340,9 +371,19 @@ class Availability(models.Model):
             # A window cannot run past midnight: end after start on the same day.
             models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="availability_end_after_start"),
             models.CheckConstraint(
-                condition=Q(slot_minutes__gte=15, slot_minutes__lte=240), name="availability_slot_minutes_range"
+                condition=Q(session_minutes__isnull=True) | Q(session_minutes__gte=15, session_minutes__lte=240),
+                name="availability_session_minutes_range",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+    def effective(self, practice: Practice | None = None) -> tuple[int, int, int]:
+        """(session, buffer, grid) minutes: this window's own, or the practice's default for each left empty."""
+        practice = practice or self.practice
+        return (
+            self.session_minutes or practice.session_minutes,
+            self.buffer_minutes if self.buffer_minutes is not None else practice.buffer_minutes,
+            self.grid_minutes or practice.slot_grid_minutes,
+        )

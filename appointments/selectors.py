@@ -113,37 +113,75 @@ def availability_for(*, membership: Membership, clinician_id: int) -> QuerySet:
     return (
         Availability.objects.for_membership(membership)
         .filter(clinician_id=clinician_id)
+        .select_related("practice")  # each row shows its effective values, with the practice's defaults
         .order_by("weekday", "start_time", "id")
     )
 
 
 def open_slots_for(
-    *, clinician_id: int, practice: Practice, days: int = 14, now: datetime | None = None
+    *,
+    clinician_id: int,
+    practice: Practice,
+    days: int = 14,
+    now: datetime | None = None,
+    lead: timedelta = BOOKING_LEAD,
+    exclude_id: int | None = None,
 ) -> list[tuple[datetime, datetime]]:
     """The clinician's open slots from today for `days` local days, as (start, end) in UTC.
 
     Two queries, however many windows and appointments: the windows, then
     the appointments that hold the clinician's time in the range. A
     clinician who is no longer an active member of the practice has none.
+    Staff pages pass `lead=timedelta(0)` (they may book today), and the move
+    form `exclude_id`, so a session does not block its own new time.
     """
     now = now or timezone.now()
     tz = zoneinfo.ZoneInfo(str(practice.time_zone))
     first = now.astimezone(tz).date()
-    windows = list(
-        Availability.objects.filter(
+    windows = [
+        slots.Window(window.weekday, window.start_time, window.end_time, *window.effective(practice))
+        for window in Availability.objects.filter(
             practice=practice,
             clinician_id=clinician_id,
             clinician__membership__practice=practice,
             clinician__membership__is_active=True,
-        ).values_list("weekday", "start_time", "end_time", "slot_minutes")
-    )
+        ).only("weekday", "start_time", "end_time", "session_minutes", "buffer_minutes", "grid_minutes")
+    ]
     if not windows:
         return []
     range_end = datetime.combine(first + timedelta(days=days), time.min, tzinfo=tz)
     # Sessions over before now cannot clash with a slot that starts after it.
-    busy = list(
-        Appointment.objects.holding_time()
-        .filter(clinician_id=clinician_id, start__lt=range_end, end__gt=now)
-        .values_list("start", "end")
+    holding = Appointment.objects.holding_time().filter(clinician_id=clinician_id, start__lt=range_end, end__gt=now)
+    if exclude_id is not None:
+        holding = holding.exclude(pk=exclude_id)
+    busy = list(holding.values_list("start", "end"))
+    return slots.open_slots(windows=windows, busy=busy, zone=tz, start=first, days=days, now=now, lead=lead)
+
+
+# Staff pages list open times from now on, over one week.
+STAFF_OPEN_DAYS = 7
+
+
+# How far ahead a "book this week at another time" link may ask for open times.
+STAFF_OPEN_MAX_AHEAD = timedelta(days=371)
+
+
+def open_times_for_staff(
+    *, membership: Membership, clinician_id: int, exclude_id: int | None = None, first: date | None = None
+) -> dict[date, list[tuple[datetime, datetime]]]:
+    """The clinician's open times over a week from `first` (today by default), by local date.
+
+    For the booking and move forms. A `first` in the past or too far ahead is read as today.
+    """
+    today = local_today(membership)
+    if first is None or first < today or first - today > STAFF_OPEN_MAX_AHEAD:
+        first = today
+    ahead = (first - today).days
+    found = open_slots_for(
+        clinician_id=clinician_id,
+        practice=membership.practice,
+        days=ahead + STAFF_OPEN_DAYS,
+        lead=timedelta(0),
+        exclude_id=exclude_id,
     )
-    return slots.open_slots(windows=windows, busy=busy, zone=tz, start=first, days=days, now=now, lead=BOOKING_LEAD)
+    return slots.by_local_date(found, zone=practice_zone(membership), start=first, days=STAFF_OPEN_DAYS)

@@ -6,10 +6,10 @@ database cannot, and records an audit event in the same transaction.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -122,6 +122,60 @@ def _check_no_clash(*, clinician_id: int, start: datetime, end: datetime, exclud
         raise ValidationError(f"The clinician already has a session at {when:%a %d %b %Y %H:%M}. Pick another time.")
 
 
+@dataclass(frozen=True)
+class WeekClash:
+    """One week of a series that cannot be booked: when, and the session it clashes with."""
+
+    week: int  # 0 for the first week
+    start: datetime
+    end: datetime
+    clashes_with: Appointment
+
+
+class SeriesClashError(ValidationError):
+    """Some weeks of a series clash. Nothing was booked; `clashes` names every one."""
+
+    def __init__(self, clashes: list[WeekClash], weeks: int):
+        self.clashes = clashes
+        self.weeks = weeks
+        free = weeks - len(clashes)
+        super().__init__(
+            f"{len(clashes)} of the {weeks} weeks clash with sessions already booked. "
+            f"Nothing is booked yet: book the {free} free weeks, or pick another time."
+        )
+
+
+def _series_starts(start: datetime, end: datetime, weeks: int, tz) -> list[tuple[datetime, datetime]]:
+    """Each week's (start, end): the same local wall-clock time, the same real length."""
+    local_start = start.astimezone(tz)
+    length = end - start
+    found = []
+    for week in range(weeks):
+        # Add days to the local wall time, then resolve it in the zone.
+        naive = local_start.replace(tzinfo=None) + timedelta(weeks=week)
+        slot_start = timezone.make_aware(naive, tz)
+        found.append((slot_start, slot_start + length))
+    return found
+
+
+def _clashes(*, clinician_id: int, times: list[tuple[datetime, datetime]]) -> list[WeekClash]:
+    """Every week that overlaps a session the clinician holds (one query; the caller holds the lock)."""
+    if not times:
+        return []
+    holding = list(
+        Appointment.objects.holding_time()
+        .filter(clinician_id=clinician_id, start__lt=times[-1][1], end__gt=times[0][0])
+        .select_related("client")
+        .order_by("start")
+    )
+    found = []
+    for week, (start, end) in enumerate(times):
+        other = next((a for a in holding if a.start < end and a.end > start), None)
+        if other is not None:
+            found.append(WeekClash(week=week, start=start, end=end, clashes_with=other))
+    return found
+
+
 def appointment_book(
     *,
     practice: Practice,
@@ -132,14 +186,18 @@ def appointment_book(
     session_type: str = Appointment.SessionType.INDIVIDUAL,
     modality: str = Appointment.Modality.IN_PERSON,
     weeks: int = 1,
+    skip_clashes: bool = False,
     actor=None,
     rescheduled_from: Appointment | None = None,
 ) -> list[Appointment]:
     """Book one session, or `weeks` weekly sessions at the same local time.
 
-    All or nothing: if any week clashes, nothing is booked and the message
-    names the first clash. Weekly repeats keep the wall-clock time in the
-    practice's zone across a DST change.
+    Weekly repeats keep the wall-clock time in the practice's zone across a
+    DST change. A single session that clashes is refused, naming the clash.
+    For a series, every clashing week is found first: without `skip_clashes`
+    nothing is booked and `SeriesClashError` lists them all; with it, the
+    free weeks are booked and the clashing ones skipped (the series' audit
+    record names them). If no week is free, nothing is booked.
     """
     if timezone.is_naive(start) or timezone.is_naive(end):
         raise ValueError("start and end must be aware datetimes")
@@ -151,23 +209,33 @@ def appointment_book(
         raise ValidationError("That client belongs to another practice.")
     if client.is_archived:
         raise ValidationError("This client is archived. Restore them before booking.")
-    tz = practice.time_zone
-    local_start = start.astimezone(tz)
-    length = end - start
+    times = _series_starts(start, end, weeks, practice.time_zone)
     with transaction.atomic():
         _check_clinician(practice, clinician)
+        if weeks == 1:
+            _check_no_clash(clinician_id=clinician.pk, start=times[0][0], end=times[0][1])
+            clashes = []
+        else:
+            # Lock the clinician as _check_no_clash does, then look at every week at once.
+            User.objects.select_for_update().filter(pk=clinician.pk).first()
+            clashes = _clashes(clinician_id=clinician.pk, times=times)
+            if clashes and (not skip_clashes or len(clashes) == weeks):
+                raise SeriesClashError(clashes, weeks)
+        skipped = {c.week for c in clashes}
         series = None
         if weeks > 1:
             series = AppointmentSeries.objects.create(
-                practice=practice, client=client, clinician=clinician, weeks=weeks, created_by=actor
+                practice=practice,
+                client=client,
+                clinician=clinician,
+                weeks=weeks,
+                skipped=[c.start.astimezone(UTC).isoformat() for c in clashes],
+                created_by=actor,
             )
         booked = []
-        for week in range(weeks):
-            # Add days to the local wall time, then resolve it in the zone.
-            naive = local_start.replace(tzinfo=None) + timedelta(weeks=week)
-            slot_start = timezone.make_aware(naive, tz)
-            slot_end = slot_start + length
-            _check_no_clash(clinician_id=clinician.pk, start=slot_start, end=slot_end)
+        for week, (slot_start, slot_end) in enumerate(times):
+            if week in skipped:
+                continue
             appointment = Appointment.objects.create(
                 practice=practice,
                 client=client,
@@ -182,6 +250,18 @@ def appointment_book(
             )
             booked.append(appointment)
             audit_record(practice=practice, actor=actor, action="appointment.booked", obj=appointment)
+        if series is not None:
+            audit_record(
+                practice=practice,
+                actor=actor,
+                action="series.booked",
+                obj=series,
+                changes={
+                    "weeks": weeks,
+                    "booked": len(booked),
+                    "skipped": series.skipped,
+                },
+            )
     return booked
 
 
@@ -375,6 +455,112 @@ def appointment_undo_outcome(
     return appointment, event
 
 
+# What a recorded outcome can be corrected to, and from.
+CORRECTABLE = {
+    Outcome.ATTENDED: Status.ATTENDED,
+    Outcome.NO_SHOW: Status.NO_SHOW,
+    Outcome.LATE_CANCEL: Status.LATE_CANCEL,
+}
+
+
+@dataclass(frozen=True)
+class Correction:
+    appointment: Appointment
+    old_status: str
+    # The missed-session record the correction closed, and the one it opened.
+    closed: NoShowEvent | None
+    opened: NoShowEvent | None
+
+
+def correction_allowed(*, appointment: Appointment, membership: Membership | None, now: datetime) -> str:
+    """Why this member may not correct this session's outcome, or "" if they may.
+
+    Practice admins may at any time; the session's clinician within the
+    practice's `correction_window_days` of the session's start.
+    """
+    if membership is None or not membership.is_active or membership.practice_id != appointment.practice_id:
+        return "Only a practice admin or the session's clinician can correct an outcome."
+    if membership.is_admin:
+        return ""
+    if membership.user_id != appointment.clinician_id:
+        return "Only a practice admin or the session's clinician can correct an outcome."
+    days = appointment.practice.correction_window_days
+    if now - appointment.start > timedelta(days=days):
+        return f"Clinicians can correct an outcome within {days} days of the session. Ask a practice admin."
+    return ""
+
+
+def appointment_correct_outcome(
+    *, appointment_id: int, new_outcome: str, actor, reason: str, now: datetime | None = None
+) -> Correction:
+    """Correct a recorded outcome after the undo window, in the caller's transaction.
+
+    1. Lock the appointment row (only it: `of=("self",)`).
+    2. Refuse without a reason, without permission (`correction_allowed`),
+       for a session with no attended/no-show/late-cancel outcome, for the
+       outcome it already has, and attended or no-show before the start.
+    3. Close the live missed-session record, if any (stamped undone, kept).
+    4. Set the new status; a miss gets a fresh missed-session record, whose
+       after-miss work the caller starts.
+    5. Audit: from, to, and the reason.
+    """
+    now = now or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the outcome is being corrected."})
+    if new_outcome not in CORRECTABLE:
+        raise ValidationError("An outcome can be corrected to attended, no-show or late cancel.")
+    new_status = CORRECTABLE[new_outcome]
+    with transaction.atomic():
+        appointment = (
+            Appointment.objects.select_for_update(of=("self",)).select_related("practice").get(pk=appointment_id)
+        )
+        membership = Membership.objects.filter(user=actor, is_active=True).first()
+        refusal = correction_allowed(appointment=appointment, membership=membership, now=now)
+        if refusal:
+            raise PermissionDenied(refusal)
+        old_status = appointment.status
+        if old_status not in CORRECTABLE.values():
+            raise ValidationError("Only an attended, no-show or late-cancel outcome can be corrected here.")
+        if old_status == new_status:
+            raise ValidationError(f"This session is already marked {appointment.get_status_display().lower()}.")
+        if new_status in (Status.ATTENDED, Status.NO_SHOW) and appointment.start > now:
+            raise ValidationError("This session has not started yet.")
+        closed = (
+            NoShowEvent.objects.select_for_update(of=("self",)).filter(appointment=appointment, undone_at=None).first()
+        )
+        if closed is not None:
+            closed.undone_at = now
+            closed.undone_by = actor
+            closed.save(update_fields=["undone_at", "undone_by"])
+        appointment.status = new_status
+        if new_status == Status.LATE_CANCEL:
+            appointment.initiated_by = Appointment.Initiator.CLIENT
+        elif new_status in (Status.ATTENDED, Status.NO_SHOW):
+            appointment.initiated_by = ""
+        appointment.status_changed_at = now
+        appointment.status_changed_by = actor
+        appointment.save(update_fields=["status", "initiated_by", "status_changed_at", "status_changed_by"])
+        opened = None
+        if new_status in Appointment.MISSED_STATUSES:
+            opened = NoShowEvent.objects.create(
+                practice_id=appointment.practice_id,
+                appointment=appointment,
+                kind=new_status,
+                recorded_by=actor,
+                recorded_at=now,
+                reason=f"Corrected: {reason}"[:500],
+            )
+        audit_record(
+            practice=appointment.practice,
+            actor=actor,
+            action="appointment.outcome_corrected",
+            obj=appointment,
+            changes={"status": [old_status, new_status], "reason": reason[:500]},
+        )
+    return Correction(appointment=appointment, old_status=old_status, closed=closed, opened=opened)
+
+
 def _minutes_between(start: time, end: time) -> int:
     return int((datetime.combine(date.min, end) - datetime.combine(date.min, start)).total_seconds() // 60)
 
@@ -384,7 +570,9 @@ def _window_changes(window: Availability) -> dict:
         "weekday": window.weekday,
         "start_time": window.start_time.isoformat("minutes"),
         "end_time": window.end_time.isoformat("minutes"),
-        "slot_minutes": window.slot_minutes,
+        "session_minutes": window.session_minutes,
+        "buffer_minutes": window.buffer_minutes,
+        "grid_minutes": window.grid_minutes,
     }
 
 
@@ -395,27 +583,32 @@ def availability_add(
     weekday: int,
     start_time: time,
     end_time: time,
-    slot_minutes: int,
+    session_minutes: int | None = None,
+    buffer_minutes: int | None = None,
+    grid_minutes: int | None = None,
     actor,
 ) -> Availability:
     """Add one weekly window for a clinician, in the practice's wall-clock time.
 
-    Refuses, with the message on the field it is about: an end not after the
-    start, a window too short for one slot, and a window that overlaps another
-    of the clinician's on that weekday (windows that only touch are fine).
+    Session length, buffer and grid left as None follow the practice's
+    defaults. Refuses, with the message on the field it is about: an end not
+    after the start, a window too short for one session, and a window that
+    overlaps another of the clinician's on that weekday (windows that only
+    touch are fine).
     """
     if end_time <= start_time:
         raise ValidationError({"end_time": "The window must end after it starts (and by midnight)."})
-    if not Availability.MIN_SLOT_MINUTES <= slot_minutes <= Availability.MAX_SLOT_MINUTES:
-        raise ValidationError(
-            {
-                "slot_minutes": f"A slot lasts {Availability.MIN_SLOT_MINUTES} to "
-                f"{Availability.MAX_SLOT_MINUTES} minutes."
-            }
-        )
+    low, high = Availability.MIN_SESSION_MINUTES, Availability.MAX_SESSION_MINUTES
+    if session_minutes is not None and not low <= session_minutes <= high:
+        raise ValidationError({"session_minutes": f"A session lasts {low} to {high} minutes."})
+    if buffer_minutes is not None and not 0 <= buffer_minutes <= Availability.MAX_BUFFER_MINUTES:
+        raise ValidationError({"buffer_minutes": f"A buffer is 0 to {Availability.MAX_BUFFER_MINUTES} minutes."})
+    if grid_minutes is not None and grid_minutes not in dict(Availability.GRID_CHOICES):
+        raise ValidationError({"grid_minutes": "Start times are every quarter hour, half hour or hour."})
     length = _minutes_between(start_time, end_time)
-    if length < slot_minutes:
-        raise ValidationError({"end_time": f"This {length}-minute window cannot hold one {slot_minutes}-minute slot."})
+    session = session_minutes or practice.session_minutes
+    if length < session:
+        raise ValidationError({"end_time": f"This {length}-minute window cannot hold one {session}-minute session."})
     with transaction.atomic():
         _check_clinician(practice, clinician)
         # As for bookings: lock the clinician's row, so two adds run one after the other.
@@ -426,7 +619,9 @@ def availability_add(
             weekday=weekday,
             start_time=start_time,
             end_time=end_time,
-            slot_minutes=slot_minutes,
+            session_minutes=session_minutes,
+            buffer_minutes=buffer_minutes,
+            grid_minutes=grid_minutes,
         )
         window.full_clean()
         clash = (

@@ -7,8 +7,13 @@ can be tested over DST changes and with hypothesis (tests/appointments/test_slot
 Conventions:
 - Windows are wall-clock times in the practice's zone: 09:00-12:00 on
   Mondays is 09:00-12:00 local on every Monday, summer or winter.
-- Slots start on the window's wall-clock grid (09:00, 09:50, 10:40, ...) and
-  last `slot_minutes` real minutes.
+- A window has three numbers: the session length, the buffer left between
+  sessions (and around sessions already booked), and the start-time grid.
+  Offered starts sit on the grid in local wall-clock time, counted from
+  midnight (every 30 minutes: :00 and :30), so 50-minute sessions with a
+  10-minute buffer on a half-hour grid give 09:00, 10:00, 11:00.
+- A grid of 0 is the old behaviour: back to back from the window's start,
+  one session length apart (09:00, 09:50, 10:40). Plain 4-tuples mean that.
 - A wall-clock time that happens twice (clocks going back) is read as its
   first occurrence; a slot whose start never happens (clocks going forward)
   is skipped. Both follow Python's `fold=0`, also for a window's end.
@@ -22,14 +27,18 @@ from zoneinfo import ZoneInfo
 
 Slot = tuple[datetime, datetime]
 
+MINUTES_PER_DAY = 24 * 60
+
 
 class Window(NamedTuple):
-    """One weekly window; plain 4-tuples in this order work as well."""
+    """One weekly window; plain 4- to 6-tuples in this order work as well."""
 
     weekday: int  # 0 = Monday, as date.weekday()
     start_time: time
     end_time: time
-    slot_minutes: int
+    session_minutes: int
+    buffer_minutes: int = 0
+    grid_minutes: int = 0  # 0: back to back from the window's start
 
 
 def _resolve(day: date, wall: time, zone: ZoneInfo) -> datetime | None:
@@ -41,17 +50,45 @@ def _resolve(day: date, wall: time, zone: ZoneInfo) -> datetime | None:
     return instant
 
 
-def _window_slots(day: date, window: Window, zone: ZoneInfo) -> Iterable[Slot]:
-    length = timedelta(minutes=window.slot_minutes)
+def _minutes(wall: time) -> int:
+    return wall.hour * 60 + wall.minute
+
+
+def _window_slots(day: date, window: Window, zone: ZoneInfo, fits) -> Iterable[Slot]:
+    """Walk one window's grid on one day, yielding the slots `fits(start, end)` accepts.
+
+    1. Candidate starts are wall-clock minutes on the grid: from midnight in
+       steps of `grid_minutes`, or from the window's start in steps of the
+       session length when the grid is 0.
+    2. A candidate whose start the clocks skip is passed over. A slot lasts
+       `session_minutes` real minutes and must end by the window's end.
+    3. After a slot is offered, the next candidate is the first grid time at
+       or after its end plus the buffer (in local wall-clock time); after a
+       refused one, the next grid time.
+    """
+    length = timedelta(minutes=window.session_minutes)
+    buffer = timedelta(minutes=window.buffer_minutes)
+    step = window.grid_minutes or window.session_minutes
+    anchor = 0 if window.grid_minutes else _minutes(window.start_time)
+
+    def on_grid_from(minute: int) -> int:
+        return anchor + -(-(minute - anchor) // step) * step
+
     # Read with fold=0 even when it falls in a gap: the window then keeps its length.
     window_end = datetime.combine(day, window.end_time, tzinfo=zone).astimezone(UTC)
-    wall = datetime.combine(day, window.start_time)
-    last = datetime.combine(day, window.end_time)
-    while wall + length <= last:
-        start = _resolve(day, wall.time(), zone)
-        if start is not None and start + length <= window_end:
+    last = _minutes(window.end_time)
+    minute = on_grid_from(_minutes(window.start_time))
+    while minute + window.session_minutes <= last:
+        start = _resolve(day, time(minute // 60, minute % 60), zone)
+        following = minute + step
+        if start is not None and start + length <= window_end and fits(start, start + length):
             yield start, start + length
-        wall += length
+            free_again = (start + length + buffer).astimezone(zone).replace(tzinfo=None)
+            if free_again.date() != day:
+                return
+            # max(): after the clocks go back, the local end can read earlier than the start.
+            following = max(following, on_grid_from(_minutes(free_again.time())))
+        minute = following
 
 
 class _Busy:
@@ -73,7 +110,7 @@ class _Busy:
 
 def open_slots(
     *,
-    windows: Sequence[tuple[int, time, time, int]],
+    windows: Sequence[tuple],
     busy: Iterable[tuple[datetime, datetime]],
     zone: ZoneInfo,
     start: date,
@@ -85,17 +122,17 @@ def open_slots(
 
     1. For each local date in [start, start + days), take the windows for
        its weekday.
-    2. Walk each window's wall-clock grid from its start time in steps of
-       `slot_minutes`, while the wall-clock slot fits before the end time.
-    3. Resolve each start in `zone`: skip one the clocks skip, take the first
-       occurrence of one that happens twice. The slot lasts `slot_minutes`
-       real minutes and must end by the window's end (so a slot that crosses
-       a DST change still fits the window in real time).
-    4. Keep a slot that starts at or after `now + lead` and overlaps no busy
+    2. Walk each window's grid (see `_window_slots`): starts on the grid in
+       local time, each slot `session_minutes` real minutes, ending by the
+       window's end (so a slot that crosses a DST change still fits the
+       window in real time), the next one at least the buffer later.
+    3. Keep a slot that starts at or after `now + lead` and whose session,
+       widened by the window's buffer on both sides, overlaps no busy
        interval (touching ends do not overlap).
-    5. Sort, and drop a slot that overlaps the one kept before it. That
-       happens only just after the clocks go forward (the grid is in wall
-       time, the slots in real time) or when windows overlap each other.
+    4. Sort, and drop a slot that starts before the one kept before it has
+       ended plus its buffer. That happens only just after the clocks go
+       forward or back (the grid is in wall time, the slots in real time) or
+       when windows overlap each other.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -104,24 +141,34 @@ def open_slots(
     by_weekday: dict[int, list[Window]] = {}
     for raw in windows:
         window = Window(*raw)
-        if window.slot_minutes <= 0:
-            raise ValueError("slot_minutes must be positive")
+        if window.session_minutes <= 0:
+            raise ValueError("session_minutes must be positive")
+        if window.buffer_minutes < 0:
+            raise ValueError("buffer_minutes cannot be negative")
+        if window.grid_minutes < 0 or (window.grid_minutes and MINUTES_PER_DAY % window.grid_minutes):
+            raise ValueError("grid_minutes must divide a day")
         by_weekday.setdefault(window.weekday, []).append(window)
 
     earliest = now.astimezone(UTC) + lead
     blocked = _Busy(busy)
-    found = []
+    found: list[tuple[datetime, datetime, timedelta]] = []
     for offset in range(days):
         day = start + timedelta(days=offset)
         for window in by_weekday.get(day.weekday(), []):
-            for slot_start, slot_end in _window_slots(day, window, zone):
-                if slot_start >= earliest and not blocked.overlaps(slot_start, slot_end):
-                    found.append((slot_start, slot_end))
+            buffer = timedelta(minutes=window.buffer_minutes)
+
+            def fits(slot_start, slot_end, buffer=buffer):
+                return slot_start >= earliest and not blocked.overlaps(slot_start - buffer, slot_end + buffer)
+
+            for slot_start, slot_end in _window_slots(day, window, zone, fits):
+                found.append((slot_start, slot_end, buffer))
 
     kept: list[Slot] = []
-    for slot in sorted(found):
-        if not kept or slot[0] >= kept[-1][1]:
-            kept.append(slot)
+    free_from: datetime | None = None
+    for slot_start, slot_end, buffer in sorted(found):
+        if free_from is None or slot_start >= free_from:
+            kept.append((slot_start, slot_end))
+            free_from = slot_end + buffer
     return kept
 
 

@@ -1,6 +1,7 @@
 """Schedule, clients and booking. Views stay short: selectors read, services write."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -8,9 +9,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aftercare.services import attendance_record, attendance_undo, makeup_book
+from aftercare.services import attendance_correct, attendance_record, attendance_undo, makeup_book
 from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
 from policies.models import FeeAssessment
@@ -19,9 +21,9 @@ from practice.http import date_is_sane, safe_next
 from practice.services import audit_access
 
 from . import selectors, services, slots
-from .access import get_appointment_for_user, get_client_for_user
-from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, MoveForm, OutcomeForm
-from .models import Appointment, Availability
+from .access import get_appointment_for_user, get_client_for_user, get_series_for_user
+from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, CorrectionForm, MoveForm, OutcomeForm
+from .models import Appointment, Availability, Client
 
 
 def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
@@ -223,16 +225,84 @@ def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(safe_next(request, reverse("appointments:today")))
 
 
+def _open_times(request: HttpRequest, *, clinician_id: int, keep: dict, exclude_id: int | None = None) -> list:
+    """The clinician's open times this week, each a link that fills the form in (date, time, length).
+
+    `keep` is the rest of the query string the link carries (client, clinician).
+    """
+    try:
+        first = date.fromisoformat(request.GET.get("date", "")[:10])
+    except ValueError:
+        first = None
+    days = selectors.open_times_for_staff(
+        membership=request.membership, clinician_id=clinician_id, exclude_id=exclude_id, first=first
+    )
+    result = []
+    for day, day_slots in days.items():
+        links = []
+        for start, end in day_slots:
+            query = {
+                **keep,
+                "date": day.isoformat(),
+                "start_time": f"{start:%H:%M}",
+                "duration": int((end - start).total_seconds() // 60),
+            }
+            links.append({"start": start, "end": end, "url": f"{request.path}?{urlencode(query)}"})
+        if links:
+            result.append((day, links))
+    return result
+
+
+def _prefill(request: HttpRequest, initial: dict) -> dict:
+    """Date, time and length from an open-time link; the form validates them on submit."""
+    for name in ("date", "start_time", "duration"):
+        value = request.GET.get(name, "")[:10]
+        if value:
+            initial[name] = value
+    return initial
+
+
+def _clash_rows(membership, clashes: list) -> list[dict]:
+    """Each clashing week for the page: the other session's client is named only to someone who may see them."""
+    visible = set(
+        Client.objects.for_membership(membership)
+        .filter(pk__in={c.clashes_with.client_id for c in clashes})
+        .values_list("pk", flat=True)
+    )
+    zone = selectors.practice_zone(membership)
+    return [
+        {
+            "start": c.start.astimezone(zone),
+            "end": c.end.astimezone(zone),
+            "other_start": c.clashes_with.start.astimezone(zone),
+            "other_end": c.clashes_with.end.astimezone(zone),
+            "other_client": c.clashes_with.client if c.clashes_with.client_id in visible else None,
+        }
+        for c in clashes
+    ]
+
+
 @require_http_methods(["GET", "POST"])
 @membership_required
 def appointment_book(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     clients = selectors.clients_for(membership=membership)
-    initial = {"weeks": 1, "duration": 50}
+    initial = {"weeks": 1, "duration": membership.practice.session_minutes}
     client_raw = request.GET.get("client", "")
     if client_raw.isdigit():
         initial["client"] = clients.filter(pk=int(client_raw)).first()
-    form = BookingForm(request.POST or None, membership=membership, clients=clients, initial=initial)
+    clinicians = list(selectors.clinicians_for(membership))
+    by_id = {c.pk: c for c in clinicians}
+    clinician_raw = request.GET.get("clinician", "")
+    slot_clinician = (
+        (by_id.get(int(clinician_raw)) if clinician_raw.isdigit() else None)
+        or by_id.get(membership.user_id)
+        or (clinicians[0] if clinicians else None)
+    )
+    if slot_clinician is not None:
+        initial["clinician"] = slot_clinician
+    form = BookingForm(request.POST or None, membership=membership, clients=clients, initial=_prefill(request, initial))
+    clashes = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -245,15 +315,87 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
                 session_type=data["session_type"],
                 modality=data["modality"],
                 weeks=data["weeks"],
+                skip_clashes=request.POST.get("skip_clashes") == "1",
                 actor=request.user,
             )
+        except services.SeriesClashError as exc:
+            clashes = _clash_rows(membership, exc.clashes)
+            form.add_error(None, exc.message)
         except ValidationError as exc:
             form.add_error(None, " ".join(exc.messages))
         else:
             n = len(booked)
+            series = booked[0].series
+            if series is not None and series.skipped:
+                messages.warning(
+                    request, f"Booked {n} of {series.weeks} weekly sessions; {len(series.skipped)} skipped."
+                )
+                return redirect(series)
             messages.success(request, f"Booked {n} session{'s' if n != 1 else ''}.")
             return redirect(data["client"].get_absolute_url())
-    return render(request, "appointments/book.html", {"form": form})
+    context = {
+        "form": form,
+        "clinicians": clinicians,
+        "slot_clinician": slot_clinician,
+        "client_id": client_raw if client_raw.isdigit() else "",
+        "clashes": clashes,
+        "free_weeks": (form.cleaned_data.get("weeks", 0) - len(clashes)) if clashes else 0,
+    }
+    if slot_clinician is not None:
+        keep = {"clinician": slot_clinician.pk}
+        if initial.get("client") is not None:
+            keep["client"] = initial["client"].pk
+        context["open_days"] = _open_times(request, clinician_id=slot_clinician.pk, keep=keep)
+    return render(request, "appointments/book.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@membership_required
+def appointment_correct(request: HttpRequest, pk: int) -> HttpResponse:
+    """Correct a recorded outcome after the undo window, with a reason; then say what followed."""
+    appointment = get_appointment_for_user(request, pk)
+    correctable = appointment.status in services.CORRECTABLE.values()
+    refusal = services.correction_allowed(appointment=appointment, membership=request.membership, now=timezone.now())
+    if request.method == "POST" and (refusal or not correctable):
+        raise PermissionDenied(refusal or "This session has no outcome to correct.")
+    form = CorrectionForm(request.POST or None, current=appointment.status)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = attendance_correct(
+                appointment_id=appointment.pk,
+                new_outcome=form.cleaned_data["outcome"],
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, " ".join(exc.messages))
+        else:
+            messages.success(request, f"Corrected to {result.appointment.get_status_display().lower()}.")
+            for note in result.notes:
+                messages.info(request, note)
+            return redirect(appointment.client)
+    return render(
+        request,
+        "appointments/correct.html",
+        {"appointment": appointment, "form": form, "refusal": refusal, "correctable": correctable},
+    )
+
+
+@require_GET
+@membership_required
+def series_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A weekly series: the sessions booked, and each skipped week with a link to book it at another time."""
+    series = get_series_for_user(request, pk)
+    zone = selectors.practice_zone(request.membership)
+    booked = list(series.appointments.order_by("start"))
+    skipped = []
+    for raw in series.skipped:
+        start = datetime.fromisoformat(raw).astimezone(zone)
+        query = {"client": series.client_id, "clinician": series.clinician_id, "date": start.date().isoformat()}
+        if booked:
+            query["duration"] = int(booked[0].duration.total_seconds() // 60)
+        skipped.append({"start": start, "url": f"{reverse('appointments:appointment_book')}?{urlencode(query)}"})
+    return render(request, "appointments/series.html", {"series": series, "booked": booked, "skipped": skipped})
 
 
 @require_http_methods(["GET", "POST"])
@@ -264,7 +406,8 @@ def appointment_makeup(request: HttpRequest, pk: int) -> HttpResponse:
     if not missed.is_missed:
         messages.error(request, "A make-up can only be booked for a missed session.")
         return redirect(missed.client)
-    form = MoveForm(request.POST or None, membership=request.membership, initial={"duration": 50})
+    initial = _prefill(request, {"duration": request.membership.practice.session_minutes})
+    form = MoveForm(request.POST or None, membership=request.membership, initial=initial)
     form.helper.inputs[0].value = "Book make-up"
     if request.method == "POST" and form.is_valid():
         try:
@@ -282,7 +425,8 @@ def appointment_makeup(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Make-up session booked.")
             return redirect(missed.client)
-    return render(request, "appointments/makeup.html", {"form": form, "appointment": missed})
+    open_days = _open_times(request, clinician_id=missed.clinician_id, keep={})
+    return render(request, "appointments/makeup.html", {"form": form, "appointment": missed, "open_days": open_days})
 
 
 @require_http_methods(["GET", "POST"])
@@ -296,7 +440,7 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "start_time": local.time().replace(second=0, microsecond=0),
         "duration": int(appointment.duration.total_seconds() // 60),
     }
-    form = MoveForm(request.POST or None, membership=request.membership, initial=initial)
+    form = MoveForm(request.POST or None, membership=request.membership, initial=_prefill(request, initial))
     if request.method == "POST" and form.is_valid():
         try:
             services.appointment_move(
@@ -310,7 +454,12 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Session moved.")
             return redirect(appointment.client.get_absolute_url())
-    return render(request, "appointments/edit.html", {"form": form, "appointment": appointment})
+    context = {"form": form, "appointment": appointment}
+    if appointment.status == Appointment.Status.SCHEDULED:
+        context["open_days"] = _open_times(
+            request, clinician_id=appointment.clinician_id, keep={}, exclude_id=appointment.pk
+        )
+    return render(request, "appointments/edit.html", context)
 
 
 @require_GET
@@ -423,7 +572,7 @@ def availability(request: HttpRequest) -> HttpResponse:
     membership = request.membership
     clinician, clinicians = _availability_clinician(request)
     can_edit = clinician is not None and _can_edit_availability(membership, clinician.pk)
-    form = AvailabilityForm(request.POST or None)
+    form = AvailabilityForm(request.POST or None, practice=membership.practice)
     if request.method == "POST":
         if clinician is None:
             raise Http404("This practice has no clinicians.")

@@ -13,4 +13,5 @@ urlpatterns = [
     path("messages/<int:pk>/cancel/", views.message_action, {"action": "cancel"}, name="cancel"),
     path("missed/<int:event_pk>/contacted/", views.contacted, name="contacted"),
     path("r/<str:token>/", views.reschedule, name="reschedule"),
+    path("r/<str:token>/calendar.ics", views.reschedule_calendar, name="reschedule_calendar"),
 ]

@@ -18,7 +18,7 @@ from practice.access import membership_required
 from practice.emails import contact_line
 from practice.services import audit_access
 
-from . import defaults, selectors, services, templating, wording_check
+from . import calendar, defaults, selectors, services, templating, wording_check
 from .forms import MessageFilterForm, PlanForm, RescheduleForm, TemplateForm
 from .models import MessageTemplate
 
@@ -230,6 +230,9 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
                     "appointment": booked,
                     "practice": offer.missed.practice,
                     "first_name": offer.missed.client.first_name,
+                    "session": calendar.session_details(booked),
+                    "calendar_url": reverse("followups:reschedule_calendar", args=[token]),
+                    "calendar_days": aftercare.CALENDAR_LINK_DAYS,
                 },
             )
     zone = offer.missed.practice.time_zone
@@ -251,3 +254,18 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
             "taken": taken,
         },
     )
+
+
+@require_GET
+def reschedule_calendar(request: HttpRequest, token: str) -> HttpResponse:
+    """The booked session as an .ics file, from the link that booked it (for a while after)."""
+    if _too_many(request):
+        return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
+    try:
+        appointment = aftercare.rebooked_session(token=token)
+    except aftercare.LinkUnusable as exc:
+        return _bad_link(request, exc.practice)
+    response = HttpResponse(calendar.session_ics(appointment), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="appointment.ics"'
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -87,7 +87,10 @@ def make_policy(practice, **overrides):
 
 
 def give_availability(practice, clinician, *, weekdays=range(7), start_hour: int, end_hour: int, slot_minutes=60):
-    """Weekly windows for a clinician, through the service the Availability page uses."""
+    """Weekly windows for a clinician, through the service the Availability page uses.
+
+    `slot_minutes` back to back on an hour grid (no buffer), so 60 gives 09:00, 10:00, 11:00.
+    """
     from datetime import time
 
     from appointments.services import availability_add
@@ -99,6 +102,8 @@ def give_availability(practice, clinician, *, weekdays=range(7), start_hour: int
             weekday=weekday,
             start_time=time(start_hour),
             end_time=time(end_hour),
-            slot_minutes=slot_minutes,
+            session_minutes=slot_minutes,
+            buffer_minutes=0,
+            grid_minutes=slot_minutes if slot_minutes in (15, 30, 60) else 15,
             actor=None,
         )

@@ -59,15 +59,15 @@ def test_seed_demo_builds_the_demo_and_a_second_run_duplicates_nothing():
     assert Client.objects.filter(practice=practice, needs_safety_check=True).exists()
     assert Client.objects.filter(practice=practice, is_archived=True).exists()
     assert Client.objects.filter(practice=practice, email="").exists()
-    # Both clinicians take sessions Mon-Fri, 09:00-12:00 and 13:00-17:00, in 50-minute slots.
+    # Both clinicians take sessions Mon-Fri, 09:00-12:00 and 13:00-17:00, at the practice's defaults.
     for username in ("therapist", "therapist2"):
         windows = set(
             Availability.objects.filter(practice=practice, clinician__username=username).values_list(
-                "weekday", "start_time", "end_time", "slot_minutes"
+                "weekday", "start_time", "end_time", "session_minutes"
             )
         )
         assert windows == {
-            (day, start, end, 50) for day in range(5) for start, end in [(time(9), time(12)), (time(13), time(17))]
+            (day, start, end, None) for day in range(5) for start, end in [(time(9), time(12)), (time(13), time(17))]
         }
     assert not Availability.objects.filter(clinician__username__in=["admin", "frontdesk"]).exists()
     # Historic misses are not fresh work for the pipeline.

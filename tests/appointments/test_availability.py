@@ -34,7 +34,9 @@ def add(practice, clinician, weekday=TUESDAY, start=time(9), end=time(12), slot=
         weekday=weekday,
         start_time=start,
         end_time=end,
-        slot_minutes=slot,
+        session_minutes=slot,
+        buffer_minutes=0,
+        grid_minutes=60,
         actor=actor,
     )
 
@@ -44,7 +46,7 @@ def tuesday(hh, mm=0) -> datetime:
 
 
 def form_data(**overrides):
-    data = {"weekday": "1", "start_time": "09:00", "end_time": "12:00", "slot_minutes": "50"}
+    data = {"weekday": "1", "start_time": "09:00", "end_time": "12:00", "session_minutes": "50"}
     data.update(overrides)
     return data
 
@@ -58,10 +60,17 @@ def url_for(clinician) -> str:
 
 def test_adding_a_window_saves_it_and_records_who_did(practice, therapist):
     window = add(practice, therapist, actor=therapist)
-    assert (window.weekday, window.start_time, window.end_time, window.slot_minutes) == (1, time(9), time(12), 60)
+    assert (window.weekday, window.start_time, window.end_time, window.session_minutes) == (1, time(9), time(12), 60)
     event = AuditEvent.objects.get(action="availability.added", object_id=window.pk)
     assert event.actor == therapist
-    assert event.changes == {"weekday": 1, "start_time": "09:00", "end_time": "12:00", "slot_minutes": 60}
+    assert event.changes == {
+        "weekday": 1,
+        "start_time": "09:00",
+        "end_time": "12:00",
+        "session_minutes": 60,
+        "buffer_minutes": 0,
+        "grid_minutes": 60,
+    }
 
 
 def test_an_overlapping_window_is_refused_but_touching_ones_are_fine(practice, therapist, therapist2):
@@ -85,9 +94,9 @@ def test_an_overlapping_window_is_refused_but_touching_ones_are_fine(practice, t
     [
         (time(12), time(9), 50, "end_time", "must end after it starts"),
         (time(9), time(9), 50, "end_time", "must end after it starts"),
-        (time(9), time(9, 30), 50, "end_time", "30-minute window cannot hold one 50-minute slot"),
-        (time(9), time(12), 10, "slot_minutes", "15 to 240 minutes"),
-        (time(9), time(17), 300, "slot_minutes", "15 to 240 minutes"),
+        (time(9), time(9, 30), 50, "end_time", "30-minute window cannot hold one 50-minute session"),
+        (time(9), time(12), 10, "session_minutes", "15 to 240 minutes"),
+        (time(9), time(17), 300, "session_minutes", "15 to 240 minutes"),
     ],
 )
 def test_a_window_that_cannot_work_is_refused(practice, therapist, start, end, slot, field, message):
@@ -198,7 +207,7 @@ def test_a_clinician_adds_and_removes_their_own_windows(client, practice, therap
     response = client.post(URL, form_data())
     assert response.status_code == 302 and response["Location"] == url_for(therapist)
     window = Availability.objects.get(clinician=therapist)
-    assert (window.practice, window.weekday, window.slot_minutes) == (practice, 1, 50)
+    assert (window.practice, window.weekday, window.session_minutes) == (practice, 1, 50)
     response = client.post(reverse("appointments:availability_remove", args=[window.pk]))
     assert response.status_code == 302
     assert not Availability.objects.exists()
@@ -294,13 +303,13 @@ def test_remove_only_takes_a_post(client, practice, therapist):
     [
         ({"start_time": "12:00", "end_time": "09:00"}, "end_time", "must end after it starts"),
         ({"start_time": "11:00", "end_time": "13:00"}, "start_time", "overlaps the Tuesday window 09:00-12:00"),
-        ({"slot_minutes": "abc"}, "slot_minutes", "Enter a whole number."),
-        ({"slot_minutes": "5"}, "slot_minutes", "greater than or equal to 15"),
+        ({"session_minutes": "abc"}, "session_minutes", "Enter a whole number."),
+        ({"session_minutes": "5"}, "session_minutes", "greater than or equal to 15"),
         ({"weekday": "9"}, "weekday", "Select a valid choice."),
         ({"weekday": "Monday"}, "weekday", "Select a valid choice."),
         ({"start_time": "25:00"}, "start_time", "Enter a valid time."),
         ({"end_time": ""}, "end_time", "This field is required."),
-        ({"start_time": "09:00", "end_time": "09:20"}, "end_time", "cannot hold one 50-minute slot"),
+        ({"start_time": "09:00", "end_time": "09:20"}, "end_time", "cannot hold one 50-minute session"),
     ],
 )
 def test_bad_input_shows_a_message_beside_the_field_and_saves_nothing(

@@ -1,10 +1,11 @@
 """Open slots from weekly windows: examples, DST days in New York, and properties."""
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from appointments.slots import Window, by_local_date, open_slots
@@ -122,7 +123,7 @@ def test_no_days_or_no_windows_give_no_slots():
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="aware"):
         open_slots(windows=[], busy=[], zone=NY, start=MONDAY, days=1, now=datetime(2026, 7, 6, 9))
-    with pytest.raises(ValueError, match="slot_minutes"):
+    with pytest.raises(ValueError, match="session_minutes"):
         slots_on(MONDAY, [(0, time(9), time(12), 0)])
 
 
@@ -167,6 +168,9 @@ def a_window(draw) -> Window:
 def test_every_slot_is_inside_a_window_free_after_the_lead_sorted_and_disjoint(
     zone_name, first, days, windows, busy_spec, now_offset, lead_minutes
 ):
+    # The Availability service refuses overlapping windows of one weekday.
+    for a, b in itertools.combinations(windows, 2):
+        assume(a.weekday != b.weekday or a.end_time <= b.start_time or b.end_time <= a.start_time)
     zone = ZoneInfo(zone_name)
     origin = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
     busy = [(origin + timedelta(minutes=m), origin + timedelta(minutes=m + length)) for m, length in busy_spec]
@@ -185,8 +189,9 @@ def test_every_slot_is_inside_a_window_free_after_the_lead_sorted_and_disjoint(
         assert any(
             w.weekday == wall.weekday()
             and w.start_time <= wall.time() < w.end_time
-            and (wall - datetime.combine(wall.date(), w.start_time)) % timedelta(minutes=w.slot_minutes) == timedelta(0)
-            and end - start == timedelta(minutes=w.slot_minutes)
+            and (wall - datetime.combine(wall.date(), w.start_time)) % timedelta(minutes=w.session_minutes)
+            == timedelta(0)
+            and end - start == timedelta(minutes=w.session_minutes)
             and end <= datetime.combine(wall.date(), w.end_time, tzinfo=zone).astimezone(UTC)
             # The start is the first occurrence of that wall time.
             and start == datetime.combine(wall.date(), wall.time(), tzinfo=zone).astimezone(UTC)
@@ -207,6 +212,123 @@ def test_without_dst_busy_time_or_lead_every_whole_slot_of_a_window_is_offered(f
     now = datetime.combine(first, time.min, tzinfo=UTC) - timedelta(days=1)
     found = open_slots(windows=[window], busy=[], zone=zone, start=first, days=days, now=now, lead=NO_LEAD)
     length = datetime.combine(first, window.end_time) - datetime.combine(first, window.start_time)
-    per_day = length // timedelta(minutes=window.slot_minutes)
+    per_day = length // timedelta(minutes=window.session_minutes)
     matching_days = sum((first + timedelta(days=i)).weekday() == window.weekday for i in range(days))
     assert len(found) == per_day * matching_days
+
+
+# ------------------------------------------------ session, buffer and grid apart
+
+
+def test_fifty_minute_sessions_with_a_buffer_start_on_the_hour_not_at_odd_minutes():
+    found = slots_on(MONDAY, [Window(0, time(9), time(13), 50, 10, 30)])
+    assert local_times(found) == ["09:00-09:50", "10:00-10:50", "11:00-11:50", "12:00-12:50"]
+
+
+def test_a_window_starting_off_the_grid_offers_its_first_grid_time():
+    found = slots_on(MONDAY, [Window(0, time(9, 10), time(11), 45, 0, 30)])
+    assert local_times(found) == ["09:30-10:15"]
+
+
+def test_a_quarter_hour_grid_without_buffer_packs_sessions_as_the_grid_allows():
+    found = slots_on(MONDAY, [Window(0, time(9), time(12), 50, 0, 15)])
+    assert local_times(found) == ["09:00-09:50", "10:00-10:50", "11:00-11:50"]
+    found = slots_on(MONDAY, [Window(0, time(9), time(12), 45, 0, 15)])
+    assert local_times(found) == ["09:00-09:45", "09:45-10:30", "10:30-11:15", "11:15-12:00"]
+
+
+def test_a_booking_at_an_odd_time_keeps_the_buffer_on_both_sides():
+    # Staff booked 10:05-10:55 by hand; a 10-minute buffer keeps 09:00 (ends 09:50 < 09:55)
+    # and the next offer is the first half hour at least 10 minutes after 10:55: 11:30.
+    windows = [Window(0, time(9), time(13), 50, 10, 30)]
+    busy = [(local(MONDAY, 10, 5), local(MONDAY, 10, 55))]
+    assert local_times(slots_on(MONDAY, windows, busy=busy)) == ["09:00-09:50", "11:30-12:20"]
+
+
+def test_a_grid_that_does_not_divide_a_day_is_refused():
+    with pytest.raises(ValueError, match="grid_minutes"):
+        slots_on(MONDAY, [Window(0, time(9), time(12), 50, 0, 7)])
+
+
+def test_the_grid_holds_in_local_time_across_a_dst_change():
+    window = Window(SUNDAY, time(0), time(6), 50, 10, 30)
+    for day in (SPRING_FORWARD, FALL_BACK):
+        found = slots_on(day, [window])
+        assert found, day
+        for start, end in found:
+            assert start.astimezone(NY).minute in (0, 30)
+            assert end - start == timedelta(minutes=50)
+
+
+GRIDS = [15, 30, 60]
+
+
+@st.composite
+def a_gridded_window(draw) -> Window:
+    start = draw(st.integers(min_value=0, max_value=24 * 60 - 16))
+    end = draw(st.integers(min_value=start + 1, max_value=24 * 60 - 1))
+    return Window(
+        draw(st.integers(min_value=0, max_value=6)),
+        time(start // 60, start % 60),
+        time(end // 60, end % 60),
+        draw(st.integers(min_value=15, max_value=240)),
+        draw(st.integers(min_value=0, max_value=120)),
+        draw(st.sampled_from(GRIDS)),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone_name=st.sampled_from(ZONES),
+    first=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
+    days=st.integers(min_value=0, max_value=14),
+    windows=st.lists(a_gridded_window(), max_size=4),
+    busy_spec=st.lists(
+        st.tuples(st.integers(min_value=-24 * 60, max_value=15 * 24 * 60), st.integers(min_value=1, max_value=600)),
+        max_size=8,
+    ),
+    now_offset=st.integers(min_value=-2 * 24 * 60, max_value=3 * 24 * 60),
+    lead_minutes=st.integers(min_value=0, max_value=48 * 60),
+)
+def test_every_offered_start_is_on_the_grid_in_local_time_and_sessions_keep_the_buffer(
+    zone_name, first, days, windows, busy_spec, now_offset, lead_minutes
+):
+    # The Availability service refuses overlapping windows of one weekday.
+    for a, b in itertools.combinations(windows, 2):
+        assume(a.weekday != b.weekday or a.end_time <= b.start_time or b.end_time <= a.start_time)
+    zone = ZoneInfo(zone_name)
+    origin = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
+    busy = [(origin + timedelta(minutes=m), origin + timedelta(minutes=m + length)) for m, length in busy_spec]
+    now = origin + timedelta(minutes=now_offset)
+    lead = timedelta(minutes=lead_minutes)
+
+    found = open_slots(windows=windows, busy=busy, zone=zone, start=first, days=days, now=now, lead=lead)
+
+    def window_of(start, end):
+        wall = start.astimezone(zone).replace(tzinfo=None)
+        for w in windows:
+            minutes = wall.hour * 60 + wall.minute
+            if (
+                w.weekday == wall.weekday()
+                and w.start_time <= wall.time() < w.end_time
+                and minutes % w.grid_minutes == 0
+                and wall.second == 0
+                and end - start == timedelta(minutes=w.session_minutes)
+                and end <= datetime.combine(wall.date(), w.end_time, tzinfo=zone).astimezone(UTC)
+                and start == datetime.combine(wall.date(), wall.time(), tzinfo=zone).astimezone(UTC)
+            ):
+                return w
+        return None
+
+    previous = None
+    for start, end in found:
+        assert start >= now + lead
+        window = window_of(start, end)
+        assert window is not None, (start, end)
+        buffer = timedelta(minutes=window.buffer_minutes)
+        # A booked session and an offered one leave the buffer between them.
+        assert not any(start - buffer < b_end and b_start < end + buffer for b_start, b_end in busy)
+        # So do two offered sessions one after the other.
+        if previous is not None:
+            assert start >= previous[1] + previous[2]
+        previous = (start, end, buffer)

@@ -27,7 +27,7 @@ def _windows(**filters) -> list[tuple]:
     return list(
         Availability.objects.filter(**filters)
         .order_by("pk")
-        .values_list("practice_id", "clinician_id", "weekday", "start_time", "end_time", "slot_minutes")
+        .values_list("practice_id", "clinician_id", "weekday", "start_time", "end_time", "session_minutes")
     )
 
 
@@ -41,11 +41,13 @@ def _field(page: Page, label: str) -> Locator:
     return page.get_by_label(re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$"))
 
 
-def _add_window(page: Page, *, day: str, start: str, end: str, slot: int) -> None:
+def _add_window(page: Page, *, day: str, start: str, end: str, slot: int, buffer: int = 0, grid: str = "hour") -> None:
     _field(page, "Day").select_option(label=day)
     _field(page, "From").fill(start)
     _field(page, "To").fill(end)
-    _field(page, "Slot length (minutes)").fill(str(slot))
+    _field(page, "Session (minutes)").fill(str(slot))
+    _field(page, "Buffer (minutes)").fill(str(buffer))
+    _field(page, "Start times every").select_option(label=grid)
     page.get_by_role("button", name="Add window").click()
 
 
@@ -90,14 +92,16 @@ def test_therapist_adds_window_sees_open_slots_then_removes_it(page, practice, t
     expect(page.get_by_role("alert")).to_have_text("Window added.")
     rows = _window_rows(page)
     expect(rows).to_have_count(1)
-    expect(rows.first.locator("td")).to_have_text([weekday.label, "09:00", "11:00", "60 min", "Remove"])
+    expect(rows.first.locator("td")).to_have_text(
+        [weekday.label, "09:00", "11:00", "60 min", "0 min", "60 min", "Remove"]
+    )
     for slot_day in (day, day + timedelta(days=7)):
         expect(_preview_day(page, slot_day).locator(".badge")).to_have_text(["09:00–10:00", "10:00–11:00"])
     expect(_preview_day(page, day + timedelta(days=1))).to_have_text("—")
     expect(_badges(page)).to_have_count(4)
     window = Availability.objects.get()
     assert (window.practice, window.clinician) == (practice, therapist)
-    assert (window.weekday, window.start_time, window.end_time, window.slot_minutes) == (
+    assert (window.weekday, window.start_time, window.end_time, window.session_minutes) == (
         weekday,
         time(9),
         time(11),
@@ -120,7 +124,9 @@ def test_bad_windows_are_refused_with_message_beside_the_field(page, practice, t
         weekday=Availability.Weekday.TUESDAY,
         start_time=time(9),
         end_time=time(12),
-        slot_minutes=60,
+        session_minutes=60,
+        buffer_minutes=0,
+        grid_minutes=60,
         actor=None,
     )
     before = _windows()
@@ -175,7 +181,7 @@ def test_admin_adds_window_for_the_clinician_picked(page, practice, practice_adm
     expect(page.get_by_role("heading", level=1)).to_have_text("Availability of Theo Yates")
     rows = _window_rows(page)
     expect(rows).to_have_count(1)
-    expect(rows.first.locator("td")).to_have_text(["Thursday", "13:00", "16:00", "90 min", "Remove"])
+    expect(rows.first.locator("td")).to_have_text(["Thursday", "13:00", "16:00", "90 min", "0 min", "60 min", "Remove"])
     assert _windows() == [(practice.pk, therapist2.pk, Availability.Weekday.THURSDAY, time(13), time(16), 90)]
     assert not Availability.objects.filter(clinician__in=[practice_admin, therapist]).exists()
 
@@ -188,7 +194,9 @@ def test_front_desk_sees_windows_but_cannot_change_them(page, practice, front_de
         weekday=Availability.Weekday.MONDAY,
         start_time=time(9),
         end_time=time(12),
-        slot_minutes=60,
+        session_minutes=60,
+        buffer_minutes=0,
+        grid_minutes=60,
         actor=None,
     )
     before = _windows()
@@ -198,11 +206,11 @@ def test_front_desk_sees_windows_but_cannot_change_them(page, practice, front_de
     expect(page.get_by_role("heading", level=1)).to_have_text("Availability of Tess Thorne")
     rows = _window_rows(page)
     expect(rows).to_have_count(1)
-    expect(rows.first.locator("td")).to_have_text(["Monday", "09:00", "12:00", "60 min"])
+    expect(rows.first.locator("td")).to_have_text(["Monday", "09:00", "12:00", "60 min", "0 min", "60 min"])
     expect(page.get_by_text(READ_ONLY)).to_be_visible()
     expect(page.get_by_role("button", name="Remove")).to_have_count(0)
     expect(page.get_by_role("button", name="Add window")).to_have_count(0)
-    expect(page.get_by_label(re.compile(r"^Slot length"))).to_have_count(0)
+    expect(page.get_by_label(re.compile(r"^Session \(minutes\)"))).to_have_count(0)
     expect(_badges(page).first).to_be_visible()  # the preview is there to read
 
     # Posting by hand, with a good CSRF token, is refused too.
@@ -214,7 +222,7 @@ def test_front_desk_sees_windows_but_cannot_change_them(page, practice, front_de
             "weekday": "2",
             "start_time": "09:00",
             "end_time": "12:00",
-            "slot_minutes": "60",
+            "session_minutes": "60",
         },
     )
     removed = page.request.post(f"/availability/{window.pk}/remove/", form={"csrfmiddlewaretoken": token})
@@ -237,7 +245,7 @@ def test_other_practice_therapist_cannot_see_or_change_this_practices_windows(
         weekday=Availability.Weekday.FRIDAY,
         start_time=time(7, 15),
         end_time=time(8, 45),
-        slot_minutes=45,
+        session_minutes=45,
         actor=None,
     )
     before = _windows()
@@ -262,7 +270,7 @@ def test_other_practice_therapist_cannot_see_or_change_this_practices_windows(
             "weekday": "4",
             "start_time": "10:00",
             "end_time": "12:00",
-            "slot_minutes": "60",
+            "session_minutes": "60",
         },
     )
     removed = page.request.post(f"/availability/{window.pk}/remove/", form={"csrfmiddlewaretoken": token})

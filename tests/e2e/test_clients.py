@@ -76,8 +76,8 @@ def test_front_desk_adds_a_client_and_books_a_weekly_series(page, practice, fron
     }
     assert AppointmentSeries.objects.get(client=client).weeks == 4
 
-    # Two weeks from the day before: the first is free, the second overlaps
-    # the first booked session. All or nothing, so nothing is booked.
+    # Two weeks from the week before: the first is free, the second overlaps
+    # the first booked session. Nothing is booked until staff choose; the clash is listed.
     _book(
         page,
         client="Dana Fields",
@@ -88,9 +88,10 @@ def test_front_desk_adds_a_client_and_books_a_weekly_series(page, practice, fron
     )
 
     expect(page.get_by_role("heading", name="Book a session")).to_be_visible()
-    expect(
-        page.get_by_text(f"The clinician already has a session at {first_day:%a %d %b %Y} 10:00. Pick another time.")
-    ).to_be_visible()
+    expect(page.get_by_text("1 of the 2 weeks clash with sessions already booked.")).to_be_visible()
+    expect(page.locator("#series-clashes tbody tr td")).to_have_text(
+        [f"{first_day:%a} {first_day.day} {first_day:%b %Y}", "10:30–11:20", "Dana Fields, 10:00–10:50"]
+    )
     assert Appointment.objects.filter(client=client).count() == 4
     assert AppointmentSeries.objects.filter(client=client).count() == 1
 

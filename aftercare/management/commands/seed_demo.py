@@ -175,7 +175,9 @@ class Command(BaseCommand):
         return practice, staff
 
     def _availability(self, practice, staff) -> None:
-        """Mon-Fri 09:00-12:00 and 13:00-17:00. A clinician with any window already is left as they are."""
+        """Mon-Fri 09:00-12:00 and 13:00-17:00, at the practice's session length, buffer and grid.
+
+        A clinician with any window already is left as they are."""
         for clinician in (staff["therapist"], staff["therapist2"]):
             if Availability.objects.filter(clinician=clinician).exists():
                 continue
@@ -187,7 +189,6 @@ class Command(BaseCommand):
                         weekday=weekday,
                         start_time=start_time,
                         end_time=end_time,
-                        slot_minutes=50,
                         actor=None,
                     )
 
