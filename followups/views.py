@@ -161,9 +161,11 @@ def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
-def _bad_link(request: HttpRequest, practice=None) -> HttpResponse:
-    """The kind page. Only unknown tokens count towards the limit: a client who
-    reopens their own used or expired link is not guessing."""
+def bad_link_response(
+    request: HttpRequest, practice=None, template: str = "followups/link_unusable.html"
+) -> HttpResponse:
+    """The kind page, for every kind of client link. Only unknown tokens count towards the
+    limit: a client who reopens their own used or expired link is not guessing."""
     if practice is None:
         key = f"reschedule-bad:{_client_ip(request)}"
         if not cache.add(key, 1, BAD_LINK_WINDOW):
@@ -171,22 +173,22 @@ def _bad_link(request: HttpRequest, practice=None) -> HttpResponse:
                 cache.incr(key)
             except ValueError:  # expired between add and incr
                 cache.set(key, 1, BAD_LINK_WINDOW)
-    return render(request, "followups/link_unusable.html", {"practice": practice}, status=404)
+    return render(request, template, {"practice": practice}, status=404)
 
 
-def _too_many(request: HttpRequest) -> bool:
+def too_many_bad_links(request: HttpRequest) -> bool:
     return (cache.get(f"reschedule-bad:{_client_ip(request)}") or 0) >= BAD_LINK_LIMIT
 
 
 @require_http_methods(["GET", "POST"])
 def reschedule(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the open times and changes nothing; POST books the one picked."""
-    if _too_many(request):
+    if too_many_bad_links(request):
         return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
     try:
         offer = aftercare.reschedule_offer(token=token)
     except aftercare.LinkUnusable as exc:
-        return _bad_link(request, exc.practice)
+        return bad_link_response(request, exc.practice)
     # Times on this page are the practice's.
     timezone.activate(offer.missed.practice.time_zone)
     form = RescheduleForm(request.POST or None)
@@ -205,7 +207,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
             taken = True
             offer = aftercare.reschedule_offer(token=token)
         except aftercare.LinkUnusable as exc:
-            return _bad_link(request, exc.practice)
+            return bad_link_response(request, exc.practice)
         else:
             return render(
                 request,

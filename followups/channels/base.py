@@ -19,3 +19,5 @@ class Outgoing:
     # Deterministic per outbox row, so a retry after a lost acknowledgement
     # carries the same id and mail systems can drop the duplicate.
     message_id: str
+    # Which wording version the text came from (the outbox row records it).
+    template_version: int | None = None

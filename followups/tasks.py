@@ -1,0 +1,11 @@
+"""Thin Celery tasks: they take ids and call services."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True)
+def send_message(message_id: int) -> str:
+    """Wake-up for one outbox row of any purpose: claim it if it is still due and free, then send it."""
+    return services.outbox_send_now(message_id=message_id)
