@@ -375,3 +375,71 @@ def test_an_expired_client_link_cannot_be_used(practice, client_of_therapist):
     link = services.client_link_find(token=token, purpose="acknowledge")
     assert not services.client_link_use(link=link, now=timezone.now() + timedelta(days=31))
     assert not Acknowledgement.objects.exists()
+
+
+# ------------------------------------------------------------------ message log
+
+
+def test_the_log_shows_every_purpose_with_its_wording_version_in_constant_queries(
+    plan, practice, practice_admin, therapist, client, front_desk, django_assert_num_queries, mailoutbox
+):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    version = make_policy(practice)
+    robin = active_client(practice, therapist)
+    acknowledgement_record(client=robin, version=version, method="paper")
+    miss(robin, therapist)
+    active_client(practice, therapist)
+    acknowledgements.ack_requests_queue(version=version, actor=practice_admin)
+    aftercare.followups_send_due()
+    client.force_login(front_desk)
+    with CaptureQueriesContext(db) as few:
+        page = client.get("/messages/").content.decode()
+    assert "Policy acknowledgement request" in page and "(policy v1)" in page
+    assert page.count("wording: default") == 2 and "wording: not yet composed" in page  # the second waits
+    for _ in range(5):
+        miss(active_client(practice, therapist), therapist)
+        active_client(practice, therapist)
+    acknowledgements.ack_requests_queue(version=version, actor=practice_admin)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert client.get("/messages/").status_code == 200
+
+
+def test_a_clinician_sees_acknowledgement_requests_to_their_own_clients_only(
+    plan, practice, practice_admin, therapist, therapist2, client
+):
+    version = make_policy(practice)
+    mine = active_client(practice, therapist)
+    theirs = active_client(practice, therapist2)
+    acknowledgements.ack_requests_queue(version=version, actor=practice_admin)
+    client.force_login(therapist)
+    page = client.get("/messages/").content.decode()
+    assert f'id="message-{OutboxMessage.objects.get(client=mine).pk}"' in page
+    other = OutboxMessage.objects.get(client=theirs)
+    assert f'id="message-{other.pk}"' not in page
+    assert client.post(f"/messages/{other.pk}/cancel/").status_code == 404
+
+
+def test_the_log_offers_send_again_only_where_it_may_go(plan, practice, therapist, client, front_desk):
+    rebooked = miss(ClientFactory(practice=practice, clinician=therapist), therapist)
+    services.outbox_cancel_pending(event=rebooked, code="rebooked")
+    staff = miss(ClientFactory(practice=practice, clinician=therapist), therapist, hours_ago=2)
+    for message in OutboxMessage.objects.filter(missed_session=staff):
+        services.outbox_cancel(message=message, actor=front_desk)
+    client.force_login(front_desk)
+    page = client.get("/messages/").content.decode()
+
+    def offered(event, step):
+        pk = OutboxMessage.objects.get(missed_session=event, step=step).pk
+        row = page.split(f'id="message-{pk}"', 1)[1].split("</tr>", 1)[0]
+        return "Send again" in row
+
+    assert not offered(rebooked, "first") and not offered(rebooked, "second")
+    assert offered(staff, "first") and not offered(staff, "second")  # never the second before the first
+    # Posting anyway is refused with a message, never a 500.
+    refused = OutboxMessage.objects.get(missed_session=rebooked, step="first")
+    response = client.post(f"/messages/{refused.pk}/send-again/", follow=True)
+    assert response.status_code == 200 and "cannot be sent again: the client rescheduled" in response.content.decode()
+    refused.refresh_from_db()
+    assert refused.status == "cancelled"
