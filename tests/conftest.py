@@ -19,6 +19,16 @@ pytest_plugins = ["tests.browser_fixtures"]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate limits on client links live in the cache: no test inherits another's bad-link count."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def practice(db):
     return PracticeFactory(name="Riverside Practice", sender_name="Riverside Office")

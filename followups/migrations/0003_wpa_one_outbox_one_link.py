@@ -25,6 +25,8 @@ def backfill(apps, schema_editor):
     OutboxMessage = apps.get_model("followups", "OutboxMessage")
     RescheduleLink = apps.get_model("followups", "RescheduleLink")
     ClientLink = apps.get_model("followups", "ClientLink")
+    # Keep each link's own creation time (auto_now_add would stamp the migration's).
+    ClientLink._meta.get_field("created_at").auto_now_add = False
     for message in OutboxMessage.objects.filter(idempotency_key=None).iterator(chunk_size=500):
         message.purpose = "followup"
         message.idempotency_key = f"followup:{message.missed_session_id}:{message.step}"

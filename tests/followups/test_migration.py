@@ -54,6 +54,7 @@ def test_old_outbox_rows_and_rescheduling_links_are_mapped(practice, therapist, 
     RescheduleLink.objects.create(
         practice_id=practice.pk, missed_session=event, token_hash="a" * 64, expires_at=now + timedelta(days=14)
     )
+    RescheduleLink.objects.update(created_at=now - timedelta(days=2))
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
@@ -67,6 +68,7 @@ def test_old_outbox_rows_and_rescheduling_links_are_mapped(practice, therapist, 
     assert (rows["first"].purpose, rows["first"].cancel_code) == ("followup", "rebooked")
     assert rows["second"].cancel_code == "other"
     [link] = new.get_model("followups", "ClientLink").objects.all()
+    assert link.created_at == now - timedelta(days=2)
     assert (link.purpose, link.client_id, link.missed_session_id, link.token_hash) == (
         "rebook",
         client_of_therapist.pk,
