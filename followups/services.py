@@ -107,7 +107,7 @@ def template_save(*, practice: Practice, kind: str, subject: str, body: str, act
         raise ValidationError(problems)
     with transaction.atomic():
         # Serialise saves of one practice's wording, so two saves never share a version number.
-        Practice.objects.select_for_update().filter(pk=practice.pk).first()
+        Practice.objects.select_for_update(of=("self",)).filter(pk=practice.pk).first()
         version = _next_template_version(practice, kind)
         template, _ = MessageTemplate.objects.update_or_create(
             practice=practice, kind=kind, defaults={"subject": subject, "body": body, "version": version}
