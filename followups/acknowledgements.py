@@ -93,15 +93,18 @@ def ack_requests_queue(
 
 def ack_request_client(*, client: Client, version: PolicyVersion, actor) -> str:
     """The client page's button: queue the request, or send the earlier one again. Returns what happened."""
+    if client.is_archived:
+        raise ValidationError("This client is archived: nothing is sent to them.")
     if not (client.email and client.consent_email):
         raise ValidationError("This client has no email address with consent to email.")
     if Acknowledgement.objects.filter(client=client, version=version).exists():
         raise ValidationError("This client has already acknowledged the policy in force.")
     if ack_requests_queue(version=version, actor=actor, client_ids=[client.pk]):
         return "queued"
-    earlier = OutboxMessage.objects.get(
-        idempotency_key=services.ack_request_key(client_id=client.pk, version_id=version.pk)
-    )
+    key = services.ack_request_key(client_id=client.pk, version_id=version.pk)
+    earlier = OutboxMessage.objects.filter(idempotency_key=key).first()
+    if earlier is None:  # not asked, and nothing new was queued: nothing to send
+        raise ValidationError("Nothing was sent: the client cannot be asked now.")
     services.outbox_send_again(message=earlier, actor=actor)  # refuses, with a message, while it waits
     return "again"
 

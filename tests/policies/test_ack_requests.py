@@ -191,3 +191,11 @@ def test_guessing_acknowledgement_links_is_rate_limited(client, version, client_
     token = _ack_token(client_of_therapist, version)
     response = client.get(reverse("policies:ack_public", args=[token]))
     assert response.status_code == 429 and b"try again a little later" in response.content
+
+
+def test_an_archived_client_is_not_asked_and_the_page_says_why(client, version, front_desk, client_of_therapist):
+    type(client_of_therapist).objects.filter(pk=client_of_therapist.pk).update(is_archived=True)
+    client.force_login(front_desk)
+    page = client.post(reverse("policies:ack_send_link", args=[client_of_therapist.pk]), follow=True)
+    assert page.status_code == 200 and "This client is archived" in page.content.decode()
+    assert not OutboxMessage.objects.exists()
