@@ -27,7 +27,7 @@ from appointments.services import (
     appointment_undo_outcome,
 )
 from followups import services as followups
-from followups.models import OutboxMessage, RescheduleLink
+from followups.models import ClientLink, OutboxMessage
 from policies import services as policies
 from policies.models import FeeAssessment, SafetyCheck
 from practice import timefmt
@@ -127,7 +127,7 @@ def attendance_undo(*, appointment_id: int, actor) -> Appointment:
     with transaction.atomic(durable=True):
         appointment, event = appointment_undo_outcome(appointment_id=appointment_id, actor=actor)
         if event is not None:
-            followups.outbox_cancel_pending(event=event, reason="The missed-session mark was undone")
+            followups.outbox_cancel_pending(event=event, code=OutboxMessage.CancelCode.UNDONE)
             policies.fee_void_for_undo(event=event, actor=actor)
             check = SafetyCheck.objects.filter(missed_session=event, completed_at=None).first()
             if check is not None:
@@ -181,7 +181,7 @@ def attendance_correct(
         already_heard = False
         closed = correction.closed
         if closed is not None:
-            cancelled = followups.outbox_cancel_pending(event=closed, reason="The outcome was corrected")
+            cancelled = followups.outbox_cancel_pending(event=closed, code=OutboxMessage.CancelCode.CORRECTED)
             if cancelled:
                 plural = cancelled != 1
                 notes.append(
@@ -316,7 +316,7 @@ def makeup_book(*, missed: Appointment, actor, **booking) -> Appointment:
         )
         event = NoShowEvent.objects.filter(appointment=missed, undone_at=None).first()
         if event is not None:
-            followups.outbox_cancel_pending(event=event, reason="The client rescheduled")
+            followups.outbox_cancel_pending(event=event, code=OutboxMessage.CancelCode.REBOOKED)
             policies.fee_waive_for_makeup(event=event, makeup=makeup, actor=actor)
     return makeup
 
@@ -340,29 +340,14 @@ def safety_alerts_unsent(*, now: datetime | None = None, limit: int = SWEEP_BATC
     )
 
 
-def _safety_hold(message_id: int) -> str:
-    """A client flagged for a safety check gets nothing automated until the check for this miss is done."""
-    message = OutboxMessage.objects.select_related("client").get(pk=message_id)
-    if not message.client.needs_safety_check:
-        return ""
-    done = SafetyCheck.objects.filter(missed_session_id=message.missed_session_id, completed_at__isnull=False)
-    return "" if done.exists() else "Safety check: the clinician follows up in person"
-
-
 def followup_deliver(*, message_id: int) -> str:
-    """Send one claimed outbox row, unless the safety rule holds it."""
-    reason = _safety_hold(message_id)
-    if reason:
-        followups.outbox_cancel_claimed(message_id=message_id, reason=reason)
-        return OutboxMessage.Status.CANCELLED
+    """Send one claimed outbox row (its purpose's checks include the safety hold)."""
     return followups.outbox_deliver(message_id=message_id)
 
 
 def followup_send_now(*, message_id: int) -> str:
     """The on-commit path: claim this row if it is still due and free, then send it."""
-    if not followups.outbox_claim_one(message_id=message_id):
-        return ""
-    return followup_deliver(message_id=message_id)
+    return followups.outbox_send_now(message_id=message_id)
 
 
 def followups_send_due(*, limit: int = FOLLOWUP_BATCH) -> int:
@@ -377,15 +362,8 @@ def followups_send_due(*, limit: int = FOLLOWUP_BATCH) -> int:
 # ------------------------------------------------------------ rescheduling
 
 
-class LinkUnusable(Exception):
-    """A used, expired or unknown link: the client sees a kind page and no data.
-
-    `practice` is set when the link was real, so the page can give its phone number.
-    """
-
-    def __init__(self, practice=None):
-        super().__init__("link unusable")
-        self.practice = practice
+# One kind page for every client link (followups.services.LinkUnusable).
+LinkUnusable = followups.LinkUnusable
 
 
 class SlotTaken(Exception):
@@ -394,7 +372,7 @@ class SlotTaken(Exception):
 
 @dataclass(frozen=True)
 class RescheduleOffer:
-    link: RescheduleLink
+    link: ClientLink
     missed: Appointment
     slots: list
 
@@ -406,17 +384,13 @@ def reschedule_offer(*, token: str, now: datetime | None = None) -> RescheduleOf
     return RescheduleOffer(link=link, missed=missed, slots=slots)
 
 
-def _usable_link(*, token: str, now: datetime | None, lock: bool) -> tuple[RescheduleLink, Appointment]:
+def _usable_link(*, token: str, now: datetime | None, lock: bool) -> tuple[ClientLink, Appointment]:
     now = now or timezone.now()
-    if not token or len(token) > 100:
-        raise LinkUnusable
-    links = RescheduleLink.objects.select_related("missed_session__appointment__practice")
-    if lock:
-        links = links.select_for_update(no_key=True, of=("self",))
-    link = links.filter(token_hash=followups.token_hash(token)).first()
+    link = followups.client_link_find(token=token, purpose=ClientLink.Purpose.REBOOK, lock=lock)
     if link is None:
         raise LinkUnusable
-    event = link.missed_session
+    event = NoShowEvent.objects.select_related("appointment__practice").get(pk=link.missed_session_id)
+    link.missed_session = event
     missed = event.appointment
     if (
         link.used_at is not None
@@ -460,10 +434,10 @@ def client_reschedule(
             )
         except ValidationError as exc:
             raise SlotTaken from exc
-        link.used_at, link.new_appointment = now, makeup
-        link.save(update_fields=["used_at", "new_appointment"])
+        if not followups.client_link_use(link=link, now=now, new_appointment=makeup):
+            raise LinkUnusable(practice=missed.practice)
         event = link.missed_session
-        followups.outbox_cancel_pending(event=event, reason="The client rescheduled")
+        followups.outbox_cancel_pending(event=event, code=OutboxMessage.CancelCode.REBOOKED)
         policies.fee_waive_for_makeup(event=event, makeup=makeup)
         if reason or text:
             followups.miss_reason_record(event=event, reason=reason, text=text)
@@ -485,13 +459,7 @@ def rebooked_session(*, token: str, now: datetime | None = None) -> Appointment:
     more than CALENDAR_LINK_DAYS ago, or a session no longer booked.
     """
     now = now or timezone.now()
-    if not token or len(token) > 100:
-        raise LinkUnusable
-    link = (
-        RescheduleLink.objects.select_related("new_appointment__practice", "new_appointment__clinician")
-        .filter(token_hash=followups.token_hash(token))
-        .first()
-    )
+    link = followups.client_link_find(token=token, purpose=ClientLink.Purpose.REBOOK)
     if link is None:
         raise LinkUnusable
     appointment = link.new_appointment

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from practice.admin import PracticeScopedAdmin
 
-from .models import ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, RescheduleLink
+from .models import ClientLink, ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage
 
 
 @admin.register(FollowUpPlan)
@@ -21,13 +21,14 @@ class MessageTemplateAdmin(PracticeScopedAdmin):
 class OutboxMessageAdmin(PracticeScopedAdmin):
     """Read-only: send again and cancel live in the message log, where they are audited."""
 
-    list_display = ["missed_session", "step", "channel", "status", "due_at", "attempts"]
-    list_filter = ["status", "channel", "step"]
+    list_display = ["purpose", "idempotency_key", "channel", "status", "due_at", "attempts", "template_version"]
+    list_filter = ["purpose", "status", "channel", "step"]
 
 
-@admin.register(RescheduleLink)
-class RescheduleLinkAdmin(PracticeScopedAdmin):
-    list_display = ["missed_session", "created_at", "expires_at", "used_at"]
+@admin.register(ClientLink)
+class ClientLinkAdmin(PracticeScopedAdmin):
+    list_display = ["purpose", "client", "created_at", "expires_at", "used_at"]
+    list_filter = ["purpose"]
     exclude = ["token_hash"]
 
 

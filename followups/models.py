@@ -1,4 +1,9 @@
-"""The follow-up plan, its message wording, the outbox, and rescheduling links."""
+"""The follow-up plan, its message wording, the one outbox, and the one client-link model.
+
+The outbox and the links serve every purpose that sends a client a message
+(follow-ups after a miss, policy acknowledgement requests; reminders and
+waitlist offers next): see followups/purposes.py and docs/architecture.md.
+"""
 
 from datetime import time
 
@@ -8,7 +13,19 @@ from django.db import models
 from django.db.models import Q
 
 from appointments.models import Appointment, Client, NoShowEvent
+from policies.models import PolicyVersion
 from practice.models import Practice
+
+
+# Callables, not time(20, 0): Django's check for "a fixed default that may be a
+# mistake" (fields.W161) fires on a fixed time whenever the check runs within
+# ten seconds of that time of day, which made `check --deploy` fail at 20:00 UTC.
+def quiet_start_default() -> time:
+    return time(20, 0)
+
+
+def quiet_end_default() -> time:
+    return time(8, 0)
 
 
 class FollowUpPlan(models.Model):
@@ -35,8 +52,8 @@ class FollowUpPlan(models.Model):
     repeat_window_days = models.PositiveSmallIntegerField(
         default=90, validators=[MinValueValidator(1), MaxValueValidator(366)]
     )
-    quiet_start = models.TimeField(default=time(20, 0), help_text="Nothing is sent from this time…")
-    quiet_end = models.TimeField(default=time(8, 0), help_text="…until this time, in the practice's time zone.")
+    quiet_start = models.TimeField(default=quiet_start_default, help_text="Nothing is sent from this time…")
+    quiet_end = models.TimeField(default=quiet_end_default, help_text="…until this time, in the practice's time zone.")
     mention_exercises = models.BooleanField(
         default=False,
         help_text="Mention between-session exercises in every client's follow-ups (therapists can also "
@@ -68,6 +85,8 @@ class MessageTemplate(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     subject = models.CharField(max_length=120)
     body = models.TextField(max_length=3000)
+    # Bumped on every save; the default wording is version 0 (DEFAULT_VERSION). Outbox rows record it.
+    version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -77,13 +96,27 @@ class MessageTemplate(models.Model):
         return self.get_kind_display()
 
 
-class OutboxMessage(models.Model):
-    """One message to send: the row is the queue.
+# The version number outbox rows record when they used the built-in wording.
+DEFAULT_VERSION = 0
+# Kinds of wording an outbox row can be rendered with: the editable ones, and fixed
+# e-mail templates (templates/emails/<name>-*) that are not edited in the app.
+ACK_REQUEST_KIND = "ack_request"
+OUTBOX_KINDS = [*MessageTemplate.Kind.choices, (ACK_REQUEST_KIND, "Policy acknowledgement request")]
 
-    Written in the transaction that records the miss (or clears its safety
-    check); sent by a worker that claims it (pending → sending), checks it
-    again, sends and records the result.
+
+class OutboxMessage(models.Model):
+    """One message to one client: the row is the queue, whatever the purpose.
+
+    Written in the transaction that causes it (a miss, a cleared safety check,
+    an admin asking for acknowledgements); sent by a worker that claims it
+    (pending → sending), checks it again with its purpose's checks, sends and
+    records the result. `idempotency_key` names the purpose and the cause, so
+    writing the same message twice adds nothing.
     """
+
+    class Purpose(models.TextChoices):
+        FOLLOWUP = "followup", "Follow-up after a missed session"
+        ACK_REQUEST = "ack_request", "Policy acknowledgement request"
 
     class Step(models.TextChoices):
         FIRST = "first", "First message"
@@ -100,20 +133,55 @@ class OutboxMessage(models.Model):
         FAILED = "failed", "Could not reach the client"
         CANCELLED = "cancelled", "Cancelled"
 
+    class CancelCode(models.TextChoices):
+        # The label is what staff read in the message log.
+        UNDONE = "undone", "The missed-session mark was undone"
+        REBOOKED = "rebooked", "The client rescheduled"
+        ARCHIVED = "archived", "The client was archived"
+        CONTACTED = "contacted", "Staff contacted the client"
+        NO_CONSENT_EMAIL = "no_consent_email", "No consent to email"
+        NO_CONSENT_SMS = "no_consent_sms", "No consent to text messages"
+        PHONE_NEEDS_CHECK = "phone_needs_check", "The phone number needs checking"
+        SAFETY_HOLD = "safety_hold", "Safety check: the clinician follows up in person"
+        CORRECTED = "corrected", "The outcome was corrected"
+        ACKNOWLEDGED = "acknowledged", "The client has already acknowledged this version"
+        STAFF = "staff", "Cancelled by staff"
+        OTHER = "other", "Cancelled"
+
+    # Rows cancelled for these reasons are never sent again: the reason still holds.
+    FINAL_CANCEL_CODES = (
+        CancelCode.UNDONE,
+        CancelCode.CORRECTED,
+        CancelCode.REBOOKED,
+        CancelCode.ARCHIVED,
+        CancelCode.ACKNOWLEDGED,
+    )
+
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="outbox")
-    missed_session = models.ForeignKey(NoShowEvent, on_delete=models.CASCADE, related_name="messages")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.FOLLOWUP)
+    # "<purpose>:<cause>", e.g. followup:<miss>:<step>, ack:<client>:<version>.
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    missed_session = models.ForeignKey(
+        NoShowEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="messages")
-    step = models.CharField(max_length=10, choices=Step.choices)
-    kind = models.CharField(max_length=20, choices=MessageTemplate.Kind.choices)
+    step = models.CharField(max_length=10, choices=Step.choices, blank=True)
+    kind = models.CharField(max_length=20, choices=OUTBOX_KINDS)
+    # The wording version the message was rendered with (set when it is composed); null until then.
+    template_version = models.PositiveIntegerField(null=True, blank=True)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     due_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Bumped by "send again": each generation gets its own Message-ID, retries within one keep it.
+    generation = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     # Short, and never the message itself: the failure as the channel reported it.
     last_error = models.CharField(max_length=200, blank=True)
+    cancel_code = models.CharField(max_length=20, choices=CancelCode.choices, blank=True)
     cancel_reason = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -123,30 +191,53 @@ class OutboxMessage(models.Model):
             models.UniqueConstraint(fields=["missed_session", "step"], name="one_message_per_miss_and_step"),
         ]
         indexes = [
-            # followups.services.outbox_claim_due: the minute sweep.
+            # followups.services.outbox_claim_due: the minute sweep (aftercare.tasks.sweep_followups).
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="outbox_due_idx"),
-            # followups.services.outbox_release_stale: rows a crashed worker left in "sending".
+            # followups.services.outbox_release_stale: rows a crashed worker left in "sending" (same sweep).
             models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="outbox_sending_idx"),
             models.Index(fields=["practice", "status", "due_at"], name="outbox_practice_idx"),
+            # followups.selectors.ack_request_progress: the Policies page's progress panel.
+            models.Index(fields=["policy_version", "status"], name="outbox_ack_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_step_display()} for missed session #{self.missed_session_id} ({self.status})"
+        return f"{self.get_purpose_display()} #{self.pk} ({self.status})"
+
+    @property
+    def can_send_again(self) -> bool:
+        """Offered in the message log; outbox_send_again checks order too."""
+        if self.status in (self.Status.PENDING, self.Status.SENDING):
+            return False
+        return not (self.status == self.Status.CANCELLED and self.cancel_code in self.FINAL_CANCEL_CODES)
 
 
-class RescheduleLink(models.Model):
-    """A no-login link to rebook one missed session. Only the hash of the token is stored."""
+class ClientLink(models.Model):
+    """A single-use, no-login link for one client. Only the SHA-256 of the random token is stored.
+
+    One model for every purpose; `followups.services.client_link_use` is the one "used" transition.
+    """
+
+    class Purpose(models.TextChoices):
+        REBOOK = "rebook", "Pick a new time after a missed session"
+        ACKNOWLEDGE = "acknowledge", "Acknowledge a cancellation policy version"
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
-    missed_session = models.ForeignKey(NoShowEvent, on_delete=models.CASCADE, related_name="reschedule_links")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="links")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
     token_hash = models.CharField(max_length=64, unique=True)
+    missed_session = models.ForeignKey(
+        NoShowEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="client_links"
+    )
+    policy_version = models.ForeignKey(
+        PolicyVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="client_links"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     new_appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     def __str__(self) -> str:
-        return f"Reschedule link for missed session #{self.missed_session_id}"
+        return f"{self.get_purpose_display()} link #{self.pk}"
 
 
 class MissReason(models.Model):

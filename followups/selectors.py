@@ -1,18 +1,66 @@
 """Reads for the message log and the client page, scoped to a membership."""
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from appointments.models import Client
+from policies.models import Acknowledgement, PolicyVersion
+from policies.selectors import clients_unacknowledged
 from practice.models import Membership
 
 from .models import MissReason, OutboxMessage
 
 
 def messages_for(*, membership: Membership) -> QuerySet:
+    """The message log: a clinician sees follow-ups of their sessions and other messages to their clients."""
     qs = OutboxMessage.objects.filter(practice_id=membership.practice_id)
     if not membership.sees_whole_practice:
-        qs = qs.filter(missed_session__appointment__clinician_id=membership.user_id)
-    return qs.select_related("client", "missed_session__appointment").order_by("-due_at", "-id")
+        qs = qs.filter(
+            Q(missed_session__appointment__clinician_id=membership.user_id)
+            | Q(missed_session=None, client__clinician_id=membership.user_id)
+        )
+    # "Send again" is not offered on a second message whose first has not gone out (the only other
+    # first-step row of the miss is the first itself, hence the exclude on pk).
+    first_unsent = (
+        OutboxMessage.objects.filter(missed_session=OuterRef("missed_session"), step=OutboxMessage.Step.FIRST)
+        .exclude(status=OutboxMessage.Status.SENT)
+        .exclude(pk=OuterRef("pk"))
+    )
+    return (
+        qs.select_related("client", "missed_session__appointment", "policy_version")
+        .annotate(waits_for_first=Exists(first_unsent))
+        .order_by("-due_at", "-id")
+    )
+
+
+def ack_outreach(*, practice_id: int, version: PolicyVersion, now: datetime) -> dict[str, int]:
+    """For the Policies page, in one query: active clients who have not acknowledged `version`,
+    and those of them who consent to email and have not been sent the request yet."""
+    requested = OutboxMessage.objects.filter(
+        client=OuterRef("pk"), purpose=OutboxMessage.Purpose.ACK_REQUEST, policy_version=version
+    )
+    reachable = Q(consent_email=True) & ~Q(email="")
+    return clients_unacknowledged(practice_id=practice_id, version=version, now=now).aggregate(
+        unacknowledged=Count("pk"),
+        to_email=Count("pk", filter=reachable & ~Q(Exists(requested))),
+    )
+
+
+def ack_request_progress(*, practice_id: int, version: PolicyVersion) -> dict[str, int]:
+    """How the requests for `version` are going, in one query (index outbox_ack_idx)."""
+    acknowledged = Acknowledgement.objects.filter(client=OuterRef("client_id"), version=version)
+    rows = OutboxMessage.objects.filter(
+        practice_id=practice_id, policy_version=version, purpose=OutboxMessage.Purpose.ACK_REQUEST
+    )
+    S = OutboxMessage.Status
+    return rows.aggregate(
+        total=Count("pk"),
+        queued=Count("pk", filter=Q(status__in=[S.PENDING, S.SENDING])),
+        sent=Count("pk", filter=Q(status=S.SENT)),
+        failed=Count("pk", filter=Q(status=S.FAILED)),
+        acknowledged=Count("pk", filter=Q(Exists(acknowledged))),
+    )
 
 
 def messages_failed(*, membership: Membership) -> QuerySet:
@@ -21,7 +69,12 @@ def messages_failed(*, membership: Membership) -> QuerySet:
 
 
 def client_messages(*, client: Client) -> QuerySet:
-    return client.messages.select_related("missed_session__appointment").order_by("-due_at", "-id")
+    """The client page's follow-ups table (acknowledgement requests show in the message log)."""
+    return (
+        client.messages.filter(purpose=OutboxMessage.Purpose.FOLLOWUP)
+        .select_related("missed_session__appointment")
+        .order_by("-due_at", "-id")
+    )
 
 
 def client_reasons(*, client: Client) -> QuerySet:

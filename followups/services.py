@@ -1,14 +1,16 @@
-"""Every write to the follow-up plan, templates, outbox and rescheduling links.
+"""Every write to the follow-up plan, templates, the outbox and client links.
 
-Delivery is at-least-once with duplicates made unlikely and harmless:
-1. One row per missed session and step (a unique constraint).
+The outbox serves every purpose (followups/purposes.py). Delivery is
+at-least-once with duplicates made unlikely and harmless:
+1. One row per idempotency key ("followup:<miss>:<step>", "ack:<client>:<version>").
 2. A worker claims a row (pending → sending) with a row lock that skips
    rows another worker holds; only the claimer sends it.
-3. Just before sending, the row is checked again (undo, rebooked,
-   contacted, archived, consent).
-4. The Message-ID is fixed per row, so if a worker dies after the SMTP
-   server accepted the mail but before the row says "sent", the retry
-   carries the same id and mail systems drop the duplicate.
+3. Just before sending, the row's purpose checks it again (for a follow-up:
+   undo, rebooked, contacted, archived, consent, safety hold).
+4. The Message-ID is fixed per row and send generation, so if a worker dies
+   after the SMTP server accepted the mail but before the row says "sent",
+   the retry carries the same id and mail systems drop the duplicate; "send
+   again" starts a new generation, so the client does receive it.
 """
 
 import hashlib
@@ -20,7 +22,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -32,11 +34,20 @@ from practice.services import audit_record
 
 from . import defaults, templating, timing, wording_check
 from .channels import Outgoing, PermanentError, TransientError, get_channel
-from .models import ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, RescheduleLink
+from .models import (
+    DEFAULT_VERSION,
+    ClientLink,
+    ContactNote,
+    FollowUpPlan,
+    MessageTemplate,
+    MissReason,
+    OutboxMessage,
+)
 
 log = logging.getLogger(__name__)
 
 Status = OutboxMessage.Status
+CancelCode = OutboxMessage.CancelCode
 Kind = MessageTemplate.Kind
 STALE_SENDING = timedelta(minutes=10)
 
@@ -51,7 +62,7 @@ def plan_for(practice: Practice) -> FollowUpPlan:
 
 def plan_update(*, practice: Practice, actor, **fields) -> FollowUpPlan:
     with transaction.atomic():
-        plan = FollowUpPlan.objects.select_for_update().get(pk=plan_for(practice).pk)
+        plan = FollowUpPlan.objects.select_for_update(of=("self",)).get(pk=plan_for(practice).pk)
         changed = sorted(name for name, value in fields.items() if getattr(plan, name) != value)
         for name, value in fields.items():
             setattr(plan, name, value)
@@ -65,8 +76,28 @@ def plan_update(*, practice: Practice, actor, **fields) -> FollowUpPlan:
 
 def wording_for(practice: Practice, kind: str) -> tuple[str, str]:
     """The practice's own subject and body for `kind`, or the default."""
+    subject, body, _ = wording_with_version(practice, kind)
+    return subject, body
+
+
+def wording_with_version(practice: Practice, kind: str) -> tuple[str, str, int]:
+    """Subject, body and the version number an outbox row records (DEFAULT_VERSION for the default)."""
     own = MessageTemplate.objects.filter(practice=practice, kind=kind).first()
-    return (own.subject, own.body) if own else defaults.DEFAULTS[kind]
+    if own is not None:
+        return own.subject, own.body, own.version
+    subject, body = defaults.DEFAULTS[kind]
+    return subject, body, DEFAULT_VERSION
+
+
+def _next_template_version(practice: Practice, kind: str) -> int:
+    """One more than any version this kind has had that a row could have recorded.
+
+    After a reset the row is gone, so the numbers outbox rows recorded count
+    too: a version number never names two wordings in the message log.
+    """
+    current = MessageTemplate.objects.filter(practice=practice, kind=kind).values_list("version", flat=True).first()
+    recorded = OutboxMessage.objects.filter(practice=practice, kind=kind).aggregate(v=Max("template_version"))["v"]
+    return max(current or DEFAULT_VERSION, recorded or DEFAULT_VERSION) + 1
 
 
 def template_save(*, practice: Practice, kind: str, subject: str, body: str, actor) -> MessageTemplate:
@@ -77,10 +108,19 @@ def template_save(*, practice: Practice, kind: str, subject: str, body: str, act
     if problems:
         raise ValidationError(problems)
     with transaction.atomic():
+        # Serialise saves of one practice's wording, so two saves never share a version number.
+        Practice.objects.select_for_update(of=("self",)).filter(pk=practice.pk).first()
+        version = _next_template_version(practice, kind)
         template, _ = MessageTemplate.objects.update_or_create(
-            practice=practice, kind=kind, defaults={"subject": subject, "body": body}
+            practice=practice, kind=kind, defaults={"subject": subject, "body": body, "version": version}
         )
-        audit_record(practice=practice, actor=actor, action="followups.template_saved", obj=template)
+        audit_record(
+            practice=practice,
+            actor=actor,
+            action="followups.template_saved",
+            obj=template,
+            changes={"version": version},
+        )
     return template
 
 
@@ -164,9 +204,11 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
     planned = []
     for step, kind, due in steps:
         message, _ = OutboxMessage.objects.get_or_create(
-            missed_session=event,
-            step=step,
+            idempotency_key=followup_key(event_id=event.pk, step=step),
             defaults={
+                "purpose": OutboxMessage.Purpose.FOLLOWUP,
+                "missed_session": event,
+                "step": step,
                 "practice_id": event.practice_id,
                 "client_id": client.pk,
                 "kind": kind,
@@ -178,10 +220,18 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
     return planned
 
 
-def outbox_cancel_pending(*, event: NoShowEvent, reason: str) -> int:
-    """Stop every follow-up of a missed session that has not gone out."""
+def followup_key(*, event_id: int, step: str) -> str:
+    return f"followup:{event_id}:{step}"
+
+
+def ack_request_key(*, client_id: int, version_id: int) -> str:
+    return f"ack:{client_id}:{version_id}"
+
+
+def outbox_cancel_pending(*, event: NoShowEvent, code: str) -> int:
+    """Stop every follow-up of a missed session that has not gone out, saying why (a CancelCode)."""
     return OutboxMessage.objects.filter(missed_session=event, status=Status.PENDING).update(
-        status=Status.CANCELLED, cancel_reason=reason[:100]
+        status=Status.CANCELLED, cancel_code=code, cancel_reason=CancelCode(code).label
     )
 
 
@@ -200,7 +250,7 @@ def contacted_mark(*, event: NoShowEvent, actor) -> ContactNote:
             missed_session=event, defaults={"practice_id": event.practice_id, "contacted_by": actor}
         )
         if created:
-            outbox_cancel_pending(event=event, reason="Staff contacted the client")
+            outbox_cancel_pending(event=event, code=CancelCode.CONTACTED)
             audit_record(practice=note.practice, actor=actor, action="followups.contacted", obj=note)
     return note
 
@@ -213,7 +263,7 @@ def outbox_claim_due(*, now: datetime | None = None, limit: int = 50) -> list[in
     now = now or timezone.now()
     with transaction.atomic():
         ids = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=Status.PENDING, due_at__lte=now)
             .order_by("due_at")
             .values_list("pk", flat=True)[:limit]
@@ -242,46 +292,75 @@ def outbox_release_stale(*, now: datetime | None = None) -> int:
     )
 
 
-def why_not_send(message: OutboxMessage) -> str:
-    """A reason to stop this claimed row now, or "" to go ahead."""
-    event = message.missed_session
-    client = message.client
-    if event.undone_at is not None:
-        return "The missed-session mark was undone"
-    if client.is_archived:
-        return "The client was archived"
-    if (
-        Appointment.objects.filter(rescheduled_from_id=event.appointment_id)
-        .exclude(status__in=[Appointment.Status.CANCELLED_IN_TIME, Appointment.Status.CANCELLED_BY_CLINICIAN])
-        .exists()
-    ):
-        return "The client rescheduled"
-    if ContactNote.objects.filter(missed_session=event).exists():
-        return "Staff contacted the client"
-    if message.channel == OutboxMessage.Channel.EMAIL and not (client.email and client.consent_email):
-        return "No consent to email"
-    if message.channel == OutboxMessage.Channel.SMS and client.phone and client.phone_needs_review:
-        return "The phone number needs checking"
-    if message.channel == OutboxMessage.Channel.SMS and not (client.sms_number and client.consent_sms):
-        return "No consent to text messages"
-    return ""
-
-
-def outbox_cancel_claimed(*, message_id: int, reason: str) -> None:
+def outbox_cancel_claimed(*, message_id: int, code: str) -> None:
     OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
-        status=Status.CANCELLED, cancel_reason=reason[:100]
+        status=Status.CANCELLED, cancel_code=code, cancel_reason=CancelCode(code).label
     )
 
 
-def reschedule_link_create(*, event: NoShowEvent, days: int, now: datetime | None = None) -> str:
-    """A new random token for this missed session; only its hash is stored. Returns the URL."""
+# ------------------------------------------------------------ client links
+
+
+class LinkUnusable(Exception):
+    """A used, expired or unknown link: the client sees a kind page and no data.
+
+    `practice` is set when the link was real, so the page can give its phone number.
+    """
+
+    def __init__(self, practice=None):
+        super().__init__("link unusable")
+        self.practice = practice
+
+
+def client_link_create(
+    *,
+    purpose: str,
+    client: Client,
+    days: int,
+    missed_session: NoShowEvent | None = None,
+    policy_version=None,
+    now: datetime | None = None,
+) -> str:
+    """A new random token for one client and purpose; only its SHA-256 is stored. Returns the token."""
     now = now or timezone.now()
     token = secrets.token_urlsafe(32)
-    RescheduleLink.objects.create(
-        practice_id=event.practice_id,
-        missed_session=event,
+    ClientLink.objects.create(
+        practice_id=client.practice_id,
+        client=client,
+        purpose=purpose,
+        missed_session=missed_session,
+        policy_version=policy_version,
         token_hash=token_hash(token),
         expires_at=now + timedelta(days=days),
+    )
+    return token
+
+
+def client_link_find(*, token: str, purpose: str, lock: bool = False) -> ClientLink | None:
+    """The link behind a token, used or not (callers say what "usable" means); None if unknown."""
+    if not token or len(token) > 100:
+        return None
+    links = ClientLink.objects.select_related("practice", "client")
+    if lock:
+        links = links.select_for_update(of=("self",))
+    return links.filter(token_hash=token_hash(token), purpose=purpose).first()
+
+
+def client_link_use(*, link: ClientLink, now: datetime | None = None, new_appointment=None) -> bool:
+    """The one "used" transition: unused → used, once. False if it was already used or has expired."""
+    now = now or timezone.now()
+    done = ClientLink.objects.filter(pk=link.pk, used_at=None, expires_at__gt=now).update(
+        used_at=now, new_appointment=new_appointment
+    )
+    if done:
+        link.used_at, link.new_appointment = now, new_appointment
+    return bool(done)
+
+
+def reschedule_link_create(*, event: NoShowEvent, days: int, now: datetime | None = None) -> str:
+    """A new rebooking link for this missed session. Returns the URL."""
+    token = client_link_create(
+        purpose=ClientLink.Purpose.REBOOK, client=event.appointment.client, days=days, missed_session=event, now=now
     )
     return settings.SITE_URL + reverse("followups:reschedule", args=[token])
 
@@ -291,8 +370,15 @@ def token_hash(token: str) -> str:
 
 
 def _message_id(message: OutboxMessage) -> str:
+    """Fixed per row and send generation. Generation 0 keeps the id rows had before generations existed."""
     domain = urlsplit(settings.SITE_URL).hostname or "reconnect.invalid"
-    return f"<followup.{message.pk}.{message.step}@{domain}>"
+    if message.purpose == OutboxMessage.Purpose.FOLLOWUP:
+        local = f"followup.{message.pk}.{message.step}"
+    else:
+        local = f"{message.purpose}.{message.pk}"
+    if message.generation:
+        local += f".{message.generation}"
+    return f"<{local}@{domain}>"
 
 
 def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
@@ -313,7 +399,7 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
         "practice_name": practice.sender_name,
         "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises or message.client.mention_exercises else "",
     }
-    subject, body = wording_for(practice, message.kind)
+    subject, body, version = wording_with_version(practice, message.kind)
     rendered = templating.render(subject=subject, body=body, values=values)
     html = render_to_string("emails/followup-body.html", {"body": rendered.body, "link": link, "practice": practice})
     to = message.client.email if message.channel == OutboxMessage.Channel.EMAIL else message.client.sms_number
@@ -325,6 +411,7 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
         from_name=practice.sender_name,
         message_id=_message_id(message),
         reply_to=reply_to,
+        template_version=version,
     )
 
 
@@ -333,82 +420,120 @@ def _when(local: datetime) -> str:
 
 
 def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
-    """Send one claimed row and record how it went. Returns the row's new status.
+    """Send one claimed row, whatever its purpose, and record how it went. Returns the row's new status.
 
-    1. Check the row again: something may have changed since it was planned.
-    2. Make a fresh rescheduling link and compose the message.
+    1. Check the row again with its purpose's checks: something may have
+       changed since it was written. A check may also say "not yet" (a
+       second follow-up waits for the first): the row goes back to the queue.
+    2. Compose the message (the purpose makes a fresh link) and record which
+       wording version it used.
     3. Send through the channel.
     4. Record: sent; or back to pending with backoff after a transient
        failure; or failed (staff see "could not reach the client") after a
        permanent one or the last attempt.
     """
+    from . import purposes  # purposes compose with this module's helpers
+
     now = now or timezone.now()
     message = (
-        OutboxMessage.objects.select_related("practice", "client", "missed_session__appointment")
+        OutboxMessage.objects.select_related("practice", "client", "missed_session__appointment", "policy_version")
         .filter(pk=message_id, status=Status.SENDING)
         .first()
     )
     if message is None:
         return ""
-    reason = why_not_send(message)
-    if reason:
-        outbox_cancel_claimed(message_id=message_id, reason=reason)
-        log.info("follow-up cancelled message_id=%s", message_id)
+    purpose = purposes.get(message.purpose)
+    verdict = purpose.check(message)
+    if verdict == purposes.WAIT:
+        OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
+            status=Status.PENDING, due_at=now + purposes.WAIT_DELAY, attempts=F("attempts") - 1
+        )
+        log.info("outbox message waits message_id=%s", message_id)
+        return Status.PENDING
+    if verdict:
+        outbox_cancel_claimed(message_id=message_id, code=verdict)
+        log.info("outbox message cancelled message_id=%s code=%s", message_id, verdict)
         return Status.CANCELLED
     plan = plan_for(message.practice)
-    link = reschedule_link_create(event=message.missed_session, days=plan.link_days, now=now)
+    outgoing = purpose.compose(message, plan, now)
+    OutboxMessage.objects.filter(pk=message_id).update(template_version=outgoing.template_version)
     try:
-        provider_id = get_channel(message.channel).send(_compose(message, link, plan))
+        provider_id = get_channel(message.channel).send(outgoing)
     except TransientError as exc:
         if message.attempts >= plan.max_attempts:
             return _record_failure(message_id, str(exc))
         OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
             status=Status.PENDING, due_at=now + timing.retry_delay(message.attempts), last_error=str(exc)[:200]
         )
-        log.warning("follow-up send failed, will retry message_id=%s attempt=%s", message_id, message.attempts)
+        log.warning("outbox send failed, will retry message_id=%s attempt=%s", message_id, message.attempts)
         return Status.PENDING
     except PermanentError as exc:
         return _record_failure(message_id, str(exc))
     OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
         status=Status.SENT, sent_at=timezone.now(), provider_message_id=provider_id[:200], last_error=""
     )
-    log.info("follow-up sent message_id=%s channel=%s", message_id, message.channel)
+    log.info("outbox message sent message_id=%s purpose=%s channel=%s", message_id, message.purpose, message.channel)
     return Status.SENT
+
+
+def outbox_send_now(*, message_id: int) -> str:
+    """The on-commit path: claim this row if it is still due and free, then send it."""
+    if not outbox_claim_one(message_id=message_id):
+        return ""
+    return outbox_deliver(message_id=message_id)
 
 
 def _record_failure(message_id: int, error: str) -> str:
     OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
         status=Status.FAILED, last_error=error[:200]
     )
-    log.warning("follow-up failed for good message_id=%s", message_id)
+    log.warning("outbox message failed for good message_id=%s", message_id)
     return Status.FAILED
 
 
 def outbox_send_again(*, message: OutboxMessage, actor) -> OutboxMessage:
+    """Queue a sent, failed or cancelled row once more, as a new send generation (a new Message-ID).
+
+    Refused while it waits; when it was cancelled for a reason that still
+    holds (undone, rebooked, archived, already acknowledged); and for a
+    second follow-up whose first has not gone out: never the second before the first.
+    """
     with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+        message = OutboxMessage.objects.select_for_update(of=("self",)).get(pk=message.pk)
         if message.status in (Status.PENDING, Status.SENDING):
             raise ValidationError("This message is already waiting to go out.")
+        if not message.can_send_again:
+            raise ValidationError(f"This message cannot be sent again: {message.get_cancel_code_display().lower()}.")
+        if message.step == OutboxMessage.Step.SECOND and message.missed_session_id:
+            first = OutboxMessage.objects.filter(
+                missed_session_id=message.missed_session_id, step=OutboxMessage.Step.FIRST
+            ).first()
+            if first is not None and first.status != Status.SENT:
+                raise ValidationError("The first message has not gone out yet: send that one first.")
         old = message.status
         message.status, message.due_at, message.attempts = Status.PENDING, timezone.now(), 0
-        message.cancel_reason, message.last_error = "", ""
-        message.save(update_fields=["status", "due_at", "attempts", "cancel_reason", "last_error"])
+        message.cancel_code, message.cancel_reason, message.last_error = "", "", ""
+        message.generation += 1
+        message.save(
+            update_fields=["status", "due_at", "attempts", "cancel_code", "cancel_reason", "last_error", "generation"]
+        )
         audit_record(
             practice=message.practice,
             actor=actor,
             action="followups.send_again",
             obj=message,
-            changes={"status": [old, Status.PENDING]},
+            changes={"status": [old, Status.PENDING], "generation": message.generation},
         )
     return message
 
 
 def outbox_cancel(*, message: OutboxMessage, actor) -> OutboxMessage:
     with transaction.atomic():
-        message = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+        message = OutboxMessage.objects.select_for_update(of=("self",)).get(pk=message.pk)
         if message.status != Status.PENDING:
             raise ValidationError("Only a message still waiting can be cancelled.")
-        message.status, message.cancel_reason = Status.CANCELLED, "Cancelled by staff"
-        message.save(update_fields=["status", "cancel_reason"])
+        message.status, message.cancel_code = Status.CANCELLED, CancelCode.STAFF
+        message.cancel_reason = CancelCode.STAFF.label
+        message.save(update_fields=["status", "cancel_code", "cancel_reason"])
         audit_record(practice=message.practice, actor=actor, action="followups.cancelled", obj=message)
     return message

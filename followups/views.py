@@ -182,27 +182,29 @@ def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
-def _bad_link(request: HttpRequest, practice=None) -> HttpResponse:
-    """The kind page. Only unknown tokens count towards the limit: a client who
-    reopens their own used or expired link is not guessing."""
+def bad_link_response(
+    request: HttpRequest, practice=None, template: str = "followups/link_unusable.html"
+) -> HttpResponse:
+    """The kind page, for every kind of client link. Only unknown tokens count towards the
+    limit: a client who reopens their own used or expired link is not guessing."""
     if practice is None:
         ratelimit.hit(f"reschedule-bad:{_client_ip(request)}", BAD_LINK_WINDOW)
-    return render(request, "followups/link_unusable.html", {"practice": practice}, status=404)
+    return render(request, template, {"practice": practice}, status=404)
 
 
-def _too_many(request: HttpRequest) -> bool:
+def too_many_bad_links(request: HttpRequest) -> bool:
     return ratelimit.count(f"reschedule-bad:{_client_ip(request)}") >= BAD_LINK_LIMIT
 
 
 @require_http_methods(["GET", "POST"])
 def reschedule(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the open times and changes nothing; POST books the one picked."""
-    if _too_many(request):
+    if too_many_bad_links(request):
         return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
     try:
         offer = aftercare.reschedule_offer(token=token)
     except aftercare.LinkUnusable as exc:
-        return _bad_link(request, exc.practice)
+        return bad_link_response(request, exc.practice)
     # Times on this page are the practice's.
     timezone.activate(offer.missed.practice.time_zone)
     form = RescheduleForm(request.POST or None)
@@ -221,7 +223,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
             taken = True
             offer = aftercare.reschedule_offer(token=token)
         except aftercare.LinkUnusable as exc:
-            return _bad_link(request, exc.practice)
+            return bad_link_response(request, exc.practice)
         else:
             return render(
                 request,
@@ -259,12 +261,12 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
 @require_GET
 def reschedule_calendar(request: HttpRequest, token: str) -> HttpResponse:
     """The booked session as an .ics file, from the link that booked it (for a while after)."""
-    if _too_many(request):
+    if too_many_bad_links(request):
         return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
     try:
         appointment = aftercare.rebooked_session(token=token)
     except aftercare.LinkUnusable as exc:
-        return _bad_link(request, exc.practice)
+        return bad_link_response(request, exc.practice)
     response = HttpResponse(calendar.session_ics(appointment), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="appointment.ics"'
     response["Cache-Control"] = "private, no-store"

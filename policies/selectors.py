@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from appointments.models import Appointment, Client
@@ -29,6 +29,26 @@ def policy_versions(*, membership: Membership) -> QuerySet:
 
 def policy_current(*, membership: Membership) -> PolicyVersion | None:
     return services.policy_in_force(practice_id=membership.practice_id, at=timezone.now())
+
+
+# A client counts as active with a session in this many days before now, or one booked ahead.
+ACTIVE_DAYS = 90
+NOT_A_SESSION = (Appointment.Status.CANCELLED_IN_TIME, Appointment.Status.CANCELLED_BY_CLINICIAN)
+
+
+def clients_active(*, practice_id: int, now: datetime) -> QuerySet:
+    """Not archived, with a session in the last ACTIVE_DAYS days or one booked ahead (one query)."""
+    recent = Appointment.objects.filter(
+        client=OuterRef("pk"), start__gte=now - timedelta(days=ACTIVE_DAYS), start__lt=now
+    ).exclude(status__in=NOT_A_SESSION)
+    ahead = Appointment.objects.filter(client=OuterRef("pk"), start__gte=now, status=Appointment.Status.SCHEDULED)
+    return Client.objects.filter(practice_id=practice_id, is_archived=False).filter(Exists(recent) | Exists(ahead))
+
+
+def clients_unacknowledged(*, practice_id: int, version: PolicyVersion, now: datetime) -> QuerySet:
+    """Active clients with no acknowledgement of `version`."""
+    acknowledged = Acknowledgement.objects.filter(client=OuterRef("pk"), version=version)
+    return clients_active(practice_id=practice_id, now=now).exclude(Exists(acknowledged))
 
 
 def fees_for(*, membership: Membership) -> QuerySet:

@@ -13,16 +13,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from aftercare.services import safety_check_done
 from appointments.access import get_client_for_user
-from appointments.models import Client
 from appointments.selectors import clinicians_for
-from followups.views import followup_context
+from followups import acknowledgements as ack_requests
+from followups import selectors as followup_selectors
+from followups.services import LinkUnusable
+from followups.views import bad_link_response, followup_context, too_many_bad_links
 from practice import timefmt
 from practice.access import membership_required
-from practice.emails import contact_line, send_email
 from practice.http import csv_cell, safe_next
 from practice.services import audit_access
 
-from . import selectors, services, tokens
+from . import selectors, services
 from .forms import AcknowledgementForm, FeeActionForm, FeeFilterForm, PolicyForm, SafetyCheckForm
 from .models import Acknowledgement, FeeAssessment, PolicyVersion
 
@@ -61,9 +62,47 @@ def policy(request: HttpRequest) -> HttpResponse:
             "form": form,
             "current": current,
             "versions": selectors.policy_versions(membership=membership),
+            **_ack_context(membership, current),
             **followup_context(membership),
         },
     )
+
+
+def _ack_context(membership, current: PolicyVersion | None) -> dict:
+    """Admins: who has not acknowledged the version in force, and how the emailed requests are going."""
+    if current is None or not membership.is_admin:
+        return {}
+    practice_id = membership.practice_id
+    progress = followup_selectors.ack_request_progress(practice_id=practice_id, version=current)
+    return {
+        "outreach": followup_selectors.ack_outreach(practice_id=practice_id, version=current, now=timezone.now()),
+        "progress": progress,
+    }
+
+
+@require_POST
+@membership_required(admin_only=True)
+def ack_requests_send(request: HttpRequest) -> HttpResponse:
+    """Email the acknowledgement link to every active client who has not acknowledged and consents."""
+    current = selectors.policy_current(membership=request.membership)
+    if current is None:
+        messages.error(request, "There is no policy in force to acknowledge.")
+        return redirect("policies:policy")
+    queued = ack_requests.ack_requests_queue(version=current, actor=request.user)
+    if queued:
+        messages.success(request, f"Emailing the link to {queued} client{'' if queued == 1 else 's'}: progress below.")
+    else:
+        messages.info(request, "Nothing new to send: everyone who consents to email has been sent the link.")
+    return redirect(reverse("policies:policy") + "#ack-requests")
+
+
+@require_GET
+@membership_required(admin_only=True)
+def ack_requests_progress(request: HttpRequest) -> HttpResponse:
+    """htmx: the progress panel, polled while requests are still queued."""
+    current = selectors.policy_current(membership=request.membership)
+    context = _ack_context(request.membership, current)
+    return render(request, "policies/policy.html#ack-progress", {"current": current, **context})
 
 
 @require_GET
@@ -211,45 +250,32 @@ def acknowledgement_send_link(request: HttpRequest, client_pk: int) -> HttpRespo
     version = selectors.policy_current(membership=request.membership)
     if version is None:
         messages.error(request, "There is no policy in force to acknowledge.")
-    elif not (client.email and client.consent_email):
-        messages.error(request, "This client has no email address with consent to email.")
+        return redirect(client)
+    try:
+        ack_requests.ack_request_client(client=client, version=version, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
     else:
-        token = tokens.make_ack_token(client_id=client.pk, version_id=version.pk)
-        practice = client.practice
-        send_email(
-            "policy-ack",
-            to=client.email,
-            from_name=practice.sender_name,
-            reply_to=practice.reply_to_email,
-            context={
-                "first_name": client.first_name,
-                "practice": practice,
-                "token": token,
-                "contact_line": contact_line(
-                    phone=practice.phone_display, reply_to=practice.reply_to_email, by_email=True
-                ),
-            },
-        )
-        messages.success(request, "The acknowledgement link was emailed to the client.")
+        messages.success(request, "The acknowledgement link will be emailed to the client within a minute.")
     return redirect(client)
 
 
 @require_http_methods(["GET", "POST"])
 def acknowledgement_public(request: HttpRequest, token: str) -> HttpResponse:
-    """The client's page. GET only shows: mail scanners open links before people do."""
-    found = tokens.read_ack_token(token)
-    client = version = None
-    if found is not None:
-        client = Client.objects.select_related("practice").filter(pk=found[0], is_archived=False).first()
-        version = PolicyVersion.objects.filter(pk=found[1]).first()
-    if client is None or version is None or version.practice_id != client.practice_id:
-        return render(request, "policies/ack_invalid.html", status=404)
+    """The client's page. GET only shows (mail scanners open links before people do); POST accepts."""
+    if too_many_bad_links(request):
+        return render(request, "policies/ack_invalid.html", {"too_many": True}, status=429)
+    try:
+        link = ack_requests.ack_link_open(token=token)
+        if request.method == "POST":
+            link = ack_requests.ack_link_accept(token=token)
+    except LinkUnusable as exc:
+        return bad_link_response(request, exc.practice, template="policies/ack_invalid.html")
+    version = PolicyVersion.objects.get(pk=link.policy_version_id)
+    client = link.client
+    done = request.method == "POST" or Acknowledgement.objects.filter(client=client, version=version).exists()
     # A client page reached by a link: no login, so name the zone here.
     timefmt.activate(client.practice)
-    done = Acknowledgement.objects.filter(client=client, version=version).exists()
-    if request.method == "POST" and not done:
-        services.acknowledgement_record(client=client, version=version, method=Acknowledgement.Method.LINK)
-        done = True
     return render(request, "policies/ack_public.html", {"client": client, "version": version, "done": done})
 
 

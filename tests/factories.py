@@ -107,3 +107,11 @@ def give_availability(practice, clinician, *, weekdays=range(7), start_hour: int
             grid_minutes=slot_minutes if slot_minutes in (15, 30, 60) else 15,
             actor=None,
         )
+
+
+def ack_token(client, version) -> str:
+    """A fresh acknowledgement link's token for `client` and `version`, as the outbox makes one."""
+    from followups.models import ClientLink
+    from followups.services import client_link_create
+
+    return client_link_create(purpose=ClientLink.Purpose.ACKNOWLEDGE, client=client, days=30, policy_version=version)

@@ -22,3 +22,5 @@ class Outgoing:
     # Where the client's reply goes (the practice's reply-to address), or "".
     # Email sets the Reply-To header; SMS has no such thing and ignores it.
     reply_to: str = ""
+    # Which wording version the text came from (the outbox row records it).
+    template_version: int | None = None

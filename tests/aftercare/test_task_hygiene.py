@@ -4,9 +4,11 @@ import pytest
 from kombu.exceptions import ContentDisallowed
 
 from aftercare import tasks
+from followups.tasks import send_message
 from practice.celery import app
 
 IDEMPOTENT = [
+    send_message,
     tasks.process_missed_session,
     tasks.send_followup,
     tasks.send_safety_alert,

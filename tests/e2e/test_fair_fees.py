@@ -11,10 +11,9 @@ from playwright.sync_api import expect
 from aftercare import services as aftercare
 from aftercare import tasks
 from appointments.models import NoShowEvent
-from policies import tokens
 from policies.models import Acknowledgement, FeeAssessment, PolicyVersion
 from policies.services import acknowledgement_record
-from tests.factories import AppointmentFactory, make_policy
+from tests.factories import AppointmentFactory, ack_token, make_policy
 from tests.policies.test_terms import STAFF_WORDS
 
 from .helpers import log_in
@@ -120,7 +119,7 @@ def test_the_acknowledgement_page_reads_as_plain_terms(page, practice, client_of
         summary="We keep this hour for you alone.",
         overrides={"couples": (Decimal("90.00"), None)},
     )
-    token = tokens.make_ack_token(client_id=client_of_therapist.pk, version_id=version.pk)
+    token = ack_token(client_of_therapist, version)
 
     page.goto(f"/policy/ack/{token}/")
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from aftercare import services as aftercare
 from aftercare import tasks
 from appointments.models import Appointment, NoShowEvent
-from followups.models import ContactNote, MessageTemplate, MissReason, OutboxMessage, RescheduleLink
+from followups.models import ClientLink, ContactNote, MessageTemplate, MissReason, OutboxMessage
 from followups.services import reschedule_link_create
 from tests.factories import AppointmentFactory, ClientFactory, give_availability
 
@@ -192,7 +192,7 @@ def test_client_rebooks_from_the_link_without_logging_in(new_page, page_errors, 
     makeup = Appointment.objects.get(rescheduled_from=missed.appointment)
     assert (makeup.start, makeup.end - makeup.start) == (start, timedelta(minutes=60))
     assert (makeup.clinician, makeup.client, makeup.status) == (therapist, missed.appointment.client, "scheduled")
-    link = RescheduleLink.objects.get(missed_session=missed)
+    link = ClientLink.objects.get(missed_session=missed)
     assert link.used_at is not None and link.new_appointment == makeup
     assert MissReason.objects.get(missed_session=missed).reason == "forgot"
     assert set(OutboxMessage.objects.filter(missed_session=missed).values_list("status", "cancel_reason")) == {
@@ -219,7 +219,7 @@ def test_forged_link_shows_the_kind_page(new_page, page_errors, missed, link_pat
     expect(page.get_by_text("please call the practice")).to_be_visible()
     # A forged link says nothing about which practice, if any, it was meant for.
     expect(page.locator("body")).not_to_contain_text("Riverside")
-    assert not RescheduleLink.objects.filter(used_at__isnull=False).exists()
+    assert not ClientLink.objects.filter(used_at__isnull=False).exists()
 
 
 def test_time_taken_before_confirming_asks_for_another(new_page, practice, therapist, missed, link_path):
@@ -236,7 +236,7 @@ def test_time_taken_before_confirming_asks_for_another(new_page, practice, thera
     expect(page.get_by_role("alert")).to_have_text("That time was just taken, please pick another.")
     expect(page.locator(f"input[name=slot][value='{start.isoformat()}']")).to_have_count(0)
     assert not Appointment.objects.filter(rescheduled_from=missed.appointment).exists()
-    assert RescheduleLink.objects.get(missed_session=missed).used_at is None
+    assert ClientLink.objects.get(missed_session=missed).used_at is None
 
     # The link still works for another time.
     start, slot_id = _first_slot(page)

@@ -5,8 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect
 
-from policies.tokens import make_ack_token
-from tests.factories import make_policy
+from tests.factories import ack_token, make_policy
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +16,7 @@ def test_the_acknowledgement_page_shows_pacific_time_and_says_so(page, practice,
     practice.save(update_fields=["time_zone", "phone"])
     # 17:30 UTC is 09:30 in Los Angeles.
     version = make_policy(practice, effective_at=datetime(2025, 12, 2, 17, 30, tzinfo=UTC))
-    token = make_ack_token(client_id=client_of_therapist.pk, version_id=version.pk)
+    token = ack_token(client_of_therapist, version)
 
     page.goto(f"/policy/ack/{token}/")
 

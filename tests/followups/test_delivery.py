@@ -13,7 +13,7 @@ from aftercare import services as aftercare
 from aftercare import tasks
 from appointments.services import client_update
 from followups import services
-from followups.models import FollowUpPlan, MessageTemplate, OutboxMessage, RescheduleLink
+from followups.models import ClientLink, FollowUpPlan, MessageTemplate, OutboxMessage
 from tests.concurrency import run_concurrently
 from tests.factories import AppointmentFactory, ClientFactory, make_policy
 
@@ -336,7 +336,7 @@ def test_each_send_makes_a_fresh_hashed_link(plan, therapist, client_of_therapis
     [received] = smtp_settings.wait_for(1)
     text = received.message.get_body(("plain",)).get_content()
     token = text.split("/r/", 1)[1].split("/", 1)[0]
-    link = RescheduleLink.objects.get()
+    link = ClientLink.objects.get()
     assert token not in link.token_hash and link.token_hash == services.token_hash(token)
     assert link.expires_at - link.created_at == pytest.approx(timedelta(days=14), abs=timedelta(seconds=5))
 

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from aftercare import services as aftercare
 from appointments.models import Appointment
 from followups import services
-from followups.models import MissReason, OutboxMessage, RescheduleLink
+from followups.models import ClientLink, MissReason, OutboxMessage
 from policies.models import FeeAssessment
 from policies.services import acknowledgement_record
 from tests.factories import AppointmentFactory, give_availability, make_policy
@@ -54,7 +54,7 @@ def test_get_shows_two_weeks_of_open_times_and_changes_nothing(client, token, pr
     assert "Tuesday 9 June" in body and "09:00" in body
     assert body.count('name="slot"') == 3 * 9  # nine working days left in the next fourteen, three slots each
     assert Appointment.objects.count() == 1
-    assert RescheduleLink.objects.get().used_at is None
+    assert ClientLink.objects.get().used_at is None
 
 
 def test_confirming_books_links_and_stops_follow_ups(
@@ -73,7 +73,7 @@ def test_confirming_books_links_and_stops_follow_ups(
     assert b"You're booked for Wednesday 10 June at 09:00" in response.content
     new = Appointment.objects.get(rescheduled_from=missed.appointment)
     assert (new.start, new.clinician, new.status) == (slot, therapist, "scheduled")
-    assert RescheduleLink.objects.get().new_appointment == new
+    assert ClientLink.objects.get().new_appointment == new
     assert set(OutboxMessage.objects.filter(missed_session=missed).values_list("status", flat=True)) == {"cancelled"}
     assert FeeAssessment.objects.get().state == "waived"
     reason = MissReason.objects.get()
@@ -106,7 +106,7 @@ def test_a_slot_taken_meanwhile_asks_for_another(client, token, missed, therapis
     assert response.status_code == 200
     assert b"That time was just taken, please pick another." in response.content
     assert Appointment.objects.filter(clinician=therapist, start=slot).get() == other
-    assert RescheduleLink.objects.get().used_at is None
+    assert ClientLink.objects.get().used_at is None
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from aftercare import services as aftercare
 from aftercare import tasks
-from policies import services, tokens
+from policies import services
 from policies.models import FeeAssessment
-from tests.factories import AppointmentFactory, ClientFactory, MembershipFactory, make_policy
+from tests.factories import AppointmentFactory, ClientFactory, MembershipFactory, ack_token, make_policy
 from tests.policies.test_terms import STAFF_WORDS
 
 pytestmark = pytest.mark.django_db
@@ -143,7 +143,7 @@ def test_the_acknowledgement_page_shows_plain_terms_then_the_practices_note(clie
         summary="We keep your slot for you alone.",
         overrides={"couples": (Decimal("90.00"), None)},
     )
-    token = tokens.make_ack_token(client_id=client_of_therapist.pk, version_id=version.pk)
+    token = ack_token(client_of_therapist, version)
     page = client.get(reverse("policies:ack_public", args=[token])).content.decode()
     main = re.search(r"<main.*?</main>", page, re.S).group(0)
     text = re.sub(r"<[^>]+>", " ", main)

@@ -10,7 +10,10 @@ from django.utils import timezone
 from aftercare import services as aftercare
 from aftercare import tasks
 from appointments.services import client_update
-from policies import services, tokens
+from followups import services as followups
+from followups.models import ClientLink, OutboxMessage
+from followups.tasks import send_message
+from policies import services
 from policies.models import Acknowledgement, FeeAssessment, PolicyVersion, SafetyCheck
 from tests.factories import AppointmentFactory, ClientFactory, make_policy
 
@@ -202,12 +205,15 @@ def test_staff_record_an_acknowledgement_on_the_client_page(client, front_desk, 
     assert "Acknowledged policy v1" in client.get(client_of_therapist.get_absolute_url()).content.decode()
 
 
-def test_the_acknowledgement_link_shows_on_get_and_records_on_post(
+def test_the_acknowledgement_link_goes_through_the_outbox_shows_on_get_and_records_on_post_once(
     client, front_desk, practice, client_of_therapist, mailoutbox
 ):
     make_policy(practice, summary="Please give a day's notice.")
     client.force_login(front_desk)
     client.post(reverse("policies:ack_send_link", args=[client_of_therapist.pk]))
+    assert mailoutbox == []  # not inside the request: an outbox row, sent by a worker
+    row = OutboxMessage.objects.get(purpose="ack_request")
+    assert send_message(row.pk) == "sent"
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert practice.sender_name in mail.from_email and practice.name not in mail.from_email
@@ -217,8 +223,9 @@ def test_the_acknowledgement_link_shows_on_get_and_records_on_post(
     page = client.get("/" + path)
     assert page.status_code == 200 and b"Please give a day" in page.content
     assert not Acknowledgement.objects.exists()  # a mail scanner's GET changes nothing
-    client.post("/" + path)
-    client.post("/" + path)
+    assert client.post("/" + path).status_code == 200
+    again = client.post("/" + path)
+    assert again.status_code == 404 and b"expired or is not valid" in again.content  # single use
     ack = Acknowledgement.objects.get()
     assert ack.method == "link" and ack.recorded_by is None
 
@@ -234,7 +241,10 @@ def test_an_expired_acknowledgement_link_is_refused(client, practice, client_of_
     import time_machine
 
     version = make_policy(practice)
-    token = tokens.make_ack_token(client_id=client_of_therapist.pk, version_id=version.pk)
+    token = followups.client_link_create(
+        purpose=ClientLink.Purpose.ACKNOWLEDGE, client=client_of_therapist, days=30, policy_version=version
+    )
+    assert client.get(reverse("policies:ack_public", args=[token])).status_code == 200
     with time_machine.travel(timezone.now() + timedelta(days=31)):
         response = client.post(reverse("policies:ack_public", args=[token]))
     assert response.status_code == 404

@@ -7,9 +7,8 @@ from django.core import mail
 
 from aftercare import services as aftercare
 from policies import services as policies
-from policies.tokens import make_ack_token
 from practice import timefmt
-from tests.factories import AppointmentFactory, make_policy
+from tests.factories import AppointmentFactory, ack_token, make_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +55,7 @@ def test_the_safety_alert_shows_the_practice_local_time(pacific, therapist, clie
 
 def test_the_acknowledgement_page_shows_local_times_and_names_the_zone(client, pacific, client_of_therapist):
     version = make_policy(pacific, effective_at=START)
-    token = make_ack_token(client_id=client_of_therapist.pk, version_id=version.pk)
+    token = ack_token(client_of_therapist, version)
 
     body = client.get(f"/policy/ack/{token}/").content.decode()
 
@@ -79,7 +78,7 @@ def test_client_pages_show_the_practice_phone_as_people_write_it(client, practic
     practice.phone = "+12125550100"
     practice.save(update_fields=["phone"])
     version = make_policy(practice)
-    token = make_ack_token(client_id=client_of_therapist.pk, version_id=version.pk)
+    token = ack_token(client_of_therapist, version)
 
     body = client.get(f"/policy/ack/{token}/").content.decode()
 
