@@ -182,10 +182,29 @@ def test_states_a_get_cannot_reach_pass_axe_and_fit_a_phone(page, busy_day, fron
     expect(page.get_by_label("Email", exact=True)).to_have_class(re.compile(r"\bis-invalid\b"))
     page_check(page, "/clients/new/ (form with errors)")
 
+    # Without htmx (a link opened in a new tab): the cancel page of its own.
+    page.goto(f"/appointments/{busy_day.pk}/cancel/")
+    expect(page.get_by_role("button", name="Confirm cancel")).to_be_visible()
+
     page.get_by_role("button", name="Menu").click()
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-    page_check(page, "/accounts/logout/ (logged out)")
+    expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
+    page_check(page, "/accounts/login/ (after logging out)")
+
+
+def test_locked_out_page_fits_a_phone(page, page_errors, settings, front_desk):
+    settings.AXES_ENABLED = True
+    page_errors.allow(r"status of 429")
+    page.set_viewport_size(PHONE)
+    page.goto("/accounts/login/")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.get_by_label("Username").fill(front_desk.get_username())
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Too many attempts")
+    page_check(page, "/accounts/login/ (locked out)")
 
 
 def test_client_pages_fit_a_phone(new_page, page_errors, practice, therapist, client_of_therapist, busy_day):
