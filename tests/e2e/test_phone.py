@@ -230,3 +230,23 @@ def test_client_pages_fit_a_phone(new_page, page_errors, practice, therapist, cl
     page.goto("/policy/ack/" + signing.dumps({"nonsense": 1}) + "/")
     expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired or is not valid")
     page_check(page, "/policy/ack/{token}/ (not valid)")
+
+
+@pytest.mark.parametrize("width", [576, 800, 992, 1024])
+def test_list_pages_do_not_scroll_sideways_between_phone_and_desktop(page, width, busy_day, practice_admin):
+    log_in(page, practice_admin)
+    page.set_viewport_size({"width": width, "height": 900})
+    for path in [
+        "/",
+        "/week/",
+        "/needs-outcome/",
+        "/clients/",
+        busy_day.client.get_absolute_url(),
+        "/availability/",
+        "/messages/",
+        "/policies/",
+        "/fees/",
+    ]:
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{path} scrolls sideways at {width} px"
