@@ -93,9 +93,9 @@ def _action(row: Locator, name: str) -> Locator:
 
 def _open_menu(page: Page, link: str) -> None:
     page.get_by_role("button", name="Menu").click()
-    nav_link = page.get_by_role("navigation").get_by_role("link", name=link, exact=True)
-    expect(nav_link).to_be_visible()
-    nav_link.click()
+    # Wait for Bootstrap's collapse to finish opening: a click on a link still sliding in can be lost.
+    expect(page.locator("#nav.collapse.show")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name=link, exact=True).click()
 
 
 @pytest.mark.parametrize("persona", ["therapist", "front_desk", "practice_admin"])
@@ -190,6 +190,7 @@ def test_states_a_get_cannot_reach_pass_axe_and_fit_a_phone(page, busy_day, fron
     expect(page.get_by_role("button", name="Confirm cancel")).to_be_visible()
 
     page.get_by_role("button", name="Menu").click()
+    expect(page.locator("#nav.collapse.show")).to_be_visible()
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
     page_check(page, "/accounts/login/ (after logging out)")
