@@ -56,7 +56,7 @@ def _fresh_cache():
 @pytest.fixture
 def busy_day(practice, therapist, front_desk, client_of_therapist):
     """A day with something in every list: a session to mark, a miss with a fee and
-    follow-ups, a client awaiting a safety check, and a message that could not be sent."""
+    follow-ups, yesterday's unmarked session, and a client awaiting a safety check."""
     version = make_policy(practice)
     acknowledgement_record(client=client_of_therapist, version=version, method="paper", actor=front_desk)
     to_mark = AppointmentFactory(client=client_of_therapist, start=started_minutes_ago(practice, 20))
