@@ -95,7 +95,7 @@ def page_kind(url: str) -> str:
     """ "/clients/12/?q=x" → "/clients/{n}/?q": one check per kind of page, not per row."""
     parts = re.sub(r"^[a-z]+://[^/]+", "", url).split("#")[0].split("?", 1)
     path = re.sub(r"/\d+(?=/|$)", "/{n}", parts[0])
-    path = re.sub(r"/[A-Za-z0-9_-]{20,}(?=/|$)", "/{token}", path)
+    path = re.sub(r"/[A-Za-z0-9_:-]{20,}(?=/|$)", "/{token}", path)  # ":" for signed tokens (policy/ack)
     keys = sorted(k.split("=")[0] for k in parts[1].split("&") if k) if len(parts) > 1 else []
     return path + ("?" + "&".join(keys) if keys else "")
 
@@ -213,7 +213,8 @@ def new_page(browser, live_server, transactional_db, page_errors):
     yield open_page
     failures = []
     for (index, kind), url in visited.items():
-        if kind in _checked or "/admin/" in kind or kind.startswith("/static/"):
+        # A kind first seen as an error page (another practice's 404) is still checked when it loads.
+        if "/admin/" in kind or kind.startswith("/static/") or (kind in _checked and "skipped" not in _checked[kind]):
             continue
         checker = contexts[index].new_page()
         response = checker.goto(url)

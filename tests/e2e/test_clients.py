@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from appointments.models import Appointment, AppointmentSeries, Client
+from tests.browser_fixtures import page_check
 from tests.factories import ClientFactory
 
 from .helpers import local_today, log_in, practice_zone
@@ -112,6 +113,7 @@ def test_client_search_updates_results_as_you_type(
     search.press_sequentially("obi")
 
     expect(results.get_by_role("link")).to_have_text(["Reed, Robin"])
+    page_check(page, "/clients/ (results swapped in by htmx)")
 
     # The other practice's Sky Stone is never found.
     search.fill("sto")

@@ -15,6 +15,7 @@ from aftercare import tasks
 from appointments.models import Appointment, NoShowEvent
 from followups.models import ClientLink, ContactNote, MessageTemplate, MissReason, OutboxMessage
 from followups.services import reschedule_link_create
+from tests.browser_fixtures import page_check
 from tests.factories import AppointmentFactory, ClientFactory, give_availability
 
 from .helpers import log_in, practice_zone, started_minutes_ago
@@ -87,6 +88,7 @@ def test_admin_edits_first_message_with_live_preview(page, practice, practice_ad
     )
     assert page.url == url
     assert page.evaluate("window.__noReload === true"), "the page was loaded again"
+    page_check(page, "/policies/followups/templates/{kind}/ (preview with a problem)")
 
     # Saving it as it is refuses, with the reason under the message.
     page.get_by_role("button", name="Save wording").click()
@@ -94,6 +96,7 @@ def test_admin_edits_first_message_with_live_preview(page, practice, practice_ad
         "The message must include {reschedule_link}, so the client can pick a new time."
     )
     expect(body).to_have_value("Dear {first_name}, we missed you on {session_time}. Call {practice_phone}.")
+    page_check(page, "/policies/followups/templates/{kind}/ (form with errors)")
     assert not MessageTemplate.objects.filter(practice=practice).exists()
 
     wording = "Dear {first_name}, we missed you on {session_time}.\nPick a new time: {reschedule_link}"
@@ -234,6 +237,7 @@ def test_time_taken_before_confirming_asks_for_another(new_page, practice, thera
     page.get_by_role("button", name="Book this time").click()
 
     expect(page.get_by_role("alert")).to_have_text("That time was just taken, please pick another.")
+    page_check(page, "/r/{token}/ (time just taken)")
     expect(page.locator(f"input[name=slot][value='{start.isoformat()}']")).to_have_count(0)
     assert not Appointment.objects.filter(rescheduled_from=missed.appointment).exists()
     assert ClientLink.objects.get(missed_session=missed).used_at is None
