@@ -7,38 +7,10 @@ words, nothing about the miss that led to the booking.
 
 from datetime import datetime
 
-import phonenumbers
 from django.utils import timezone
 from icalendar import Calendar, Event
 
-# Friendly names for the zones US practices use; any other zone is named by its key.
-ZONE_NAMES = {
-    "America/New_York": "Eastern Time",
-    "America/Detroit": "Eastern Time",
-    "America/Chicago": "Central Time",
-    "America/Denver": "Mountain Time",
-    "America/Phoenix": "Mountain Time (Arizona)",
-    "America/Los_Angeles": "Pacific Time",
-    "America/Anchorage": "Alaska Time",
-    "Pacific/Honolulu": "Hawaii Time",
-}
-
-
-def zone_name(zone) -> str:
-    key = str(zone)
-    return ZONE_NAMES.get(key, key.replace("_", " ") + " time")
-
-
-def phone_e164(practice) -> str:
-    """The practice phone for a tel: link, in E.164 when it parses; else digits and + only."""
-    raw = practice.phone or ""
-    try:
-        parsed = phonenumbers.parse(raw, getattr(practice, "country", "US") or "US")
-    except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is not None and phonenumbers.is_possible_number(parsed):
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return "".join(ch for ch in raw if ch.isdigit() or ch == "+")
+from practice import timefmt
 
 
 def session_details(appointment) -> dict:
@@ -50,13 +22,13 @@ def session_details(appointment) -> dict:
         "start": timezone.localtime(appointment.start, zone),
         "end": timezone.localtime(appointment.end, zone),
         "minutes": int(appointment.duration.total_seconds() // 60),
-        "zone_name": zone_name(zone),
+        "zone_name": timefmt.zone_label(practice),
         "clinician_first_name": appointment.clinician.first_name or "your therapist",
         "is_video": is_video,
         "address": "" if is_video else practice.address,
         "video_instructions": practice.video_instructions if is_video else "",
-        "phone": practice.phone,
-        "phone_e164": phone_e164(practice),
+        "phone": practice.phone_display,
+        "phone_e164": practice.phone_e164,
         "sender_name": practice.sender_name,
     }
 

@@ -5,7 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from timezone_field import TimeZoneField
 
-from .phones import display_phone, normalise_phone
+from .phones import dialable, display_phone, normalise_phone
 
 
 class Practice(models.Model):
@@ -76,14 +76,14 @@ class Practice(models.Model):
 
     @property
     def phone_e164(self) -> str:
-        """The phone in E.164 for `tel:` links ("" if what is on file does not parse)."""
-        e164, _ = normalise_phone(self.phone, self.country)
-        return e164
+        """The phone in E.164 for `tel:` links ("" if what is on file cannot be dialled)."""
+        return dialable(self.phone, self.country)
 
     @property
     def phone_display(self) -> str:
         """The phone as people write it here: "(212) 555-0100" at home, "+44 20 …" abroad."""
-        return display_phone(self.phone_e164, self.country) or self.phone
+        valid, _ = normalise_phone(self.phone, self.country)
+        return display_phone(valid, self.country) or self.phone
 
 
 class Membership(models.Model):

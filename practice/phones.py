@@ -64,3 +64,20 @@ def display_phone(e164: str, country: str | None = DEFAULT_COUNTRY) -> str:
     home = phonenumbers.region_code_for_number(number) == (country or DEFAULT_COUNTRY).upper()
     fmt = phonenumbers.PhoneNumberFormat.NATIONAL if home else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     return phonenumbers.format_number(number, fmt)
+
+
+def dialable(raw: str | None, country: str | None = DEFAULT_COUNTRY) -> str:
+    """E.164 for a `tel:` link: a valid number, or one of a possible length (a new or
+    unlisted exchange still rings); "" for anything else. Stricter checks (SMS) use normalise_phone."""
+    e164, ok = normalise_phone(raw, country)
+    if e164 or not (raw or "").strip():
+        return e164
+    region = (country or DEFAULT_COUNTRY).upper()
+    try:
+        number = phonenumbers.parse(raw, region if region in phonenumbers.SUPPORTED_REGIONS else DEFAULT_COUNTRY)
+    except phonenumbers.NumberParseException:
+        return ""
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if number.extension or reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

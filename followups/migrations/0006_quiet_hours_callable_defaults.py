@@ -5,20 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('followups', '0005_outbox_choices_after_merge'),
+        ("followups", "0005_outbox_choices_after_merge"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='followupplan',
-            name='quiet_end',
-            field=models.TimeField(default=followups.models.quiet_end_default, help_text="…until this time, in the practice's time zone."),
+            model_name="followupplan",
+            name="quiet_end",
+            field=models.TimeField(
+                default=followups.models.quiet_end_default, help_text="…until this time, in the practice's time zone."
+            ),
         ),
         migrations.AlterField(
-            model_name='followupplan',
-            name='quiet_start',
-            field=models.TimeField(default=followups.models.quiet_start_default, help_text='Nothing is sent from this time…'),
+            model_name="followupplan",
+            name="quiet_start",
+            field=models.TimeField(
+                default=followups.models.quiet_start_default, help_text="Nothing is sent from this time…"
+            ),
         ),
     ]

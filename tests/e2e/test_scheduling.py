@@ -156,7 +156,7 @@ def test_client_rebooks_from_the_link_sees_the_details_and_downloads_the_calenda
 
     local = start.astimezone(practice_zone(practice))
     expect(page.get_by_role("status")).to_have_text(
-        f"You're booked for {local:%A} {local.day} {local:%B} at {local:%H:%M}."
+        f"You're booked for {local:%A} {local.day} {local:%B} at {local:%H:%M} (Eastern Time)."
     )
     details = page.locator("#booked-details")
     expect(details).to_contain_text("Eastern Time")
