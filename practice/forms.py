@@ -44,6 +44,8 @@ class PracticeSettingsForm(forms.ModelForm):
             "session_minutes",
             "buffer_minutes",
             "slot_grid_minutes",
+            "require_two_factor",
+            "idle_timeout_minutes",
         ]
         labels = {
             "sender_name": "Sender name",

@@ -80,6 +80,8 @@ SETTINGS_FIELDS = (
     "session_minutes",
     "buffer_minutes",
     "slot_grid_minutes",
+    "require_two_factor",
+    "idle_timeout_minutes",
 )
 
 

@@ -68,17 +68,15 @@ class QuietPasswordResetForm(PasswordResetForm):
             ratelimit.hit(f"reset-address:{client_address(request)}", ADDRESS_WINDOW) > RESET_PER_ADDRESS
             or ratelimit.hit(f"reset-email:{email.lower()}", ADDRESS_WINDOW) > RESET_PER_EMAIL
         )
-        user_ids = [] if over else [user.pk for user in self.get_users(email)]
-        for user_id in user_ids:
-            membership = Membership.objects.filter(user_id=user_id).select_related("practice").first()
-            AuditEvent.objects.create(
-                practice=membership.practice if membership else None,
-                actor_id=user_id,
+        users = [] if over else list(self.get_users(email))
+        for user in users:
+            _audit_account(
+                user=user,
+                actor=user,
                 action="account.password_reset_requested",
-                object_type="auth.user",
-                object_id=user_id,
                 changes={"address": client_address(request)},
             )
+        user_ids = [user.pk for user in users]
         try:
             send_password_reset.delay(user_ids, use_https)
         except Exception:  # noqa: BLE001 - a broker that is down must not become a 500
@@ -92,35 +90,28 @@ class PasswordResetView(auth_views.PasswordResetView):
 # ------------------------------------------------------------------ the audit
 
 
-def _membership(user):
-    return Membership.objects.filter(user=user).select_related("practice").first() if user else None
+def _audit_account(*, user, action: str, actor=None, changes: dict | None = None) -> None:
+    """An account event, in the user's practice (or in none: an unknown username, a superuser)."""
+    membership = Membership.objects.filter(user=user).select_related("practice").first() if user else None
+    AuditEvent.objects.create(
+        practice=membership.practice if membership else None,
+        actor=actor,
+        action=action,
+        object_type="auth.user",
+        object_id=user.pk if user else 0,
+        changes=changes or {},
+    )
 
 
 @receiver(user_logged_in)
 def _audit_signed_in(sender, request, user, **kwargs):
-    membership = _membership(user)
-    AuditEvent.objects.create(
-        practice=membership.practice if membership else None,
-        actor=user,
-        action="account.signed_in",
-        object_type="auth.user",
-        object_id=user.pk,
-        changes={"address": client_address(request)},
-    )
+    _audit_account(user=user, actor=user, action="account.signed_in", changes={"address": client_address(request)})
 
 
 @receiver(user_logged_out)
 def _audit_signed_out(sender, request, user, **kwargs):
-    if user is None:
-        return
-    membership = _membership(user)
-    AuditEvent.objects.create(
-        practice=membership.practice if membership else None,
-        actor=user,
-        action="account.signed_out",
-        object_type="auth.user",
-        object_id=user.pk,
-    )
+    if user is not None:
+        _audit_account(user=user, actor=user, action="account.signed_out")
 
 
 @receiver(user_login_failed)
@@ -130,14 +121,10 @@ def _audit_sign_in_failed(sender, credentials, request=None, **kwargs):
         ratelimit.hit(_address_key(request), ADDRESS_WINDOW)
     username = (credentials or {}).get("username", "")
     user = get_user_model().objects.filter(username=username).first() if username else None
-    membership = _membership(user)
-    AuditEvent.objects.create(
-        practice=membership.practice if membership else None,
-        actor=None,
+    # The attempted name only when it is a real account: an unknown "username"
+    # is often a password typed into the wrong box.
+    _audit_account(
+        user=user,
         action="account.sign_in_failed",
-        object_type="auth.user",
-        object_id=user.pk if user else 0,
-        # The attempted name only when it is a real account: an unknown "username"
-        # is often a password typed into the wrong box.
         changes={"address": client_address(request), "known_username": user is not None},
     )

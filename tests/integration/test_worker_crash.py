@@ -71,7 +71,14 @@ def _wait(condition, what: str, process=None) -> None:
 @pytest.fixture
 def miss(practice, therapist, client_of_therapist):
     version = make_policy(practice)
-    acknowledgement_record(client=client_of_therapist, version=version, method="paper", actor=therapist)
+    # Accepted before the miss: only terms accepted by then are charged.
+    acknowledgement_record(
+        client=client_of_therapist,
+        version=version,
+        method="paper",
+        actor=therapist,
+        at=timezone.now() - timedelta(days=1),
+    )
     appointment = AppointmentFactory(client=client_of_therapist, start=timezone.now() - timedelta(hours=2))
     # Recorded five minutes ago and never enqueued: the sweep's to pick up.
     return appointment_record_outcome(

@@ -34,7 +34,10 @@ def _form(practice: Practice, **changes) -> dict:
         "session_minutes": practice.session_minutes,
         "buffer_minutes": practice.buffer_minutes,
         "slot_grid_minutes": practice.slot_grid_minutes,
+        "idle_timeout_minutes": practice.idle_timeout_minutes,
     }
+    if practice.require_two_factor:
+        data["require_two_factor"] = "on"
     data.update(changes)
     return data
 
@@ -260,3 +263,17 @@ def test_the_form_shows_the_stored_phone_as_people_write_it(client, practice, pr
     practice.save(update_fields=["phone"])
     client.force_login(practice_admin)
     assert 'value="(212) 555-0100"' in client.get("/settings/").content.decode()
+
+
+def test_an_admin_asks_every_member_of_staff_for_two_factors_and_a_shorter_idle_time(
+    client, practice, practice_admin, therapist
+):
+    client.force_login(practice_admin)
+    response = client.post("/settings/", _form(practice, require_two_factor="on", idle_timeout_minutes=15))
+    assert response.status_code == 302
+    practice.refresh_from_db()
+    assert practice.require_two_factor is True and practice.idle_timeout_minutes == 15
+    event = AuditEvent.objects.filter(action="practice.updated").latest("at")
+    assert {"require_two_factor", "idle_timeout_minutes"} <= set(event.changes["fields"])
+    bad = client.post("/settings/", _form(practice, idle_timeout_minutes=1))
+    assert bad.status_code == 200 and "idle_timeout_minutes" in bad.context["form"].errors
