@@ -229,10 +229,12 @@ def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _undo_note(outcome) -> str:
     """What the undo did to the follow-ups, truthfully: stopped, or already on its way."""
+    stopped = "the follow-up was stopped" if outcome.stopped == 1 else "the follow-ups were stopped"
     if outcome.on_its_way:
-        return "The follow-up was already on its way to the client and could not be stopped."
+        note = "The follow-up was already on its way to the client and could not be stopped."
+        return f"{note} The later one will not be sent." if outcome.stopped else note
     if outcome.stopped:
-        return "Nothing had been sent to the client: the follow-up was stopped."
+        return f"Nothing had been sent to the client: {stopped}."
     return ""
 
 
