@@ -3,11 +3,17 @@
 The outbox serves every purpose (followups/purposes.py). Delivery is
 at-least-once with duplicates made unlikely and harmless:
 1. One row per idempotency key ("followup:<miss>:<step>", "ack:<client>:<version>").
-2. A worker claims a row (pending → sending) with a row lock that skips
-   rows another worker holds; only the claimer sends it.
+2. A worker claims one row at a time (pending → sending) with a random claim
+   token and a lease (OUTBOX_LEASE_SECONDS). Every change it makes after that
+   is conditional on its token and "sending": once its lease is lost and the
+   minute sweep has given the row to another worker, it changes nothing.
 3. Just before sending, the row's purpose checks it again (for a follow-up:
-   undo, rebooked, contacted, archived, consent, safety hold).
-4. The Message-ID is fixed per row and send generation, so if a worker dies
+   undo, rebooked, contacted, archived, consent, safety hold), and a short
+   transaction under the row's lock checks once more and stamps the point of
+   no return (`handed_over_at`). An undo stops every row before that point and
+   reports the rest as on their way. No lock is held across the send.
+4. Anything that goes wrong with one row is recorded on that row; the batch goes on.
+5. The Message-ID is fixed per row and send generation, so if a worker dies
    after the SMTP server accepted the mail but before the row says "sent",
    the retry carries the same id and mail systems drop the duplicate; "send
    again" starts a new generation, so the client does receive it.
@@ -18,10 +24,12 @@ import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -55,6 +63,8 @@ Kind = MessageTemplate.Kind
 DEFAULT_LEASE_SECONDS = 90
 # Lost leases released per sweep; the rest wait a minute.
 RELEASE_BATCH = 500
+# How long one sweep keeps claiming rows (the task's soft time limit is 120 s).
+SEND_DUE_BUDGET_SECONDS = 60
 
 
 # ------------------------------------------------------------ plan and wording
@@ -536,6 +546,9 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
         return _record_attempt_failed(claim, message, plan, str(exc), now)
     except PermanentError as exc:
         return _record_failure(claim, str(exc))
+    except SoftTimeLimitExceeded:
+        # The task is out of time: the row keeps its lease and is released when the lease runs out.
+        raise
     except Exception as exc:  # noqa: BLE001 - one bad row must not stall the rest of the batch
         # The class name only: an exception's text can carry an address or a name.
         error = f"{type(exc).__module__}.{type(exc).__name__}"
@@ -632,7 +645,10 @@ def outbox_send_due(*, limit: int) -> int:
     """
     outbox_release_expired()
     claimed = 0
-    while claimed < limit:
+    started = time.monotonic()
+    # Each row may wait EMAIL_TIMEOUT on the mail server: stop taking rows well before the
+    # task's soft time limit; the next minute's sweep goes on where this one stopped.
+    while claimed < limit and time.monotonic() - started < SEND_DUE_BUDGET_SECONDS:
         claim = outbox_claim_next()
         if claim is None:
             break

@@ -313,3 +313,23 @@ def test_an_error_in_a_purpose_check_is_recorded_on_its_row(plan, therapist, cli
     assert aftercare.followups_send_due() == 1
     row = first_of(event)
     assert (row.status, row.attempts, row.last_error) == ("pending", 1, "builtins.KeyError")
+
+
+# ------------------------------------------------------------ configuration
+
+
+@pytest.mark.parametrize(
+    ("lease", "timeout", "problem"),
+    [
+        (90, 20, None),
+        (10, 2, "followups.E001"),
+        ("90", 20, "followups.E001"),
+        (30, 20, "followups.E002"),
+        (90, None, "followups.E002"),
+    ],
+)
+def test_the_lease_must_outlast_a_wait_on_the_mail_server(settings, lease, timeout, problem):
+    from followups.checks import outbox_lease_outlasts_a_send
+
+    settings.OUTBOX_LEASE_SECONDS, settings.EMAIL_TIMEOUT = lease, timeout
+    assert [error.id for error in outbox_lease_outlasts_a_send(None)] == ([problem] if problem else [])
