@@ -201,7 +201,7 @@ class OutboxMessage(models.Model):
             models.UniqueConstraint(fields=["missed_session", "step"], name="one_message_per_miss_and_step"),
         ]
         indexes = [
-            # followups.services.outbox_claim_due: the minute sweep (aftercare.tasks.sweep_followups).
+            # followups.services.outbox_claim_next: the minute sweep (aftercare.tasks.sweep_followups).
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="outbox_due_idx"),
             # followups.services.outbox_release_expired: rows whose worker lost its lease (same sweep).
             models.Index(fields=["lease_until"], condition=Q(status="sending"), name="outbox_lease_idx"),
