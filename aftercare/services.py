@@ -122,19 +122,37 @@ def attendance_record(
     return result
 
 
-def attendance_undo(*, appointment_id: int, actor) -> Appointment:
-    """Undo a mark, with everything it started that has not reached the client."""
+@dataclass(frozen=True)
+class UndoOutcome:
+    appointment: Appointment
+    # Follow-ups stopped by the undo, and those it could not stop: already sent, or
+    # past their point of no return (being handed to the mail server) when it came.
+    stopped: int = 0
+    on_its_way: int = 0
+
+
+def attendance_undo(*, appointment_id: int, actor) -> UndoOutcome:
+    """Undo a mark, with everything it started that has not reached the client.
+
+    Lock order: the appointment, then the missed session (both in
+    `appointment_undo_outcome`), then the outbox rows (the cancelling UPDATE).
+    A worker's point of no return locks only its outbox row
+    (followups.services._hand_over), so the two never wait on each other in a
+    circle; whichever commits first decides, and the outcome says which.
+    """
+    stopped = on_its_way = 0
     with transaction.atomic(durable=True):
         appointment, event = appointment_undo_outcome(appointment_id=appointment_id, actor=actor)
         if event is not None:
-            followups.outbox_cancel_pending(event=event, code=OutboxMessage.CancelCode.UNDONE)
+            stopped = followups.outbox_cancel_pending(event=event, code=OutboxMessage.CancelCode.UNDONE)
+            on_its_way = followups.outbox_on_its_way(event=event)
             policies.fee_void_for_undo(event=event, actor=actor)
             check = SafetyCheck.objects.filter(missed_session=event, completed_at=None).first()
             if check is not None:
                 policies.safety_check_complete(
                     check=check, actor=actor, note="Closed: the missed-session mark was undone."
                 )
-    return appointment
+    return UndoOutcome(appointment=appointment, stopped=stopped, on_its_way=on_its_way)
 
 
 # A session corrected to a miss longer ago than this gets no automated
@@ -340,23 +358,14 @@ def safety_alerts_unsent(*, now: datetime | None = None, limit: int = SWEEP_BATC
     )
 
 
-def followup_deliver(*, message_id: int) -> str:
-    """Send one claimed outbox row (its purpose's checks include the safety hold)."""
-    return followups.outbox_deliver(message_id=message_id)
-
-
 def followup_send_now(*, message_id: int) -> str:
     """The on-commit path: claim this row if it is still due and free, then send it."""
     return followups.outbox_send_now(message_id=message_id)
 
 
 def followups_send_due(*, limit: int = FOLLOWUP_BATCH) -> int:
-    """The minute sweep: rows a dead worker left, then every due row, in a bounded batch."""
-    followups.outbox_release_stale()
-    ids = followups.outbox_claim_due(limit=limit)
-    for message_id in ids:
-        followup_deliver(message_id=message_id)
-    return len(ids)
+    """The minute sweep: rows whose worker lost its lease, then due rows, claimed one at a time."""
+    return followups.outbox_send_due(limit=limit)
 
 
 # ------------------------------------------------------------ rescheduling

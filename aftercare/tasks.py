@@ -58,7 +58,7 @@ def notify_clinician_rebooked(appointment_id: int) -> bool:
 
 @shared_task(**IDEMPOTENT)
 def sweep_followups() -> int:
-    """Every minute: send the follow-ups that are due (and re-queue those a dead worker left)."""
+    """Every minute: release rows whose lease ran out (a dead worker), then send what is due, one row at a time."""
     sent = services.followups_send_due()
     if sent == services.FOLLOWUP_BATCH:
         sweep_followups.delay()

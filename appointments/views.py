@@ -210,19 +210,32 @@ def appointment_row(request: HttpRequest, pk: int) -> HttpResponse:
 @membership_required
 def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = get_appointment_for_user(request, pk)
-    error = ""
+    error = note = ""
     try:
-        attendance_undo(appointment_id=appointment.pk, actor=request.user)
+        outcome = attendance_undo(appointment_id=appointment.pk, actor=request.user)
     except ValidationError as exc:
         error = " ".join(exc.messages)
+    else:
+        note = _undo_note(outcome)
     appointment = get_appointment_for_user(request, pk)
     if request.htmx:
-        return _row_response(request, appointment, error)
+        return _row_response(request, appointment, error, note=note)
     if error:
         messages.error(request, error)
     else:
-        messages.success(request, "Undone. The session is scheduled again.")
+        messages.success(request, f"Undone. The session is scheduled again. {note}".strip())
     return redirect(safe_next(request, reverse("appointments:today")))
+
+
+def _undo_note(outcome) -> str:
+    """What the undo did to the follow-ups, truthfully: stopped, or already on its way."""
+    stopped = "the follow-up was stopped" if outcome.stopped == 1 else "the follow-ups were stopped"
+    if outcome.on_its_way:
+        note = "The follow-up was already on its way to the client and could not be stopped."
+        return f"{note} The later one will not be sent." if outcome.stopped else note
+    if outcome.stopped:
+        return f"Nothing had been sent to the client: {stopped}."
+    return ""
 
 
 def _open_times(request: HttpRequest, *, clinician_id: int, keep: dict, exclude_id: int | None = None) -> list:

@@ -176,7 +176,17 @@ class OutboxMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     # Bumped by "send again": each generation gets its own Message-ID, retries within one keep it.
     generation = models.PositiveSmallIntegerField(default=0)
+    # The claim: who holds the row while it is "sending", and until when. Every change a worker
+    # makes after claiming is conditional on its own token, so a worker whose lease ran out
+    # (and whose row another worker may now hold) changes nothing (outbox_* in services.py).
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    # host:pid of the claiming worker, for the log line when its lease is lost. Never shown to clients.
+    claimed_by = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # The point of no return of the current claim: set, after the last check, in the transaction
+    # just before the channel is called. An undo cancels a row only before it.
+    handed_over_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     # Short, and never the message itself: the failure as the channel reported it.
@@ -191,10 +201,10 @@ class OutboxMessage(models.Model):
             models.UniqueConstraint(fields=["missed_session", "step"], name="one_message_per_miss_and_step"),
         ]
         indexes = [
-            # followups.services.outbox_claim_due: the minute sweep (aftercare.tasks.sweep_followups).
+            # followups.services.outbox_claim_next: the minute sweep (aftercare.tasks.sweep_followups).
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="outbox_due_idx"),
-            # followups.services.outbox_release_stale: rows a crashed worker left in "sending" (same sweep).
-            models.Index(fields=["claimed_at"], condition=Q(status="sending"), name="outbox_sending_idx"),
+            # followups.services.outbox_release_expired: rows whose worker lost its lease (same sweep).
+            models.Index(fields=["lease_until"], condition=Q(status="sending"), name="outbox_lease_idx"),
             models.Index(fields=["practice", "status", "due_at"], name="outbox_practice_idx"),
             # followups.selectors.ack_request_progress: the Policies page's progress panel.
             models.Index(fields=["policy_version", "status"], name="outbox_ack_idx"),

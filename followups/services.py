@@ -3,11 +3,17 @@
 The outbox serves every purpose (followups/purposes.py). Delivery is
 at-least-once with duplicates made unlikely and harmless:
 1. One row per idempotency key ("followup:<miss>:<step>", "ack:<client>:<version>").
-2. A worker claims a row (pending → sending) with a row lock that skips
-   rows another worker holds; only the claimer sends it.
+2. A worker claims one row at a time (pending → sending) with a random claim
+   token and a lease (OUTBOX_LEASE_SECONDS). Every change it makes after that
+   is conditional on its token and "sending": once its lease is lost and the
+   minute sweep has given the row to another worker, it changes nothing.
 3. Just before sending, the row's purpose checks it again (for a follow-up:
-   undo, rebooked, contacted, archived, consent, safety hold).
-4. The Message-ID is fixed per row and send generation, so if a worker dies
+   undo, rebooked, contacted, archived, consent, safety hold), and a short
+   transaction under the row's lock checks once more and stamps the point of
+   no return (`handed_over_at`). An undo stops every row before that point and
+   reports the rest as on their way. No lock is held across the send.
+4. Anything that goes wrong with one row is recorded on that row; the batch goes on.
+5. The Message-ID is fixed per row and send generation, so if a worker dies
    after the SMTP server accepted the mail but before the row says "sent",
    the retry carries the same id and mail systems drop the duplicate; "send
    again" starts a new generation, so the client does receive it.
@@ -15,14 +21,19 @@ at-least-once with duplicates made unlikely and harmless:
 
 import hashlib
 import logging
+import os
 import secrets
+import socket
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -49,7 +60,11 @@ log = logging.getLogger(__name__)
 Status = OutboxMessage.Status
 CancelCode = OutboxMessage.CancelCode
 Kind = MessageTemplate.Kind
-STALE_SENDING = timedelta(minutes=10)
+DEFAULT_LEASE_SECONDS = 90
+# Lost leases released per sweep; the rest wait a minute.
+RELEASE_BATCH = 500
+# How long one sweep keeps claiming rows (the task's soft time limit is 120 s).
+SEND_DUE_BUDGET_SECONDS = 60
 
 
 # ------------------------------------------------------------ plan and wording
@@ -229,10 +244,26 @@ def ack_request_key(*, client_id: int, version_id: int) -> str:
 
 
 def outbox_cancel_pending(*, event: NoShowEvent, code: str) -> int:
-    """Stop every follow-up of a missed session that has not gone out, saying why (a CancelCode)."""
-    return OutboxMessage.objects.filter(missed_session=event, status=Status.PENDING).update(
-        status=Status.CANCELLED, cancel_code=code, cancel_reason=CancelCode(code).label
-    )
+    """Stop every follow-up of a missed session that has not reached its point of no return.
+
+    That is a row still waiting, and a row a worker has claimed but not yet
+    handed to the channel (its worker's next conditional update then changes
+    nothing). The UPDATE waits for a worker's hand-over transaction on the same
+    row (outbox_deliver step 4), so each row is either cancelled here or was
+    already on its way: `outbox_on_its_way` then counts the latter truthfully.
+    Returns how many were stopped.
+    """
+    return OutboxMessage.objects.filter(
+        Q(status=Status.PENDING) | Q(status=Status.SENDING, handed_over_at=None), missed_session=event
+    ).update(status=Status.CANCELLED, cancel_code=code, cancel_reason=CancelCode(code).label)
+
+
+def outbox_on_its_way(*, event: NoShowEvent) -> int:
+    """Follow-ups of a missed session that reached the client or are being handed to the channel now.
+
+    Call after `outbox_cancel_pending` in the same transaction: what it could not stop is this.
+    """
+    return OutboxMessage.objects.filter(missed_session=event, status__in=[Status.SENDING, Status.SENT]).count()
 
 
 def miss_reason_record(*, event: NoShowEvent, reason: str, text: str) -> MissReason:
@@ -258,44 +289,92 @@ def contacted_mark(*, event: NoShowEvent, actor) -> ContactNote:
 # ----------------------------------------------------------------- sending
 
 
-def outbox_claim_due(*, now: datetime | None = None, limit: int = 50) -> list[int]:
-    """Claim due rows for this worker: pending → sending (partial index outbox_due_idx)."""
+@dataclass(frozen=True)
+class Claim:
+    """One worker's hold on one outbox row: the row's id and the claim's own random token."""
+
+    message_id: int
+    token: str
+
+
+def lease_length() -> timedelta:
+    """How long a claim holds a row before the sweep may give it to another worker (OUTBOX_LEASE_SECONDS)."""
+    return timedelta(seconds=getattr(settings, "OUTBOX_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def _claim_fields(now: datetime) -> dict:
+    return {
+        "status": Status.SENDING,
+        "claim_token": secrets.token_hex(16),
+        "claimed_by": _worker_name(),
+        "claimed_at": now,
+        "lease_until": now + lease_length(),
+        "handed_over_at": None,
+        "attempts": F("attempts") + 1,
+    }
+
+
+def outbox_claim_next(*, now: datetime | None = None) -> Claim | None:
+    """Claim the next due row, if any, for this worker: pending → sending with a lease (outbox_due_idx).
+
+    One row at a time: a sweep never holds leases on rows it has not reached yet.
+    """
     now = now or timezone.now()
     with transaction.atomic():
-        ids = list(
+        message_id = (
             OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=Status.PENDING, due_at__lte=now)
             .order_by("due_at")
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", flat=True)
+            .first()
         )
-        OutboxMessage.objects.filter(pk__in=ids, status=Status.PENDING).update(
-            status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    return ids
+        if message_id is None:
+            return None
+        fields = _claim_fields(now)
+        if not OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING).update(**fields):
+            return None
+    return Claim(message_id=message_id, token=fields["claim_token"])
 
 
-def outbox_claim_one(*, message_id: int, now: datetime | None = None) -> bool:
-    """Claim one row if it is due and nobody else has it; False means leave it."""
+def outbox_claim_one(*, message_id: int, now: datetime | None = None) -> Claim | None:
+    """Claim one row if it is due and nobody else has it; None means leave it."""
     now = now or timezone.now()
-    return bool(
-        OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now).update(
-            status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    )
+    fields = _claim_fields(now)
+    if not OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now).update(**fields):
+        return None
+    return Claim(message_id=message_id, token=fields["claim_token"])
 
 
-def outbox_release_stale(*, now: datetime | None = None) -> int:
-    """Rows left in "sending" by a worker that died go back to the queue (same Message-ID on retry)."""
+def outbox_release_expired(*, now: datetime | None = None) -> int:
+    """Rows whose worker lost its lease (it died, or is too slow) go back to the queue.
+
+    The worker keeps nothing: its token no longer matches once the row is
+    claimed again, and its conditional updates change nothing. A row that had
+    been handed over may have reached the client; its retry carries the same
+    Message-ID, so mail systems drop the duplicate.
+    """
     now = now or timezone.now()
-    return OutboxMessage.objects.filter(status=Status.SENDING, claimed_at__lt=now - STALE_SENDING).update(
-        status=Status.PENDING, due_at=now
+    expired = OutboxMessage.objects.filter(status=Status.SENDING, lease_until__lt=now)
+    rows = list(expired.order_by("lease_until").values_list("pk", "claimed_by")[:RELEASE_BATCH])
+    released = expired.filter(pk__in=[pk for pk, _ in rows]).update(
+        status=Status.PENDING, due_at=now, claim_token="", lease_until=None
     )
+    for pk, owner in rows:
+        log.warning("outbox lease lost, released message_id=%s claimed_by=%s", pk, owner)
+    return released
 
 
-def outbox_cancel_claimed(*, message_id: int, code: str) -> None:
-    OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
-        status=Status.CANCELLED, cancel_code=code, cancel_reason=CancelCode(code).label
-    )
+def _mine(claim: Claim):
+    """The row, only while this claim still holds it: every change after the claim goes through here."""
+    return OutboxMessage.objects.filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token)
+
+
+def outbox_cancel_claimed(*, claim: Claim, code: str) -> bool:
+    return bool(_mine(claim).update(status=Status.CANCELLED, cancel_code=code, cancel_reason=CancelCode(code).label))
 
 
 # ------------------------------------------------------------ client links
@@ -419,75 +498,168 @@ def _when(local: datetime) -> str:
     return f"{local:%A} {local.day} {local:%B} at {local:%H:%M}"
 
 
-def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
+def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
     """Send one claimed row, whatever its purpose, and record how it went. Returns the row's new status.
 
-    1. Check the row again with its purpose's checks: something may have
-       changed since it was written. A check may also say "not yet" (a
-       second follow-up waits for the first): the row goes back to the queue.
-    2. Compose the message (the purpose makes a fresh link) and record which
-       wording version it used.
-    3. Send through the channel.
-    4. Record: sent; or back to pending with backoff after a transient
-       failure; or failed (staff see "could not reach the client") after a
-       permanent one or the last attempt.
+    Nothing happens unless `claim` still holds the row (status "sending", this
+    claim's token): a worker whose lease was lost changes nothing, and sends nothing.
+    1. Check the row with its purpose's checks: something may have changed
+       since it was written. A check may also say "not yet" (a second
+       follow-up waits for the first): the row goes back to the queue.
+    2. Compose the message (the purpose makes a fresh link).
+    3. Nothing that goes wrong with this one row stops the caller's batch: an
+       unexpected error is recorded on the row as a failed attempt (below).
+    4. The point of no return (`_hand_over`): one short transaction locks the
+       row (FOR NO KEY UPDATE, only this row), checks the claim, the lease and
+       the purpose's checks once more and stamps `handed_over_at`. An undo
+       that committed before it stops the message; one that comes later
+       waits for this commit and finds the row on its way. No lock is held
+       across the channel call.
+    5. Send through the channel.
+    6. Record: sent; or back to pending with backoff after a transient
+       failure or an unexpected error; or failed (staff see "could not reach
+       the client") after a permanent failure or the last attempt.
     """
     from . import purposes  # purposes compose with this module's helpers
 
     now = now or timezone.now()
     message = (
         OutboxMessage.objects.select_related("practice", "client", "missed_session__appointment", "policy_version")
-        .filter(pk=message_id, status=Status.SENDING)
+        .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token)
         .first()
     )
     if message is None:
+        log.info("outbox claim no longer held message_id=%s", claim.message_id)
         return ""
-    purpose = purposes.get(message.purpose)
-    verdict = purpose.check(message)
-    if verdict == purposes.WAIT:
-        OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
-            status=Status.PENDING, due_at=now + purposes.WAIT_DELAY, attempts=F("attempts") - 1
-        )
-        log.info("outbox message waits message_id=%s", message_id)
-        return Status.PENDING
-    if verdict:
-        outbox_cancel_claimed(message_id=message_id, code=verdict)
-        log.info("outbox message cancelled message_id=%s code=%s", message_id, verdict)
-        return Status.CANCELLED
     plan = plan_for(message.practice)
-    outgoing = purpose.compose(message, plan, now)
-    OutboxMessage.objects.filter(pk=message_id).update(template_version=outgoing.template_version)
     try:
+        purpose = purposes.get(message.purpose)
+        verdict = purpose.check(message)
+        if verdict:
+            return _settle(claim, verdict, now)
+        outgoing = purpose.compose(message, plan, now)
+        verdict = _hand_over(claim, purpose, outgoing.template_version)
+        if verdict:
+            return _settle(claim, verdict, now)
         provider_id = get_channel(message.channel).send(outgoing)
     except TransientError as exc:
-        if message.attempts >= plan.max_attempts:
-            return _record_failure(message_id, str(exc))
-        OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
-            status=Status.PENDING, due_at=now + timing.retry_delay(message.attempts), last_error=str(exc)[:200]
-        )
-        log.warning("outbox send failed, will retry message_id=%s attempt=%s", message_id, message.attempts)
-        return Status.PENDING
+        return _record_attempt_failed(claim, message, plan, str(exc), now)
     except PermanentError as exc:
-        return _record_failure(message_id, str(exc))
-    OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
+        return _record_failure(claim, str(exc))
+    except SoftTimeLimitExceeded:
+        # The task is out of time: the row keeps its lease and is released when the lease runs out.
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad row must not stall the rest of the batch
+        # The class name only: an exception's text can carry an address or a name.
+        error = f"{type(exc).__module__}.{type(exc).__name__}"
+        log.warning("outbox message raised message_id=%s error=%s", claim.message_id, error)
+        return _record_attempt_failed(claim, message, plan, error, now)
+    if not _mine(claim).update(
         status=Status.SENT, sent_at=timezone.now(), provider_message_id=provider_id[:200], last_error=""
+    ):
+        # Lost the lease during the send: whoever holds the row now sends it with the same Message-ID.
+        log.warning("outbox sent after losing the lease message_id=%s", claim.message_id)
+        return ""
+    log.info(
+        "outbox message sent message_id=%s purpose=%s channel=%s", claim.message_id, message.purpose, message.channel
     )
-    log.info("outbox message sent message_id=%s purpose=%s channel=%s", message_id, message.purpose, message.channel)
     return Status.SENT
+
+
+# The verdict when the claim no longer holds the row at the point of no return.
+LOST = "lost"
+
+
+def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
+    """The point of no return. "" means send now; otherwise a verdict for `_settle`.
+
+    Lock order: this takes one lock, on the outbox row, and nothing else.
+    Undo (aftercare.attendance_undo) locks the appointment, then the missed
+    session, then (by its UPDATE) the outbox rows: never the other way round.
+    """
+    with transaction.atomic(durable=True):
+        now = timezone.now()
+        message = (
+            OutboxMessage.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("practice", "client", "missed_session__appointment", "policy_version")
+            .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token, lease_until__gt=now)
+            .first()
+        )
+        if message is None:
+            return LOST
+        verdict = purpose.check(message)
+        if verdict:
+            return verdict
+        # The send gets a whole lease: EMAIL_TIMEOUT is well inside it.
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            handed_over_at=now, lease_until=now + lease_length(), template_version=template_version
+        )
+    return ""
+
+
+def _settle(claim: Claim, verdict: str, now: datetime) -> str:
+    """A check said stop (a CancelCode), not yet (WAIT), or the claim was lost at the point of no return."""
+    from . import purposes
+
+    if verdict == LOST:
+        log.info("outbox claim lost before sending message_id=%s", claim.message_id)
+        return ""
+    if verdict == purposes.WAIT:
+        # Not an attempt: the claim's count is given back.
+        _mine(claim).update(
+            status=Status.PENDING, due_at=now + purposes.WAIT_DELAY, attempts=F("attempts") - 1, lease_until=None
+        )
+        log.info("outbox message waits message_id=%s", claim.message_id)
+        return Status.PENDING
+    outbox_cancel_claimed(claim=claim, code=verdict)
+    log.info("outbox message cancelled message_id=%s code=%s", claim.message_id, verdict)
+    return Status.CANCELLED
+
+
+def _record_attempt_failed(claim: Claim, message: OutboxMessage, plan: FollowUpPlan, error: str, now: datetime) -> str:
+    """Back to the queue with backoff, or failed for good after the plan's last attempt."""
+    if message.attempts >= plan.max_attempts:
+        return _record_failure(claim, error)
+    _mine(claim).update(
+        status=Status.PENDING,
+        due_at=now + timing.retry_delay(message.attempts),
+        last_error=error[:200],
+        lease_until=None,
+    )
+    log.warning("outbox send failed, will retry message_id=%s attempt=%s", claim.message_id, message.attempts)
+    return Status.PENDING
 
 
 def outbox_send_now(*, message_id: int) -> str:
     """The on-commit path: claim this row if it is still due and free, then send it."""
-    if not outbox_claim_one(message_id=message_id):
+    claim = outbox_claim_one(message_id=message_id)
+    if claim is None:
         return ""
-    return outbox_deliver(message_id=message_id)
+    return outbox_deliver(claim=claim)
 
 
-def _record_failure(message_id: int, error: str) -> str:
-    OutboxMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
-        status=Status.FAILED, last_error=error[:200]
-    )
-    log.warning("outbox message failed for good message_id=%s", message_id)
+def outbox_send_due(*, limit: int) -> int:
+    """The minute sweep's sending: release lost leases, then claim and send one due row at a time.
+
+    Returns how many rows it claimed (the caller queues itself again when that is `limit`).
+    """
+    outbox_release_expired()
+    claimed = 0
+    started = time.monotonic()
+    # Each row may wait EMAIL_TIMEOUT on the mail server: stop taking rows well before the
+    # task's soft time limit; the next minute's sweep goes on where this one stopped.
+    while claimed < limit and time.monotonic() - started < SEND_DUE_BUDGET_SECONDS:
+        claim = outbox_claim_next()
+        if claim is None:
+            break
+        claimed += 1
+        outbox_deliver(claim=claim)
+    return claimed
+
+
+def _record_failure(claim: Claim, error: str) -> str:
+    _mine(claim).update(status=Status.FAILED, last_error=error[:200], lease_until=None)
+    log.warning("outbox message failed for good message_id=%s", claim.message_id)
     return Status.FAILED
 
 

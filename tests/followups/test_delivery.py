@@ -135,12 +135,12 @@ def test_a_row_claimed_before_the_undo_is_checked_again_and_not_sent(
 ):
     event = mark_no_show(client_of_therapist, therapist)
     later = timezone.now() + timedelta(minutes=61)
-    [message_id] = services.outbox_claim_due(now=later, limit=1)
+    claim = services.outbox_claim_next(now=later)
     # The undo lands while the worker holds the row.
     from appointments.models import NoShowEvent
 
     NoShowEvent.objects.filter(pk=event.pk).update(undone_at=timezone.now())
-    assert aftercare.followup_deliver(message_id=message_id) == "cancelled"
+    assert services.outbox_deliver(claim=claim) == "cancelled"
     assert smtp_settings.messages == []
 
 
@@ -238,8 +238,8 @@ def test_a_permanent_refusal_fails_at_once(plan, therapist, client_of_therapist,
 def test_a_worker_that_died_mid_send_leaves_the_row_for_the_sweep(plan, therapist, client_of_therapist, smtp_settings):
     event = mark_no_show(client_of_therapist, therapist)
     due = timezone.now() + timedelta(minutes=61)
-    services.outbox_claim_due(now=due)  # claimed, then the worker died
-    with time_machine.travel(due + timedelta(minutes=11)):
+    services.outbox_claim_next(now=due)  # claimed, then the worker died
+    with time_machine.travel(due + timedelta(minutes=2)):
         tasks.sweep_followups()
     assert OutboxMessage.objects.get(missed_session=event, step="first").status == "sent"
     assert len(smtp_settings.wait_for(1)) == 1

@@ -51,8 +51,9 @@ def active_client(practice, clinician, **kwargs):
 
 
 def deliver(message: OutboxMessage) -> str:
-    assert services.outbox_claim_one(message_id=message.pk)
-    return services.outbox_deliver(message_id=message.pk)
+    claim = services.outbox_claim_one(message_id=message.pk)
+    assert claim
+    return services.outbox_deliver(claim=claim)
 
 
 # ------------------------------------------------------------- keys and claims
@@ -134,7 +135,8 @@ def test_each_follow_up_check_cancels_a_claimed_row_with_its_code(
 ):
     event = miss(client_of_therapist, therapist)
     first = OutboxMessage.objects.get(missed_session=event, step="first")
-    assert services.outbox_claim_one(message_id=first.pk)
+    claim = services.outbox_claim_one(message_id=first.pk)
+    assert claim
     # The change lands while the worker holds the row.
     if change == "undone":
         type(event).objects.filter(pk=event.pk).update(undone_at=timezone.now())
@@ -152,7 +154,7 @@ def test_each_follow_up_check_cancels_a_claimed_row_with_its_code(
             start=timezone.now() + timedelta(days=2),
             rescheduled_from=event.appointment,
         )
-    assert services.outbox_deliver(message_id=first.pk) == "cancelled"
+    assert services.outbox_deliver(claim=claim) == "cancelled"
     first.refresh_from_db()
     assert (first.cancel_code, first.cancel_reason) == (code, OutboxMessage.CancelCode(code).label)
     assert mailoutbox == []
@@ -314,8 +316,8 @@ def test_a_message_sent_again_gets_a_new_message_id_and_a_retry_keeps_it(
     assert deliver(first) == "sent"
     # Say the worker died after the server accepted it, before the row said "sent": the row
     # stays in "sending", the sweep puts it back, and it goes once more.
-    OutboxMessage.objects.filter(pk=first.pk).update(status="sending", claimed_at=timezone.now() - timedelta(hours=1))
-    assert services.outbox_release_stale() == 1
+    OutboxMessage.objects.filter(pk=first.pk).update(status="sending", lease_until=timezone.now() - timedelta(hours=1))
+    assert services.outbox_release_expired() == 1
     assert deliver(first) == "sent"
     again, retry = (m.extra_headers["Message-ID"] for m in mailoutbox[1:])
     assert again != original  # mail systems would drop a reused id as a duplicate
