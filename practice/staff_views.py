@@ -32,6 +32,11 @@ BAD_LINK_LIMIT = 20
 BAD_LINK_WINDOW = 60 * 60
 
 
+def _posted(request: HttpRequest):
+    """The form data on a POST (even an empty one, which is still a submission), None on a GET."""
+    return request.POST if request.method == "POST" else None
+
+
 def _add_service_error(form, exc: ValidationError) -> None:
     if not hasattr(exc, "error_dict"):
         form.add_error(None, exc)
@@ -49,7 +54,7 @@ def _members(practice):
 def staff_list(request: HttpRequest) -> HttpResponse:
     """Everyone in the practice, the invitations still pending, and the form to invite someone."""
     practice = request.membership.practice
-    form = StaffInviteForm(request.POST or None, initial={"role": Membership.Role.CLINICIAN})
+    form = StaffInviteForm(_posted(request), initial={"role": Membership.Role.CLINICIAN})
     if request.method == "POST" and form.is_valid():
         try:
             services.staff_invite(practice=practice, actor=request.user, **form.cleaned_data)
@@ -91,7 +96,7 @@ def _member(request, pk: int) -> Membership:
 def staff_member(request: HttpRequest, pk: int) -> HttpResponse:
     """One member: their role, and the ways to deactivate or reactivate them."""
     member = _member(request, pk)
-    form = RoleFields(request.POST or None, initial={"role": member.role, "is_clinician": member.is_clinician})
+    form = RoleFields(_posted(request), initial={"role": member.role, "is_clinician": member.is_clinician})
     if request.method == "POST" and form.is_valid():
         try:
             appointment_services.staff_role_change(membership=member, actor=request.user, **form.cleaned_data)
@@ -173,7 +178,7 @@ def staff_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
         .exclude(pk=member.user_id)
         .order_by("first_name", "last_name", "username")
     )
-    form = DeactivateForm(request.POST or None, caseload=caseload, clinicians=list(clinicians))
+    form = DeactivateForm(_posted(request), caseload=caseload, clinicians=list(clinicians))
     if request.method == "POST" and form.is_valid():
         try:
             handover = appointment_services.clinician_deactivate(
@@ -227,7 +232,7 @@ def staff_invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if invitation is None:
         known = len(token) <= 100 and StaffInvitation.objects.filter(token_hash=services.token_hash(token)).exists()
         return _bad_link(request, count=not known)
-    form = InvitationAcceptForm(request.POST or None, initial={"username": invitation.email})
+    form = InvitationAcceptForm(_posted(request), initial={"username": invitation.email})
     if request.method == "POST" and form.is_valid():
         try:
             user = services.staff_invitation_accept(
