@@ -67,10 +67,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
         practice=practice, accepted_at=None, withdrawn_at=None, expires_at__gt=timezone.now()
     ).order_by("email")
     return render(
-        request,
-        "practice/staff.html",
-        {"form": form, "members": _members(practice), "invitations": invitations},
-        status=400 if form.errors else 200,
+        request, "practice/staff.html", {"form": form, "members": _members(practice), "invitations": invitations}
     )
 
 
@@ -109,7 +106,6 @@ def staff_member(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "practice/staff_member.html",
         {"member": member, "form": form, "is_self": member.user_id == request.user.pk},
-        status=400 if form.errors else 200,
     )
 
 
@@ -199,7 +195,6 @@ def staff_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
             "pending": list(_pending_messages(member)[:50]),
             "is_self": member.user_id == request.user.pk,
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -247,8 +242,5 @@ def staff_invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             # The sign-in middleware sends an admin (or anyone, if the practice asks) to set up two factors first.
             return redirect("appointments:today")
     return render(
-        request,
-        "registration/invitation_accept.html",
-        {"invitation": invitation, "form": form, "signing_in": True},
-        status=400 if form.errors else 200,
+        request, "registration/invitation_accept.html", {"invitation": invitation, "form": form, "signing_in": True}
     )
