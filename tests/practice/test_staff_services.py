@@ -291,3 +291,23 @@ def test_the_last_admin_cannot_be_deactivated(practice, practice_admin, front_de
     with pytest.raises(ValidationError, match="at least one admin"):
         # practice_admin is inactive now; the one admin left is front_desk.
         clinician_deactivate(membership=front_desk.membership, actor=other.user, sessions={})
+
+
+def test_a_rebooking_link_sent_before_deactivation_books_with_the_new_clinician(
+    practice, practice_admin, therapist, therapist2, client_of_therapist
+):
+    from aftercare import services as aftercare
+    from followups.services import reschedule_link_create
+
+    give_availability(practice, therapist, start_hour=9, end_hour=12)
+    give_availability(practice, therapist2, start_hour=13, end_hour=15)
+    missed = AppointmentFactory(client=client_of_therapist, start=timezone.now() - timedelta(hours=1))
+    event = aftercare.attendance_record(appointment_id=missed.pk, outcome="no_show", actor=therapist).event
+    token = reschedule_link_create(event=event, days=14).rsplit("/r/", 1)[1].strip("/")
+
+    clinician_deactivate(membership=therapist.membership, actor=practice_admin, sessions={}, clients_to=therapist2)
+
+    offer = aftercare.reschedule_offer(token=token)
+    assert offer.slots and all(start.astimezone(practice.time_zone).hour in (13, 14) for start, _ in offer.slots)
+    makeup = aftercare.client_reschedule(token=token, start=offer.slots[0][0])
+    assert makeup.clinician == therapist2
