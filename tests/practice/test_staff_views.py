@@ -278,3 +278,15 @@ def test_an_expired_link_gets_the_kind_page(client, practice, practice_admin, ma
         reverse("staff_invitation", args=[token]), {"username": "nova", "password1": STRONG, "password2": STRONG}
     )
     assert response.status_code == 404
+
+
+def test_a_deactivated_members_open_session_ends_at_once(client, practice_admin, front_desk):
+    from django.test import Client as PlainClient
+
+    theirs = PlainClient()
+    theirs.force_login(front_desk)
+    assert theirs.get(reverse("appointments:client_list")).status_code == 200
+    client.force_login(practice_admin)
+    client.post(reverse("staff_deactivate", args=[front_desk.membership.pk]), {})
+    response = theirs.get(reverse("appointments:client_list"))
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
