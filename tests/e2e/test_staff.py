@@ -113,3 +113,26 @@ def test_admin_deactivates_a_clinician_and_their_session_shows_under_the_new_one
     log_in(page, therapist2)
     page.goto(f"/week/?start={start.date().isoformat()}")
     expect(page.get_by_text("Robin Reed").first).to_be_visible()
+
+
+def test_admin_changes_a_role_and_is_told_why_a_schedule_stays(page, practice, practice_admin, front_desk, therapist):
+    from tests.factories import ClientFactory
+
+    ClientFactory(practice=practice, clinician=therapist)
+    log_in(page, practice_admin)
+    _open_staff(page)
+    page.get_by_role("link", name="Manage frontdesk", exact=True).click()
+    page.get_by_label("Clinician", exact=True).check()
+    page.get_by_role("button", name="Save role").click()
+    expect(page.get_by_role("alert")).to_have_text("Role saved.")
+    front_desk.membership.refresh_from_db()
+    assert front_desk.membership.role == Membership.Role.CLINICIAN
+
+    _open_staff(page)
+    page.get_by_role("link", name="Manage therapist", exact=True).click()
+    page.get_by_label("Front desk", exact=True).check()
+    page.get_by_role("button", name="Save role").click()
+    expect(page.get_by_role("alert")).to_contain_text("Hand them over first")
+    page_check(page, "role change refused")
+    therapist.membership.refresh_from_db()
+    assert therapist.membership.role == Membership.Role.CLINICIAN

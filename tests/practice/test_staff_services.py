@@ -311,3 +311,12 @@ def test_a_rebooking_link_sent_before_deactivation_books_with_the_new_clinician(
     assert offer.slots and all(start.astimezone(practice.time_zone).hour in (13, 14) for start, _ in offer.slots)
     makeup = aftercare.client_reschedule(token=token, start=offer.slots[0][0])
     assert makeup.clinician == therapist2
+
+
+def test_running_the_invitation_task_again_issues_a_new_link_and_kills_the_first(practice, practice_admin, mailoutbox):
+    invitation = _invite(practice, practice_admin)
+    first = _send(invitation, mailoutbox)
+    second = _send(invitation, mailoutbox)
+    assert first != second
+    assert services.staff_invitation_find(token=first) is None
+    assert services.staff_invitation_find(token=second) == invitation
