@@ -203,7 +203,7 @@ def staff_invite(
         raise ValidationError({"email": ADDRESS_IN_USE})
     with transaction.atomic(durable=True):
         replaced = list(
-            StaffInvitation.objects.select_for_update(of=("self",))
+            StaffInvitation.objects.select_for_update(no_key=True, of=("self",))
             .filter(practice=practice, email__iexact=email, accepted_at=None, withdrawn_at=None)
             .values_list("pk", flat=True)
         )
@@ -246,7 +246,7 @@ def staff_invitation_issue_link(*, invitation_id: int, now: datetime | None = No
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         invitation = (
-            StaffInvitation.objects.select_for_update(of=("self",))
+            StaffInvitation.objects.select_for_update(no_key=True, of=("self",))
             .select_related("practice")
             .filter(pk=invitation_id)
             .first()
@@ -300,7 +300,7 @@ def staff_invitation_accept(
     username = username.strip()
     with transaction.atomic(durable=True):
         invitation = (
-            StaffInvitation.objects.select_for_update(of=("self",))
+            StaffInvitation.objects.select_for_update(no_key=True, of=("self",))
             .select_related("practice")
             .filter(token_hash=token_hash(token or ""))
             .first()
@@ -367,12 +367,16 @@ def _lock_membership(membership: Membership) -> Membership:
     # The practice's admins are locked together (ordered by id, the same everywhere),
     # so that two admins demoting each other at once cannot both succeed and leave none.
     list(
-        Membership.objects.select_for_update(of=("self",))
+        Membership.objects.select_for_update(no_key=True, of=("self",))
         .filter(practice_id=membership.practice_id, role=Membership.Role.ADMIN)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    return Membership.objects.select_for_update(of=("self",)).select_related("user", "practice").get(pk=membership.pk)
+    return (
+        Membership.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("user", "practice")
+        .get(pk=membership.pk)
+    )
 
 
 def membership_role_change(
