@@ -32,6 +32,7 @@ from policies import services as policies
 from policies.models import FeeAssessment, SafetyCheck
 from practice import timefmt
 from practice.emails import send_email
+from practice.models import Membership
 
 log = logging.getLogger(__name__)
 
@@ -389,8 +390,16 @@ class RescheduleOffer:
 def reschedule_offer(*, token: str, now: datetime | None = None) -> RescheduleOffer:
     """What the client's page shows. Reads only: mail scanners open links before people do."""
     link, missed = _usable_link(token=token, now=now, lock=False)
-    slots = open_slots_for(clinician_id=missed.clinician_id, practice=missed.practice, now=now)
+    slots = open_slots_for(clinician_id=rebook_clinician(missed).pk, practice=missed.practice, now=now)
     return RescheduleOffer(link=link, missed=missed, slots=slots)
+
+
+def rebook_clinician(missed: Appointment):
+    """Who a make-up session is with: the missed session's clinician, or, once they are
+    deactivated, the client's clinician now (deactivating hands clients over)."""
+    if Membership.objects.filter(user_id=missed.clinician_id, practice_id=missed.practice_id, is_active=True).exists():
+        return missed.clinician
+    return Client.objects.select_related("clinician").get(pk=missed.client_id).clinician
 
 
 def _usable_link(*, token: str, now: datetime | None, lock: bool) -> tuple[ClientLink, Appointment]:
@@ -427,14 +436,15 @@ def client_reschedule(
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         link, missed = _usable_link(token=token, now=now, lock=True)
-        slots = dict(open_slots_for(clinician_id=missed.clinician_id, practice=missed.practice, now=now))
+        clinician = rebook_clinician(missed)
+        slots = dict(open_slots_for(clinician_id=clinician.pk, practice=missed.practice, now=now))
         if start not in slots:
             raise SlotTaken
         try:
             [makeup] = appointment_book(
                 practice=missed.practice,
                 client=missed.client,
-                clinician=missed.clinician,
+                clinician=clinician,
                 start=start,
                 end=slots[start],
                 session_type=missed.session_type,

@@ -656,3 +656,178 @@ def availability_remove(*, availability: Availability, actor) -> None:
             changes=_window_changes(availability),
         )
         availability.delete()
+
+
+# ------------------------------------------------------------------ staff changes
+
+
+def appointment_reassign(*, appointment: Appointment, clinician, actor) -> Appointment:
+    """Give a scheduled session to another clinician of the practice, at the same time.
+
+    The new clinician is locked and checked for a clash, as a booking is
+    (no double booking); a clash is refused naming the session it hits.
+    """
+    with transaction.atomic():
+        appointment = Appointment.objects.select_for_update(no_key=True, of=("self",)).get(pk=appointment.pk)
+        if appointment.status != Status.SCHEDULED:
+            raise ValidationError("Only a scheduled session can be given to another clinician.")
+        if appointment.clinician_id == clinician.pk:
+            return appointment
+        _check_clinician(appointment.practice, clinician)
+        _check_no_clash(clinician_id=clinician.pk, start=appointment.start, end=appointment.end)
+        old = appointment.clinician_id
+        appointment.clinician = clinician
+        appointment.save(update_fields=["clinician"])
+        audit_record(
+            practice=appointment.practice,
+            actor=actor,
+            action="appointment.reassigned",
+            obj=appointment,
+            changes={"clinician": [old, clinician.pk]},
+        )
+    return appointment
+
+
+@dataclass(frozen=True)
+class Caseload:
+    """What a clinician still holds that would be used for new work."""
+
+    upcoming: list[Appointment]
+    availability: list[Availability]
+    clients: list[Client]
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.upcoming or self.availability or self.clients)
+
+
+def clinician_caseload(*, membership: Membership, now: datetime | None = None) -> Caseload:
+    """The clinician's future scheduled sessions, availability windows and clients (archived too)."""
+    now = now or timezone.now()
+    user_id, practice_id = membership.user_id, membership.practice_id
+    return Caseload(
+        upcoming=list(
+            Appointment.objects.filter(
+                practice_id=practice_id, clinician_id=user_id, status=Status.SCHEDULED, start__gte=now
+            )
+            .select_related("client")
+            .order_by("start", "id")
+        ),
+        availability=list(Availability.objects.filter(practice_id=practice_id, clinician_id=user_id)),
+        clients=list(Client.objects.filter(practice_id=practice_id, clinician_id=user_id).order_by("last_name", "id")),
+    )
+
+
+def staff_role_change(*, membership: Membership, actor, role: str, is_clinician: bool = False) -> Membership:
+    """Change a member's role; taking away a schedule is refused while they still hold one."""
+    from practice.services import membership_role_change
+
+    with transaction.atomic(durable=True):
+        keeps_schedule = role == Membership.Role.CLINICIAN or (role == Membership.Role.ADMIN and is_clinician)
+        if membership.is_clinician and not keeps_schedule:
+            caseload = clinician_caseload(membership=membership)
+            if not caseload.is_empty:
+                raise ValidationError(
+                    f"They still hold {len(caseload.upcoming)} upcoming session(s), "
+                    f"{len(caseload.availability)} availability window(s) and {len(caseload.clients)} client(s). "
+                    "Hand them over first: deactivating does this, and the account can be reactivated after."
+                )
+        return membership_role_change(membership=membership, actor=actor, role=role, is_clinician=is_clinician)
+
+
+CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a deactivation did: sessions moved and cancelled (whose clients staff must call)."""
+
+    reassigned: list[Appointment]
+    cancelled: list[Appointment]
+    windows_removed: int
+    clients_moved: int
+
+
+def clinician_deactivate(
+    *,
+    membership: Membership,
+    actor,
+    sessions: dict[int, object],
+    clients_to=None,
+    now: datetime | None = None,
+) -> Handover:
+    """Hand over a member's work and deactivate them, all in one transaction.
+
+    `sessions` maps each upcoming session's id to a clinician (reassign) or
+    CANCEL. `clients_to` is the clinician who takes their clients.
+
+    1. Every upcoming scheduled session must have a choice (one booked since
+       the admin looked is refused, so nothing is left behind unseen).
+    2. Reassign each (no double booking) or cancel it as cancelled by the
+       practice, reason "clinician unavailable" (no fee: not the client's doing).
+    3. Remove their availability; move their clients and their series.
+    4. Deactivate the membership and the account.
+    """
+    from practice.services import membership_deactivate
+
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        caseload = clinician_caseload(membership=membership, now=now)
+        missing = [a for a in caseload.upcoming if a.pk not in sessions]
+        if missing:
+            when = timezone.localtime(missing[0].start)
+            raise ValidationError(
+                f"A session at {when:%a %d %b %Y %H:%M} was not in the list. Review the list again and choose for it."
+            )
+        if caseload.clients and clients_to is None:
+            raise ValidationError({"clients_to": "Choose who takes over their clients."})
+        if clients_to is not None:
+            if clients_to.pk == membership.user_id:
+                raise ValidationError({"clients_to": "Choose another clinician for their clients."})
+            _check_clinician(membership.practice, clients_to)
+        reassigned, cancelled = [], []
+        for appointment in caseload.upcoming:
+            choice = sessions[appointment.pk]
+            if choice == CANCEL:
+                appointment_record_outcome(
+                    appointment_id=appointment.pk,
+                    outcome=Outcome.CANCELLED,
+                    actor=actor,
+                    initiated_by=Appointment.Initiator.PRACTICE,
+                    reason_code=Appointment.ReasonCode.CLINICIAN_UNAVAILABLE,
+                    now=now,
+                )
+                cancelled.append(appointment)
+            else:
+                if getattr(choice, "pk", None) == membership.user_id:
+                    raise ValidationError("Choose another clinician for each session, or cancel it.")
+                try:
+                    reassigned.append(appointment_reassign(appointment=appointment, clinician=choice, actor=actor))
+                except ValidationError as exc:
+                    when = timezone.localtime(appointment.start)
+                    raise ValidationError(f"The session at {when:%a %d %b %Y %H:%M}: {' '.join(exc.messages)}") from exc
+        for window in caseload.availability:
+            availability_remove(availability=window, actor=actor)
+        for client in caseload.clients:
+            client_update(client=client, actor=actor, clinician=clients_to)
+        if clients_to is not None:
+            AppointmentSeries.objects.filter(
+                practice_id=membership.practice_id, clinician_id=membership.user_id
+            ).update(clinician=clients_to)
+        membership_deactivate(
+            membership=membership,
+            actor=actor,
+            changes={
+                "reassigned": [a.pk for a in reassigned],
+                "cancelled": [a.pk for a in cancelled],
+                "windows_removed": len(caseload.availability),
+                "clients_to": clients_to.pk if clients_to is not None else None,
+                "clients_moved": len(caseload.clients),
+            },
+        )
+    return Handover(
+        reassigned=reassigned,
+        cancelled=cancelled,
+        windows_removed=len(caseload.availability),
+        clients_moved=len(caseload.clients),
+    )

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 
-from .models import AuditEvent, Membership, Practice
+from .models import AuditEvent, Membership, Practice, StaffInvitation
 from .services import SETTINGS_FIELDS, audit_record
 
 
@@ -144,9 +144,32 @@ class PracticeAdmin(PracticeAdminPermissions, admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(WritableScopedAdmin):
+class MembershipAdmin(PracticeScopedAdmin):
+    """Read-only for practice admins: invitations, roles and deactivation happen on the Staff page,
+    through the services (the last-admin rule, the hand-over, the audit). A superuser may add the
+    first admin of a new practice here."""
+
     list_display = ["user", "role", "is_clinician", "is_active"]
     list_filter = ["role", "is_active"]
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            practice=obj.practice,
+            actor=request.user,
+            action="membership.admin_saved",
+            obj=obj,
+            changes={"fields": sorted(form.changed_data)},
+        )
+
+
+@admin.register(StaffInvitation)
+class StaffInvitationAdmin(PracticeScopedAdmin):
+    list_display = ["email", "role", "created_at", "expires_at", "accepted_at", "withdrawn_at"]
+    exclude = ["token_hash"]
 
 
 @admin.register(AuditEvent)

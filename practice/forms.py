@@ -98,3 +98,62 @@ class PracticeSettingsForm(forms.ModelForm):
         elif "phone" in data:
             self.add_error("phone", phone_problem(data["phone"], country))
         return data
+
+
+class OneLineField(forms.CharField):
+    """Text bound for a mail header or a greeting: a line break is refused."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if "\r" in value or "\n" in value:
+            raise forms.ValidationError("Keep this on one line.")
+        return value
+
+
+ROLE_CHOICES = [
+    ("clinician", "Clinician"),
+    ("front_desk", "Front desk"),
+    ("admin", "Practice admin"),
+]
+
+
+class RoleFields(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES, label="Role", widget=forms.RadioSelect)
+    is_clinician = forms.BooleanField(
+        required=False,
+        label="Also sees clients (admins only)",
+        help_text="An admin who also holds a caseload and a schedule. Clinicians always do; front desk never.",
+    )
+
+
+class StaffInviteForm(RoleFields):
+    first_name = OneLineField(max_length=150, label="First name")
+    last_name = OneLineField(max_length=150, label="Last name", required=False)
+    email = forms.EmailField(label="Email", max_length=254)
+    field_order = ["first_name", "last_name", "email", "role", "is_clinician"]
+
+
+class InvitationAcceptForm(forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        label="Username",
+        help_text="What you type to sign in. Your email address is fine.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not a common password, not all digits.",
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1") and data.get("password2") and data["password1"] != data["password2"]:
+            self.add_error("password2", "The two passwords differ. Type the same password twice.")
+        return data

@@ -157,3 +157,58 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}#{self.object_id}"
+
+
+class StaffInvitation(models.Model):
+    """An invitation for one person to join the practice, by email.
+
+    Single use and expiring. Only the SHA-256 of the token is stored; the token
+    itself is made by the task that emails it (practice.tasks.send_staff_invitation),
+    so it never passes through the broker. Re-inviting an address replaces its
+    pending invitation; withdrawing or replacing one makes its link stop working.
+    """
+
+    VALID_DAYS = 7
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=20, choices=Membership.Role.choices)
+    is_clinician = models.BooleanField(default=False)
+    # Empty until the task has emailed a link; a new link replaces the hash.
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Withdrawn by an admin, or replaced by a newer invitation to the same address.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # practice.services.staff_invite replaces the pending one: never two live links per address.
+            models.UniqueConstraint(
+                models.functions.Lower("email"),
+                "practice",
+                condition=models.Q(accepted_at__isnull=True, withdrawn_at__isnull=True),
+                name="one_pending_invitation_per_address",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation #{self.pk} ({self.get_role_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.withdrawn_at is None
+
+    def is_usable(self, now) -> bool:
+        return self.is_pending and self.token_hash is not None and self.expires_at > now

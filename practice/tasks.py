@@ -40,3 +40,31 @@ def send_password_reset(user_ids: list[int], use_https: bool) -> int:
         )
         sent += 1
     return sent
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=False)
+def send_staff_invitation(invitation_id: int) -> bool:
+    """Email one invitation's link (the invitation's id only in the task's arguments).
+
+    The token is made here, so it never passes through the broker. Not
+    redelivered if the worker dies mid-send; the admin can send it again.
+    """
+    from django.urls import reverse
+
+    from .emails import send_email
+    from .services import staff_invitation_issue_link
+
+    invitation, token = staff_invitation_issue_link(invitation_id=invitation_id)
+    if not token:
+        return False
+    send_email(
+        "staff-invitation",
+        to=invitation.email,
+        context={
+            "invitation": invitation,
+            "practice": invitation.practice,
+            "url": settings.SITE_URL + reverse("staff_invitation", args=[token]),
+            "days": invitation.VALID_DAYS,
+        },
+    )
+    return True

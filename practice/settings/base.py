@@ -291,6 +291,10 @@ CELERY_BEAT_SCHEDULE = {
 # practice sets its own.
 UNDO_WINDOW_MINUTES = env.int("UNDO_WINDOW_MINUTES", default=10)
 
+# How long a worker holds a claimed outbox row before another may take it
+# (followups/services.py): a worker that died is replaced within this plus a minute.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=90)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
