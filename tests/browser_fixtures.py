@@ -108,6 +108,8 @@ def page_check(page: Page, label: str = "") -> dict:
     """
     size = page.viewport_size or DESKTOP
     found: dict = {"url": label or page_kind(page.url)}
+    # Measure the page at rest, not an htmx swap in flight.
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
     try:
         if not page.evaluate("typeof axe !== 'undefined'"):
             page.evaluate(AXE_SOURCE)
@@ -194,7 +196,9 @@ def new_page(browser, live_server, transactional_db, page_errors):
     visited: dict[tuple[int, str], str] = {}
 
     def open_page() -> Page:
-        context = browser.new_context(base_url=live_server.url)
+        # Reduced motion: Bootstrap then drops its colour transitions, so axe never
+        # measures a button halfway between two colours.
+        context = browser.new_context(base_url=live_server.url, reduced_motion="reduce")
         context.set_default_timeout(TIMEOUT_MS)
         context.add_init_script(_REPORT_CSP_VIOLATIONS)
         contexts.append(context)
