@@ -214,6 +214,13 @@ class OutboxMessage(models.Model):
         return f"{self.get_purpose_display()} #{self.pk} ({self.status})"
 
     @property
+    def status_label(self) -> str:
+        """What staff read: a row past its point of no return is "On its way", not just "Sending"."""
+        if self.status == self.Status.SENDING and self.handed_over_at is not None:
+            return "On its way"
+        return self.get_status_display()
+
+    @property
     def can_send_again(self) -> bool:
         """Offered in the message log; outbox_send_again checks order too."""
         if self.status in (self.Status.PENDING, self.Status.SENDING):

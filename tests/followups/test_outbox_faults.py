@@ -333,3 +333,22 @@ def test_the_lease_must_outlast_a_wait_on_the_mail_server(settings, lease, timeo
 
     settings.OUTBOX_LEASE_SECONDS, settings.EMAIL_TIMEOUT = lease, timeout
     assert [error.id for error in outbox_lease_outlasts_a_send(None)] == ([problem] if problem else [])
+
+
+def test_the_message_log_says_on_its_way_for_a_row_past_its_point_of_no_return(
+    client, front_desk, therapist, client_of_therapist
+):
+    from django.utils import timezone as tz
+
+    from aftercare import services as pipeline
+    from followups.models import OutboxMessage as Row
+    from tests.factories import AppointmentFactory as Appointments
+
+    appointment = Appointments(client=client_of_therapist, start=tz.now() - timedelta(minutes=30))
+    event = pipeline.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
+    Row.objects.filter(missed_session=event, step="first").update(
+        status="sending", claim_token="t" * 32, handed_over_at=tz.now(), lease_until=tz.now() + timedelta(seconds=60)
+    )
+    client.force_login(front_desk)
+    page = client.get("/messages/").content.decode()
+    assert "On its way" in page
