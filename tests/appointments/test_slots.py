@@ -140,6 +140,31 @@ def test_by_local_date_lists_every_day_and_converts_to_local_time():
 ZONES = ["America/New_York", "Europe/London", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
 
 
+# Everything but the windows: a zone, a first day and a span, sessions already
+# booked (minutes from the first local midnight, and a length), now and the lead.
+SCENARIO = {
+    "zone_name": st.sampled_from(ZONES),
+    "first": st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
+    "days": st.integers(min_value=0, max_value=14),
+    "busy_spec": st.lists(
+        st.tuples(st.integers(min_value=-24 * 60, max_value=15 * 24 * 60), st.integers(min_value=1, max_value=600)),
+        max_size=8,
+    ),
+    "now_offset": st.integers(min_value=-2 * 24 * 60, max_value=3 * 24 * 60),
+    "lead_minutes": st.integers(min_value=0, max_value=48 * 60),
+}
+
+
+def _scenario(zone_name, first, windows, busy_spec, now_offset, lead_minutes):
+    # The Availability service refuses overlapping windows of one weekday.
+    for a, b in itertools.combinations(windows, 2):
+        assume(a.weekday != b.weekday or a.end_time <= b.start_time or b.end_time <= a.start_time)
+    zone = ZoneInfo(zone_name)
+    origin = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
+    busy = [(origin + timedelta(minutes=m), origin + timedelta(minutes=m + length)) for m, length in busy_spec]
+    return zone, busy, origin + timedelta(minutes=now_offset), timedelta(minutes=lead_minutes)
+
+
 @st.composite
 def a_window(draw) -> Window:
     start = draw(st.integers(min_value=0, max_value=24 * 60 - 16))
@@ -153,29 +178,11 @@ def a_window(draw) -> Window:
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    zone_name=st.sampled_from(ZONES),
-    first=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
-    days=st.integers(min_value=0, max_value=14),
-    windows=st.lists(a_window(), max_size=4),
-    busy_spec=st.lists(
-        st.tuples(st.integers(min_value=-24 * 60, max_value=15 * 24 * 60), st.integers(min_value=1, max_value=600)),
-        max_size=8,
-    ),
-    now_offset=st.integers(min_value=-2 * 24 * 60, max_value=3 * 24 * 60),
-    lead_minutes=st.integers(min_value=0, max_value=48 * 60),
-)
+@given(windows=st.lists(a_window(), max_size=4), **SCENARIO)
 def test_every_slot_is_inside_a_window_free_after_the_lead_sorted_and_disjoint(
     zone_name, first, days, windows, busy_spec, now_offset, lead_minutes
 ):
-    # The Availability service refuses overlapping windows of one weekday.
-    for a, b in itertools.combinations(windows, 2):
-        assume(a.weekday != b.weekday or a.end_time <= b.start_time or b.end_time <= a.start_time)
-    zone = ZoneInfo(zone_name)
-    origin = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
-    busy = [(origin + timedelta(minutes=m), origin + timedelta(minutes=m + length)) for m, length in busy_spec]
-    now = origin + timedelta(minutes=now_offset)
-    lead = timedelta(minutes=lead_minutes)
+    zone, busy, now, lead = _scenario(zone_name, first, windows, busy_spec, now_offset, lead_minutes)
 
     found = open_slots(windows=windows, busy=busy, zone=zone, start=first, days=days, now=now, lead=lead)
 
@@ -278,29 +285,11 @@ def a_gridded_window(draw) -> Window:
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    zone_name=st.sampled_from(ZONES),
-    first=st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 12, 31)),
-    days=st.integers(min_value=0, max_value=14),
-    windows=st.lists(a_gridded_window(), max_size=4),
-    busy_spec=st.lists(
-        st.tuples(st.integers(min_value=-24 * 60, max_value=15 * 24 * 60), st.integers(min_value=1, max_value=600)),
-        max_size=8,
-    ),
-    now_offset=st.integers(min_value=-2 * 24 * 60, max_value=3 * 24 * 60),
-    lead_minutes=st.integers(min_value=0, max_value=48 * 60),
-)
+@given(windows=st.lists(a_gridded_window(), max_size=4), **SCENARIO)
 def test_every_offered_start_is_on_the_grid_in_local_time_and_sessions_keep_the_buffer(
     zone_name, first, days, windows, busy_spec, now_offset, lead_minutes
 ):
-    # The Availability service refuses overlapping windows of one weekday.
-    for a, b in itertools.combinations(windows, 2):
-        assume(a.weekday != b.weekday or a.end_time <= b.start_time or b.end_time <= a.start_time)
-    zone = ZoneInfo(zone_name)
-    origin = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
-    busy = [(origin + timedelta(minutes=m), origin + timedelta(minutes=m + length)) for m, length in busy_spec]
-    now = origin + timedelta(minutes=now_offset)
-    lead = timedelta(minutes=lead_minutes)
+    zone, busy, now, lead = _scenario(zone_name, first, windows, busy_spec, now_offset, lead_minutes)
 
     found = open_slots(windows=windows, busy=busy, zone=zone, start=first, days=days, now=now, lead=lead)
 
