@@ -35,6 +35,7 @@ class ClientForm(forms.ModelForm):
             "clinician",
             "needs_safety_check",
             "mention_exercises",
+            "reminders_opt_out",
             "is_archived",
         ]
         labels = {"is_archived": "Archived"}

@@ -62,6 +62,9 @@ class Client(models.Model):
     # The therapist's choice: follow-ups remind this client that their
     # between-session exercises are there.
     mention_exercises = models.BooleanField("Mention between-session exercises in follow-ups", default=False)
+    reminders_opt_out = models.BooleanField(
+        "No reminders before sessions", default=False, help_text="The client asked not to be reminded."
+    )
     is_archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -204,6 +207,8 @@ class Appointment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The client confirmed from a reminder's link; moving the session clears it.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
 
     objects = AppointmentQuerySet.as_manager()
 
@@ -221,6 +226,8 @@ class Appointment(models.Model):
                 condition=Q(status="scheduled"),
                 name="appt_awaiting_outcome_idx",
             ),
+            # followups.reminders.reminders_write_due: scheduled sessions starting soon (the reminder sweep).
+            models.Index(fields=["start"], condition=Q(status="scheduled"), name="appt_reminder_sweep_idx"),
         ]
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ CLIENT_FIELDS = (
     "consent_sms",
     "needs_safety_check",
     "mention_exercises",
+    "reminders_opt_out",
     "is_archived",
     "clinician",
 )
@@ -275,14 +276,22 @@ def appointment_move(*, appointment: Appointment, start: datetime, end: datetime
             raise ValidationError("Only a scheduled session can be moved.")
         _check_no_clash(clinician_id=appointment.clinician_id, start=start, end=end, exclude_id=appointment.pk)
         old = [appointment.start.isoformat(), appointment.end.isoformat()]
+        # A confirmation was for the old time; the new time gets reminders (and a Confirm link) of its own.
+        was_confirmed = appointment.confirmed_at is not None and start != appointment.start
         appointment.start, appointment.end = start, end
-        appointment.save(update_fields=["start", "end"])
+        if was_confirmed:
+            appointment.confirmed_at = None
+        appointment.save(update_fields=["start", "end", "confirmed_at"])
         audit_record(
             practice=appointment.practice,
             actor=actor,
             action="appointment.moved",
             obj=appointment,
-            changes={"from": old, "to": [start.isoformat(), end.isoformat()]},
+            changes={
+                "from": old,
+                "to": [start.isoformat(), end.isoformat()],
+                **({"confirmed": "cleared"} if was_confirmed else {}),
+            },
         )
     return appointment
 

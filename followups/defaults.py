@@ -82,6 +82,23 @@ Just a gentle note: if you'd like to book a new session, you can choose a time h
 Take care,
 {practice_name}""",
     ),
+    # Terms and amounts may appear in a reminder; this one states the free-until time and nothing else.
+    Kind.REMINDER: (
+        "See you soon",
+        """Hi {first_name},
+
+This is a friendly note about your session on {session_time}: {place}.
+
+{terms}
+
+Please confirm you're coming here:
+{confirm_link}
+
+{contact_line}
+
+See you then,
+{practice_name}""",
+    ),
 }
 
 EXERCISES_NOTE = "\nIn the meantime, your between-session exercises are there whenever they might help.\n"

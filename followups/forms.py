@@ -2,7 +2,7 @@ from crispy_forms.helper import FormHelper
 from django import forms
 
 from . import templating, wording_check
-from .models import FollowUpPlan, MessageTemplate, MissReason, OutboxMessage
+from .models import FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, ReminderPlan
 
 NUMBER_ERRORS = {"invalid": "Enter a whole number."}
 
@@ -34,6 +34,33 @@ class PlanForm(forms.ModelForm):
         self.helper.form_tag = False
 
 
+class ReminderPlanForm(forms.ModelForm):
+    class Meta:
+        model = ReminderPlan
+        fields = [
+            "enabled",
+            "first_hours",
+            "first_channel",
+            "second_hours",
+            "second_channel",
+            "third_hours",
+            "third_channel",
+        ]
+        error_messages = dict.fromkeys(fields, NUMBER_ERRORS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False
+
+    def clean(self):
+        data = super().clean()
+        hours = [data.get(name) for name in ("first_hours", "second_hours", "third_hours") if data.get(name)]
+        if len(set(hours)) != len(hours):
+            raise forms.ValidationError("Two reminders at the same time would send the client two messages at once.")
+        return data
+
+
 class TemplateForm(forms.Form):
     kind = forms.ChoiceField(choices=MessageTemplate.Kind.choices, widget=forms.HiddenInput)
     subject = forms.CharField(max_length=120)
@@ -57,7 +84,7 @@ class TemplateForm(forms.Form):
         if "subject" in data and "body" in data:
             # add_error takes "body" out of cleaned_data: read both first.
             subject, body = data["subject"], data["body"]
-            for problem in templating.check_template(subject=subject, body=body):
+            for problem in templating.check_template(subject=subject, body=body, kind=self.kind):
                 self.add_error("body", problem)
             report = wording_check.check(kind=self.kind, subject=subject, body=body)
             for error in report.errors:

@@ -28,6 +28,10 @@ def quiet_end_default() -> time:
     return time(8, 0)
 
 
+# A reminder at most a week before: the sweep looks this far ahead.
+MAX_REMINDER_HOURS = 168
+
+
 class FollowUpPlan(models.Model):
     """How a practice reaches out after a missed session. One per practice."""
 
@@ -80,6 +84,10 @@ class MessageTemplate(models.Model):
         FIRST_REPEAT = "first_repeat", "First message, repeat miss"
         FIRST_INTAKE = "first_intake", "First message, missed intake"
         SECOND = "second", "Second message"
+        REMINDER = "reminder", "Reminder before a session"
+
+    # Kinds that follow a missed session (the Follow-ups section); the rest have sections of their own.
+    FOLLOWUP_KINDS = (Kind.FIRST, Kind.FIRST_LATE_CANCEL, Kind.FIRST_REPEAT, Kind.FIRST_INTAKE, Kind.SECOND)
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="message_templates")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -94,6 +102,55 @@ class MessageTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.get_kind_display()
+
+
+class ReminderPlan(models.Model):
+    """Reminders before a session: up to three, each "N hours before" on a channel. One per practice.
+
+    Written as outbox rows of purpose "reminder" by the minute sweep
+    (followups.reminders.reminders_write_due); quiet hours are the follow-up plan's.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "Text message"
+
+    practice = models.OneToOneField(Practice, on_delete=models.CASCADE, related_name="reminder_plan")
+    enabled = models.BooleanField(default=True, help_text="Remind clients before their sessions.")
+    first_hours = models.PositiveSmallIntegerField(
+        "First reminder, hours before",
+        default=48,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REMINDER_HOURS)],
+    )
+    first_channel = models.CharField("First reminder by", max_length=10, choices=Channel.choices, default="email")
+    second_hours = models.PositiveSmallIntegerField(
+        "Second reminder, hours before",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REMINDER_HOURS)],
+        help_text="Leave empty for no second reminder.",
+    )
+    second_channel = models.CharField("Second reminder by", max_length=10, choices=Channel.choices, default="sms")
+    third_hours = models.PositiveSmallIntegerField(
+        "Third reminder, hours before",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REMINDER_HOURS)],
+        help_text="Leave empty for no third reminder.",
+    )
+    third_channel = models.CharField("Third reminder by", max_length=10, choices=Channel.choices, default="sms")
+
+    def __str__(self) -> str:
+        return f"Reminder plan of practice #{self.practice_id}"
+
+    def reminders(self) -> list[tuple[int, int, str]]:
+        """(number, hours before, channel) of each reminder the plan sends; numbers are fixed per slot (1-3)."""
+        slots = [
+            (1, self.first_hours, self.first_channel),
+            (2, self.second_hours, self.second_channel),
+            (3, self.third_hours, self.third_channel),
+        ]
+        return [(n, hours, channel) for n, hours, channel in slots if hours]
 
 
 # The version number outbox rows record when they used the built-in wording.
@@ -117,6 +174,7 @@ class OutboxMessage(models.Model):
     class Purpose(models.TextChoices):
         FOLLOWUP = "followup", "Follow-up after a missed session"
         ACK_REQUEST = "ack_request", "Policy acknowledgement request"
+        REMINDER = "reminder", "Reminder before a session"
 
     class Step(models.TextChoices):
         FIRST = "first", "First message"
@@ -145,6 +203,11 @@ class OutboxMessage(models.Model):
         SAFETY_HOLD = "safety_hold", "Safety check: the clinician follows up in person"
         CORRECTED = "corrected", "The outcome was corrected"
         ACKNOWLEDGED = "acknowledged", "The client has already acknowledged this version"
+        MOVED = "moved", "The session was moved"
+        NOT_SCHEDULED = "not_scheduled", "The session is no longer scheduled"
+        OPTED_OUT = "opted_out", "The client opted out of reminders"
+        REMINDERS_OFF = "reminders_off", "Reminders are off"
+        TOO_LATE = "too_late", "Too late: the session starts before this reminder could go out"
         STAFF = "staff", "Cancelled by staff"
         OTHER = "other", "Cancelled"
 
@@ -155,6 +218,9 @@ class OutboxMessage(models.Model):
         CancelCode.REBOOKED,
         CancelCode.ARCHIVED,
         CancelCode.ACKNOWLEDGED,
+        CancelCode.MOVED,
+        CancelCode.NOT_SCHEDULED,
+        CancelCode.TOO_LATE,
     )
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="outbox")
@@ -165,6 +231,12 @@ class OutboxMessage(models.Model):
         NoShowEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
     )
     policy_version = models.ForeignKey(PolicyVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # A reminder's session, the start it reminds of, and which of the plan's reminders it is.
+    appointment = models.ForeignKey(
+        Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="reminders"
+    )
+    appointment_start = models.DateTimeField(null=True, blank=True)
+    reminder_number = models.PositiveSmallIntegerField(null=True, blank=True)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="messages")
     step = models.CharField(max_length=10, choices=Step.choices, blank=True)
     kind = models.CharField(max_length=20, choices=OUTBOX_KINDS)
@@ -199,6 +271,12 @@ class OutboxMessage(models.Model):
         ordering = ["-due_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["missed_session", "step"], name="one_message_per_miss_and_step"),
+            # followups.reminders.reminders_write_due looks a reminder up by these three (beside the key).
+            models.UniqueConstraint(
+                fields=["appointment", "appointment_start", "reminder_number"],
+                condition=Q(purpose="reminder"),
+                name="one_reminder_per_session_start_and_number",
+            ),
         ]
         indexes = [
             # followups.services.outbox_claim_next: the minute sweep (aftercare.tasks.sweep_followups).
@@ -237,6 +315,7 @@ class ClientLink(models.Model):
     class Purpose(models.TextChoices):
         REBOOK = "rebook", "Pick a new time after a missed session"
         ACKNOWLEDGE = "acknowledge", "Acknowledge a cancellation policy version"
+        CONFIRM = "confirm", "Confirm a session from a reminder"
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="links")
@@ -248,6 +327,8 @@ class ClientLink(models.Model):
     policy_version = models.ForeignKey(
         PolicyVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="client_links"
     )
+    # The session a confirm link is for.
+    appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

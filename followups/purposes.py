@@ -6,7 +6,7 @@ serve every purpose; a purpose only says
   little later, or "" to send now;
 - `compose(message, plan, now)`: the Outgoing message, with a fresh link
   and the wording version it used.
-Reminders and waitlist offers register here next.
+Waitlist offers register here next.
 """
 
 from collections.abc import Callable
@@ -14,15 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from appointments.models import Appointment
 from policies.models import Acknowledgement, SafetyCheck
+from policies.services import policy_in_force
+from practice import timefmt
 from practice.emails import contact_line, header_safe, render_email
 
-from . import services
+from . import reminders, services, templating
 from .channels import Outgoing
-from .models import DEFAULT_VERSION, ClientLink, ContactNote, FollowUpPlan, OutboxMessage
+from .models import DEFAULT_VERSION, ClientLink, ContactNote, FollowUpPlan, MessageTemplate, OutboxMessage
 
 CancelCode = OutboxMessage.CancelCode
 WAIT = "wait"
@@ -139,9 +143,88 @@ def ack_request_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetim
     )
 
 
+# ---------------------------------------------------------------- reminder
+
+
+def reminder_check(message: OutboxMessage) -> str:
+    """A reminder goes only for a session still scheduled at the start it names, and not started yet."""
+    appointment = message.appointment
+    client = message.client
+    if appointment.status != Appointment.Status.SCHEDULED:
+        return CancelCode.NOT_SCHEDULED
+    if appointment.start != message.appointment_start:
+        return CancelCode.MOVED
+    if appointment.start <= timezone.now():
+        return CancelCode.TOO_LATE
+    if client.is_archived:
+        return CancelCode.ARCHIVED
+    if client.reminders_opt_out:
+        return CancelCode.OPTED_OUT
+    if not reminders._plans(message.practice)[0].enabled:
+        return CancelCode.REMINDERS_OFF
+    return _consent(message)
+
+
+def terms_sentence(appointment: Appointment, zone) -> str:
+    """The cancellation terms in plain words, from the policy in force at the session's start."""
+    version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)
+    if version is None or not version.notice_hours:
+        return "If you need to move or cancel, just let us know."
+    free_until = timezone.localtime(appointment.start - timedelta(hours=version.notice_hours), zone)
+    return f"Moving or cancelling is free until {free_until:%A} {free_until:%H:%M}."
+
+
+def session_time_named(start: datetime, practice) -> str:
+    """ "Tuesday 3 March at 10:00 (UK time)": the day and time in the practice's zone, which is named."""
+    local = timezone.localtime(start, practice.time_zone)
+    return f"{services._when(local)} ({timefmt.zone_label(practice)})"
+
+
+def reminder_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) -> Outgoing:
+    """Sender name, first name, day and time (zone named), place, the terms and the Confirm link. No clinician,
+    session type or fee."""
+    practice = message.practice
+    appointment = message.appointment
+    zone = practice.time_zone
+    token = reminders.confirm_link_create(appointment=appointment, now=now)
+    link = settings.SITE_URL + reverse("followups:confirm", args=[token])
+    reply_to = header_safe(practice.reply_to_email)
+    in_person = appointment.modality == Appointment.Modality.IN_PERSON
+    place = " ".join(practice.address.split()) if in_person and practice.address else ""
+    values = {
+        "first_name": message.client.first_name,
+        "session_time": session_time_named(appointment.start, practice),
+        "place": f"at {place}" if place else ("in person" if in_person else "video session"),
+        "terms": terms_sentence(appointment, zone),
+        "confirm_link": link,
+        "practice_phone": practice.phone_display,
+        "contact_line": contact_line(
+            phone=practice.phone_display, reply_to=reply_to, by_email=message.channel == OutboxMessage.Channel.EMAIL
+        ),
+        "practice_name": practice.sender_name,
+    }
+    subject, body, version = services.wording_with_version(practice, MessageTemplate.Kind.REMINDER)
+    rendered = templating.render(subject=subject, body=body, values=values)
+    html = render_to_string(
+        "emails/followup-body.html", {"body": rendered.body, "link": link, "practice": practice, "button": "Confirm"}
+    )
+    to = message.client.email if message.channel == OutboxMessage.Channel.EMAIL else message.client.sms_number
+    return Outgoing(
+        to=to,
+        subject=rendered.subject,
+        text=rendered.body,
+        html=html,
+        from_name=practice.sender_name,
+        message_id=services._message_id(message),
+        reply_to=reply_to,
+        template_version=version,
+    )
+
+
 PURPOSES: dict[str, Purpose] = {
     OutboxMessage.Purpose.FOLLOWUP: Purpose(check=followup_check, compose=followup_compose),
     OutboxMessage.Purpose.ACK_REQUEST: Purpose(check=ack_request_check, compose=ack_request_compose),
+    OutboxMessage.Purpose.REMINDER: Purpose(check=reminder_check, compose=reminder_compose),
 }
 
 

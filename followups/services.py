@@ -118,7 +118,7 @@ def _next_template_version(practice: Practice, kind: str) -> int:
 def template_save(*, practice: Practice, kind: str, subject: str, body: str, actor) -> MessageTemplate:
     # Browsers send \r\n; messages and previews use \n.
     subject, body = subject.replace("\r\n", "\n").strip(), body.replace("\r\n", "\n")
-    problems = templating.check_template(subject=subject, body=body)
+    problems = templating.check_template(subject=subject, body=body, kind=kind)
     problems += [str(error) for error in wording_check.check(kind=kind, subject=subject, body=body).errors]
     if problems:
         raise ValidationError(problems)
@@ -398,9 +398,14 @@ def client_link_create(
     days: int,
     missed_session: NoShowEvent | None = None,
     policy_version=None,
+    appointment: Appointment | None = None,
+    expires_at: datetime | None = None,
     now: datetime | None = None,
 ) -> str:
-    """A new random token for one client and purpose; only its SHA-256 is stored. Returns the token."""
+    """A new random token for one client and purpose; only its SHA-256 is stored. Returns the token.
+
+    It expires `days` from now, or at `expires_at` when given (a confirm link: the session's start).
+    """
     now = now or timezone.now()
     token = secrets.token_urlsafe(32)
     ClientLink.objects.create(
@@ -409,8 +414,9 @@ def client_link_create(
         purpose=purpose,
         missed_session=missed_session,
         policy_version=policy_version,
+        appointment=appointment,
         token_hash=token_hash(token),
-        expires_at=now + timedelta(days=days),
+        expires_at=expires_at or now + timedelta(days=days),
     )
     return token
 
@@ -524,7 +530,9 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
 
     now = now or timezone.now()
     message = (
-        OutboxMessage.objects.select_related("practice", "client", "missed_session__appointment", "policy_version")
+        OutboxMessage.objects.select_related(
+            "practice", "client", "missed_session__appointment", "policy_version", "appointment"
+        )
         .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token)
         .first()
     )
@@ -581,7 +589,7 @@ def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
         now = timezone.now()
         message = (
             OutboxMessage.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("practice", "client", "missed_session__appointment", "policy_version")
+            .select_related("practice", "client", "missed_session__appointment", "policy_version", "appointment")
             .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token, lease_until__gt=now)
             .first()
         )

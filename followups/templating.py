@@ -14,9 +14,27 @@ PLACEHOLDERS = {
     "practice_name": "The practice's neutral sender name",
     "exercises_note": "A line about between-session exercises, when the plan says so (else nothing)",
 }
+# A reminder says when and where the session is, the terms in plain words, and how to confirm.
+REMINDER_KIND = "reminder"
+REMINDER_PLACEHOLDERS = {
+    "first_name": "The client's first name",
+    "session_time": "The day and time of the session, in the practice's time zone (named)",
+    "place": "Where: the practice's address, or “video session”",
+    "terms": "The cancellation terms in plain words: “Moving or cancelling is free until Tuesday 10:00.”",
+    "confirm_link": "The link to confirm the session (no login needed)",
+    "contact_line": PLACEHOLDERS["contact_line"],
+    "practice_phone": PLACEHOLDERS["practice_phone"],
+    "practice_name": PLACEHOLDERS["practice_name"],
+}
 REQUIRED = {"reschedule_link"}
 # A line that uses one of these when it is empty would read "call us on ." : it is left out.
 OPTIONAL_LINE = {"contact_line", "practice_phone"}
+
+
+def placeholders_for(kind: str) -> dict[str, str]:
+    return REMINDER_PLACEHOLDERS if kind == REMINDER_KIND else PLACEHOLDERS
+
+
 _FIELD = re.compile(r"\{([a-z_]*)\}")
 
 
@@ -24,17 +42,22 @@ def placeholders_in(text: str) -> set[str]:
     return set(_FIELD.findall(text))
 
 
-def check_template(*, subject: str, body: str) -> list[str]:
-    """Problems with an edited template, as sentences for the person editing it."""
+def check_template(*, subject: str, body: str, kind: str = "") -> list[str]:
+    """Problems with an edited template of `kind`, as sentences for the person editing it."""
     problems = []
     if "\r" in subject or "\n" in subject:
         problems.append("Keep the subject on one line.")
-    unknown = (placeholders_in(subject) | placeholders_in(body)) - set(PLACEHOLDERS)
+    unknown = (placeholders_in(subject) | placeholders_in(body)) - set(placeholders_for(kind))
     if unknown:
         names = ", ".join("{" + name + "}" for name in sorted(unknown))
         problems.append(f"Unknown placeholder {names}. Use only the ones listed.")
-    missing = REQUIRED - placeholders_in(body)
-    if missing:
+    if kind == REMINDER_KIND:
+        missing = {"confirm_link", "session_time"} - placeholders_in(body)
+        if missing:
+            problems.append(
+                "A reminder must include {session_time} and {confirm_link}, so the client knows when and can confirm."
+            )
+    elif REQUIRED - placeholders_in(body):
         problems.append("The message must include {reschedule_link}, so the client can pick a new time.")
     if placeholders_in(subject) & {"first_name", "session_time"}:
         problems.append("Keep names and times out of the subject line: it shows on lock screens.")

@@ -36,3 +36,34 @@ def next_sendable(moment: datetime, *, quiet_start: time, quiet_end: time, zone:
 def retry_delay(attempts: int) -> timedelta:
     """Backoff after a transient failure: 1, 4, 16, 64 minutes… capped at 4 hours."""
     return timedelta(minutes=min(4 ** max(attempts - 1, 0), 240))
+
+
+# A reminder due in quiet hours goes this long before they begin, the evening before.
+EVENING_LEAD = timedelta(minutes=30)
+
+
+def evening_before(moment: datetime, *, quiet_start: time, quiet_end: time, zone: ZoneInfo) -> datetime:
+    """`moment` itself, or, inside quiet hours, EVENING_LEAD before the quiet period it falls in began.
+
+    A reminder never moves later (towards the session), only earlier.
+    """
+    if not in_quiet_hours(moment, quiet_start=quiet_start, quiet_end=quiet_end, zone=zone):
+        return moment
+    local = moment.astimezone(zone)
+    began = datetime.combine(local.date(), quiet_start, tzinfo=zone)
+    if began > moment:
+        began = datetime.combine(local.date() - timedelta(days=1), quiet_start, tzinfo=zone)
+    return (began - EVENING_LEAD).astimezone(ZoneInfo("UTC"))
+
+
+def latest_due_reminder_time(now: datetime, *, quiet_start: time, quiet_end: time, zone: ZoneInfo) -> datetime:
+    """The latest reminder time ("N hours before") whose message is due by `now` (see evening_before).
+
+    From EVENING_LEAD before quiet hours until they end, every reminder time
+    inside them is due (it was moved to the evening); otherwise only times up to now.
+    """
+    quiet = {"quiet_start": quiet_start, "quiet_end": quiet_end, "zone": zone}
+    for moment in (now + EVENING_LEAD, now):
+        if in_quiet_hours(moment, **quiet):
+            return next_sendable(moment, **quiet)
+    return now

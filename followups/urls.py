@@ -6,6 +6,7 @@ app_name = "followups"
 
 urlpatterns = [
     path("policies/followups/plan/", views.plan_save, name="plan_save"),
+    path("policies/reminders/plan/", views.reminder_plan_save, name="reminder_plan_save"),
     path("policies/followups/templates/preview/", views.template_preview, name="template_preview"),
     path("policies/followups/templates/<str:kind>/", views.template_edit, name="template_edit"),
     path("messages/", views.message_log, name="messages"),
@@ -13,5 +14,6 @@ urlpatterns = [
     path("messages/<int:pk>/cancel/", views.message_action, {"action": "cancel"}, name="cancel"),
     path("missed/<int:event_pk>/contacted/", views.contacted, name="contacted"),
     path("r/<str:token>/", views.reschedule, name="reschedule"),
+    path("c/<str:token>/", views.confirm, name="confirm"),
     path("r/<str:token>/calendar.ics", views.reschedule_calendar, name="reschedule_calendar"),
 ]

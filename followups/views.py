@@ -18,8 +18,8 @@ from practice.access import membership_required
 from practice.emails import contact_line
 from practice.services import audit_access
 
-from . import calendar, defaults, selectors, services, templating, wording_check
-from .forms import MessageFilterForm, PlanForm, RescheduleForm, TemplateForm
+from . import calendar, defaults, purposes, reminders, selectors, services, templating, wording_check
+from .forms import MessageFilterForm, PlanForm, ReminderPlanForm, RescheduleForm, TemplateForm
 from .models import MessageTemplate
 
 # Repeated bad links from one address: after this many in the window, stop answering them.
@@ -30,8 +30,12 @@ BAD_LINK_WINDOW = 15 * 60
 # ------------------------------------------------------------------ staff
 
 
+def _anchor(kind: str) -> str:
+    return "#reminders" if kind == MessageTemplate.Kind.REMINDER else "#followups"
+
+
 def followup_context(membership) -> dict:
-    """The Follow-ups section of the Policies page."""
+    """The Follow-ups and Reminders sections of the Policies page."""
     practice = membership.practice
     plan = services.plan_for(practice)
     own = {t.kind: t for t in MessageTemplate.objects.filter(practice=practice)}
@@ -43,7 +47,15 @@ def followup_context(membership) -> dict:
         templates.append(
             {"kind": kind, "label": label, "subject": subject, "body": body, "custom": kind in own, "blocked": blocked}
         )
-    return {"plan_form": PlanForm(instance=plan), "templates": templates, "placeholders": templating.PLACEHOLDERS}
+    reminder_template = next(t for t in templates if t["kind"] == MessageTemplate.Kind.REMINDER)
+    templates = [t for t in templates if t["kind"] in MessageTemplate.FOLLOWUP_KINDS]
+    return {
+        "plan_form": PlanForm(instance=plan),
+        "templates": templates,
+        "placeholders": templating.PLACEHOLDERS,
+        "reminder_form": ReminderPlanForm(instance=reminders.plan_for(practice)),
+        "reminder_template": reminder_template,
+    }
 
 
 @require_POST
@@ -60,6 +72,23 @@ def plan_save(request: HttpRequest) -> HttpResponse:
     return redirect(reverse("policies:policy") + "#followups")
 
 
+@require_POST
+@membership_required(admin_only=True)
+def reminder_plan_save(request: HttpRequest) -> HttpResponse:
+    practice = request.membership.practice
+    form = ReminderPlanForm(request.POST, instance=reminders.plan_for(practice))
+    if form.is_valid():
+        reminders.plan_update(practice=practice, actor=request.user, **form.cleaned_data)
+        messages.success(request, "Reminder plan saved.")
+        return redirect(reverse("policies:policy") + "#reminders")
+    errors = "; ".join(
+        (f"{form.fields[name].label}: " if name in form.fields else "") + " ".join(errs)
+        for name, errs in form.errors.items()
+    )
+    messages.error(request, f"Nothing was saved. {errors}")
+    return redirect(reverse("policies:policy") + "#reminders")
+
+
 @require_http_methods(["GET", "POST"])
 @membership_required(admin_only=True)
 def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
@@ -72,7 +101,7 @@ def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
         if request.POST.get("reset"):
             services.template_reset(practice=practice, kind=kind, actor=request.user)
             messages.success(request, "Back to the default wording.")
-            return redirect(reverse("policies:policy") + "#followups")
+            return redirect(reverse("policies:policy") + _anchor(kind))
         if form.is_valid():
             services.template_save(
                 practice=practice,
@@ -84,7 +113,7 @@ def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
             messages.success(request, "Wording saved.")
             for warning in form.warnings:
                 messages.warning(request, str(warning))
-            return redirect(reverse("policies:policy") + "#followups")
+            return redirect(reverse("policies:policy") + _anchor(kind))
     return render(
         request,
         "followups/template_edit.html",
@@ -92,7 +121,7 @@ def template_edit(request: HttpRequest, kind: str) -> HttpResponse:
             "form": form,
             "kind_label": MessageTemplate.Kind(kind).label,
             "kind": kind,
-            "placeholders": templating.PLACEHOLDERS,
+            "placeholders": templating.placeholders_for(kind),
             "preview": _preview(practice, kind, form.data.get("subject", subject), form.data.get("body", body)),
         },
     )
@@ -111,7 +140,7 @@ def template_preview(request: HttpRequest) -> HttpResponse:
 
 def _preview(practice, kind: str, subject: str, body: str) -> dict:
     subject, body = subject.replace("\r\n", "\n"), body.replace("\r\n", "\n")
-    problems = templating.check_template(subject=subject, body=body)
+    problems = templating.check_template(subject=subject, body=body, kind=kind)
     report = wording_check.check(kind=kind, subject=subject, body=body)
     problems += [str(error) for error in report.errors]
     plan = services.plan_for(practice)
@@ -121,6 +150,9 @@ def _preview(practice, kind: str, subject: str, body: str) -> dict:
         values={
             "first_name": "Sam",
             "session_time": "Tuesday 3 March at 10:00",
+            "place": "video session",
+            "terms": "Moving or cancelling is free until Monday 10:00.",
+            "confirm_link": "https://…/c/example-link",
             "reschedule_link": "https://…/r/example-link",
             "practice_phone": practice.phone_display,
             "contact_line": contact_line(phone=practice.phone_display, reply_to=practice.reply_to_email, by_email=True),
@@ -271,3 +303,29 @@ def reschedule_calendar(request: HttpRequest, token: str) -> HttpResponse:
     response["Content-Disposition"] = 'attachment; filename="appointment.ics"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """A reminder's Confirm link. GET shows the session and a button and changes nothing; POST confirms."""
+    if too_many_bad_links(request):
+        return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
+    try:
+        offer = reminders.confirm_offer(token=token)
+    except services.LinkUnusable as exc:
+        return bad_link_response(request, exc.practice)
+    appointment = offer.appointment
+    practice = appointment.practice
+    context = {
+        "practice": practice,
+        "first_name": appointment.client.first_name,
+        "session": calendar.session_details(appointment),
+        "terms": purposes.terms_sentence(appointment, practice.time_zone),
+    }
+    if request.method == "POST":
+        try:
+            reminders.session_confirm(token=token)
+        except services.LinkUnusable as exc:
+            return bad_link_response(request, exc.practice)
+        return render(request, "followups/confirmed.html", context)
+    return render(request, "followups/confirm.html", context)

@@ -8,8 +8,8 @@ placeholders taken out: what they fill in is ours, not the editor's.
 The rules, per kind:
 1. Every first message (no-show, late cancel, repeat miss, missed intake):
    no money or terms, no blame, nothing clinical, no session type.
-2. Later messages (the second message; reminders, registered now for the next
-   issue): may state the terms with amounts, never blame or clinical words.
+2. Later messages (the second message; reminders before a session): may
+   state the terms with amounts, never blame or clinical words.
 3. Everywhere, a warning on words that name care ("therapy"), that can read as
    keeping score ("late", "again"), and, in any kind that can reach a client
    before the session's start, on words that say it was missed.
@@ -22,7 +22,7 @@ from . import wordlists
 from .models import MessageTemplate
 
 Kind = MessageTemplate.Kind
-REMINDER = "reminder"  # not a MessageTemplate kind yet: the next issue adds reminders
+REMINDER = Kind.REMINDER
 
 
 def _phrase(entry: str) -> str:

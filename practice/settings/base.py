@@ -277,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "aftercare.tasks.sweep_followups",
         "schedule": crontab(minute="*"),
     },
+    # Writes reminder rows; sweep-followups sends them with every other outbox row.
+    "sweep-reminders": {
+        "task": "followups.tasks.sweep_reminders",
+        "schedule": crontab(minute="*"),
+    },
     "sweep-fee-holds": {
         "task": "aftercare.tasks.sweep_fee_holds",
         "schedule": crontab(minute="*/5"),

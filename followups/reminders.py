@@ -1,0 +1,224 @@
+"""Reminders before a session, and the client's Confirm link.
+
+A reminder is an outbox row of purpose "reminder" (followups/purposes.py
+checks and composes it; the one send path delivers it), keyed
+`reminder:<appointment>:<start iso>:<n>`, so a moved session gets reminders
+of its own and the old ones stop at their check ("the session was moved").
+
+The minute sweep (`reminders_write_due`, task followups.tasks.sweep_reminders):
+1. For each practice and each reminder of its plan ("N hours before"), the
+   scheduled sessions (appt_reminder_sweep_idx) whose reminder time has come,
+   counting a reminder time in quiet hours as due the evening before
+   (timing.evening_before), that have no row for this start and number yet.
+2. Each gets one row, due at once. A reminder written more than LATE_GRACE
+   after its time (the session was booked or moved after it, or the sweep was
+   down) is written as skipped, with the reason, and never sent; so is one
+   that could only go out, after quiet hours, once the session has started.
+3. Bounded: at most `limit` sessions a run; the task runs again while a run is full.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from appointments.models import Appointment
+from practice.models import Practice
+from practice.services import audit_record
+
+from . import services, timing
+from .models import ClientLink, FollowUpPlan, MessageTemplate, OutboxMessage, ReminderPlan
+
+log = logging.getLogger(__name__)
+
+REMINDER_BATCH = 500
+# A reminder the sweep finds later than this after its time is skipped, not sent late.
+LATE_GRACE = timedelta(hours=1)
+Status = OutboxMessage.Status
+CancelCode = OutboxMessage.CancelCode
+
+
+def plan_for(practice: Practice) -> ReminderPlan:
+    plan, _ = ReminderPlan.objects.get_or_create(practice=practice)
+    return plan
+
+
+def plan_update(*, practice: Practice, actor, **fields) -> ReminderPlan:
+    with transaction.atomic():
+        plan = ReminderPlan.objects.select_for_update(of=("self",)).get(pk=plan_for(practice).pk)
+        changed = sorted(name for name, value in fields.items() if getattr(plan, name) != value)
+        for name, value in fields.items():
+            setattr(plan, name, value)
+        plan.full_clean()
+        plan.save()
+        audit_record(
+            practice=practice, actor=actor, action="reminders.plan_updated", obj=plan, changes={"fields": changed}
+        )
+    return plan
+
+
+def reminder_key(*, appointment_id: int, start: datetime, number: int) -> str:
+    return f"reminder:{appointment_id}:{start.astimezone(UTC).isoformat()}:{number}"
+
+
+def _plans(practice: Practice) -> tuple[ReminderPlan, FollowUpPlan]:
+    """The practice's plans as saved, or the defaults (unsaved) when it never changed them."""
+    try:
+        reminder_plan = practice.reminder_plan
+    except ReminderPlan.DoesNotExist:
+        reminder_plan = ReminderPlan(practice=practice)
+    try:
+        followup_plan = practice.followup_plan
+    except FollowUpPlan.DoesNotExist:
+        followup_plan = FollowUpPlan(practice=practice)
+    return reminder_plan, followup_plan
+
+
+def reminders_write_due(*, now: datetime | None = None, limit: int = REMINDER_BATCH) -> int:
+    """Write the outbox rows of reminders whose time has come (see the module docstring). Returns rows written."""
+    now = now or timezone.now()
+    written = 0
+    practices = Practice.objects.select_related("reminder_plan", "followup_plan").order_by("pk")
+    for practice in practices:
+        reminder_plan, followup_plan = _plans(practice)
+        if not reminder_plan.enabled:
+            continue
+        quiet = {
+            "quiet_start": followup_plan.quiet_start,
+            "quiet_end": followup_plan.quiet_end,
+            "zone": practice.time_zone,
+        }
+        latest = timing.latest_due_reminder_time(now, **quiet)
+        for number, hours, channel in reminder_plan.reminders():
+            if written >= limit:
+                return written
+            already = OutboxMessage.objects.filter(
+                purpose=OutboxMessage.Purpose.REMINDER,
+                appointment=OuterRef("pk"),
+                appointment_start=OuterRef("start"),
+                reminder_number=number,
+            )
+            sessions = (
+                Appointment.objects.filter(
+                    practice=practice,
+                    status=Appointment.Status.SCHEDULED,
+                    start__gt=now,
+                    start__lte=latest + timedelta(hours=hours),
+                    client__reminders_opt_out=False,
+                    client__is_archived=False,
+                )
+                .exclude(Exists(already))
+                .order_by("start")[: limit - written]
+            )
+            for appointment in sessions:
+                written += _write_one(appointment, number=number, hours=hours, channel=channel, now=now, quiet=quiet)
+    return written
+
+
+def _write_one(appointment: Appointment, *, number: int, hours: int, channel: str, now: datetime, quiet: dict) -> int:
+    """1 if this wrote the reminder's row, else 0 (not due yet, or written by another sweep)."""
+    due = timing.evening_before(appointment.start - timedelta(hours=hours), **quiet)
+    if due > now:
+        return 0
+    status, code = Status.PENDING, ""
+    send_at = timing.next_sendable(now, **quiet)
+    if now - due > LATE_GRACE or send_at >= appointment.start:
+        status, code = Status.CANCELLED, CancelCode.TOO_LATE
+    try:
+        with transaction.atomic():
+            _, created = OutboxMessage.objects.get_or_create(
+                idempotency_key=reminder_key(appointment_id=appointment.pk, start=appointment.start, number=number),
+                defaults={
+                    "purpose": OutboxMessage.Purpose.REMINDER,
+                    "practice_id": appointment.practice_id,
+                    "client_id": appointment.client_id,
+                    "appointment": appointment,
+                    "appointment_start": appointment.start,
+                    "reminder_number": number,
+                    "kind": MessageTemplate.Kind.REMINDER,
+                    "channel": channel,
+                    "due_at": send_at,
+                    "status": status,
+                    "cancel_code": code,
+                    "cancel_reason": CancelCode(code).label if code else "",
+                },
+            )
+    except IntegrityError:
+        # Another sweep wrote it in the meantime (the unique key): one row, as wanted.
+        return 0
+    return int(created)
+
+
+# ------------------------------------------------------------ confirm link
+
+
+def confirm_link_create(*, appointment: Appointment, now: datetime | None = None) -> str:
+    """A single-use link to confirm this session at its current start. Returns the token.
+
+    It expires at the session's start; the start it was made for is that expiry,
+    so a link for a session that has since moved confirms nothing.
+    """
+    return services.client_link_create(
+        purpose=ClientLink.Purpose.CONFIRM,
+        client=appointment.client,
+        days=0,
+        appointment=appointment,
+        expires_at=appointment.start,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class ConfirmOffer:
+    link: ClientLink
+    appointment: Appointment
+
+
+def confirm_offer(*, token: str, now: datetime | None = None) -> ConfirmOffer:
+    """What the Confirm page shows. Changes nothing (mail scanners open links). LinkUnusable if it can't be used."""
+    now = now or timezone.now()
+    link = services.client_link_find(token=token, purpose=ClientLink.Purpose.CONFIRM)
+    if link is None or link.appointment_id is None:
+        raise services.LinkUnusable
+    appointment = Appointment.objects.select_related("practice", "client").get(pk=link.appointment_id)
+    if (
+        link.used_at is not None
+        or link.expires_at <= now
+        or appointment.status != Appointment.Status.SCHEDULED
+        or appointment.start != link.expires_at
+    ):
+        raise services.LinkUnusable(practice=link.practice)
+    return ConfirmOffer(link=link, appointment=appointment)
+
+
+def session_confirm(*, token: str, now: datetime | None = None) -> Appointment:
+    """The client confirms from the reminder's link: `confirmed_at` set, audited, the link used up."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        link = services.client_link_find(token=token, purpose=ClientLink.Purpose.CONFIRM, lock=True)
+        if link is None or link.appointment_id is None:
+            raise services.LinkUnusable
+        appointment = (
+            Appointment.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("practice")
+            .get(pk=link.appointment_id)
+        )
+        if appointment.status != Appointment.Status.SCHEDULED or appointment.start != link.expires_at:
+            raise services.LinkUnusable(practice=link.practice)
+        if not services.client_link_use(link=link, now=now):
+            raise services.LinkUnusable(practice=link.practice)
+        appointment.confirmed_at = now
+        appointment.save(update_fields=["confirmed_at"])
+        audit_record(
+            practice=appointment.practice,
+            actor=None,
+            action="appointment.confirmed",
+            obj=appointment,
+            changes={"by": "client", "start": appointment.start.isoformat()},
+            client_id=appointment.client_id,
+        )
+    log.info("session confirmed appointment_id=%s", appointment.pk)
+    return appointment
