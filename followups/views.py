@@ -316,6 +316,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         return bad_link_response(request, exc.practice)
     appointment = offer.appointment
     practice = appointment.practice
+    # Times on this page are the practice's.
+    timezone.activate(practice.time_zone)
     context = {
         "practice": practice,
         "first_name": appointment.client.first_name,
