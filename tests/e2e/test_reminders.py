@@ -1,0 +1,80 @@
+"""Reminders: an admin sets a 24-hour reminder, the sweep sends it, the client confirms from the email,
+and the therapist's Week shows the tick."""
+
+import re
+from datetime import time, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+from django.core import mail
+from django.core.cache import cache
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from aftercare import tasks as aftercare_tasks
+from followups import tasks as followup_tasks
+from followups.models import FollowUpPlan, ReminderPlan
+from tests.browser_fixtures import page_check
+from tests.factories import AppointmentFactory
+
+from .helpers import log_in
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_admin_sets_a_reminder_the_client_confirms_and_the_week_shows_the_tick(
+    new_page, page_errors, practice, practice_admin, therapist, client_of_therapist
+):
+    # No quiet hours, so the test does not depend on the time of day it runs.
+    FollowUpPlan.objects.update_or_create(practice=practice, defaults={"quiet_start": time(0), "quiet_end": time(0)})
+    start = (timezone.now() + timedelta(hours=23, minutes=30)).replace(second=0, microsecond=0)
+    session = AppointmentFactory(client=client_of_therapist, start=start, end=start + timedelta(minutes=50))
+
+    admin = new_page()
+    log_in(admin, practice_admin)
+    admin.get_by_role("navigation").get_by_role("link", name="Policies", exact=True).click()
+    section = admin.locator("#reminders")
+    section.get_by_label("First reminder, hours before").fill("24")
+    section.get_by_role("button", name="Save the reminders").click()
+    expect(admin.get_by_role("alert")).to_have_text("Reminder plan saved.")
+    assert ReminderPlan.objects.get(practice=practice).reminders() == [(1, 24, "email")]
+
+    # The minute sweeps, as the worker runs them: one writes the reminder, the other sends it.
+    assert followup_tasks.sweep_reminders() == 1
+    assert aftercare_tasks.sweep_followups() == 1
+    assert followup_tasks.sweep_reminders() == 0
+    [message] = mail.outbox
+    assert message.to == [client_of_therapist.email]
+    assert "Hi Robin," in message.body and "Confirm" in message.alternatives[0][0]
+
+    # Robin opens the link from the email at home: no login. Opening it changes nothing.
+    home = new_page()
+    home.goto(urlsplit(re.search(r"https?://\S+/c/\S+/", message.body).group(0)).path)
+    expect(home.get_by_role("heading", name="Hi Robin, will you be there?")).to_be_visible()
+    session.refresh_from_db()
+    assert session.confirmed_at is None
+    # Checked here: after the test the link is used, and a GET gets the kind page instead.
+    page_check(home, "/c/{token}/ (open)")
+    home.get_by_role("button", name="Confirm").click()
+    expect(home.get_by_role("status")).to_have_text("Your session is confirmed. We look forward to seeing you.")
+    page_check(home, "/c/{token}/ (confirmed)")
+    session.refresh_from_db()
+    assert session.confirmed_at is not None
+
+    page_errors.allow(r"status of 404")
+    home.reload()
+    expect(home.get_by_role("heading", name="This link can't be used any more")).to_be_visible()
+
+    clinician = new_page()
+    log_in(clinician, therapist)
+    clinician.get_by_role("navigation").get_by_role("link", name="Week", exact=True).click()
+    row = clinician.locator(f"#appt-{session.pk}")
+    expect(row.locator(".confirmed-tick")).to_be_visible()
+    expect(row.locator(".confirmed-tick .visually-hidden")).to_have_text("confirmed")
