@@ -116,3 +116,19 @@ def test_demo_admins_are_enrolled_for_two_factors_and_demo_code_prints_theirs(ca
     assert TOTP(device.bin_key).verify(int(code.getvalue().strip()), tolerance=1)
     with pytest.raises(CommandError):
         call_command("demo_code", "therapist")
+
+
+def test_seed_demo_shows_reminders_going_out_for_tomorrows_sessions():
+    from followups.models import OutboxMessage, ReminderPlan
+    from followups.reminders import reminders_write_due
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    practice = Practice.objects.get(name="Demo Practice")
+    assert ReminderPlan.objects.get(practice=practice).reminders() == [(1, 24, "email")]
+    # Within the hour the minute sweep writes reminders for sessions a day ahead, due at once.
+    later = timezone.now() + timedelta(minutes=45)
+    reminders_write_due(now=later)
+    pending = OutboxMessage.objects.filter(
+        practice=practice, purpose="reminder", status="pending", due_at__lte=later, appointment__start__gt=later
+    )
+    assert pending.count() >= 1

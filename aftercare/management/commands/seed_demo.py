@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -17,7 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments.models import Appointment, Availability, Client, NoShowEvent
 from appointments.services import appointment_book, appointment_record_outcome, availability_add, client_create
-from followups.models import FollowUpPlan
+from followups.models import FollowUpPlan, ReminderPlan
 from policies.models import Acknowledgement, PolicyVersion
 from policies.services import acknowledgement_record, policy_version_create
 from practice.models import Membership, Practice
@@ -114,6 +115,7 @@ class Command(BaseCommand):
                 self._policy(practice, staff, clients)
                 self._followups(practice)
                 booked = self._sessions(practice, staff, clients, number)
+                booked += self._reminded_sessions(practice, staff, clients)
                 # Misses on past days are history, not fresh work: the
                 # after-miss pipeline is for misses marked from now on.
                 NoShowEvent.objects.filter(
@@ -204,6 +206,40 @@ class Command(BaseCommand):
                 quiet_start=time(0, 0),
                 quiet_end=time(0, 0),
             )
+
+    def _reminders(self, practice) -> None:
+        """Demo plan: one email 24 hours before (set once; later edits stand)."""
+        ReminderPlan.objects.get_or_create(practice=practice, defaults={"first_hours": 24, "first_channel": "email"})
+
+    def _reminded_sessions(self, practice, staff, clients) -> int:
+        """Two sessions a little over a day from now, so `make run` shows their reminders going out
+        within the hour (the minute sweep). Tomorrow's other sessions get theirs as their time comes;
+        those whose reminder time passed before the demo was seeded show as skipped, with the reason.
+        A run that finds a session in that hour already adds nothing."""
+        self._reminders(practice)
+        now = timezone.now().replace(second=0, microsecond=0)
+        soon = now + timedelta(hours=24)
+        if Appointment.objects.filter(practice=practice, start__gt=soon, start__lte=soon + timedelta(hours=1)).exists():
+            return 0
+        ready = [c for c in clients if not c.is_archived and c.consent_email and c.email][:2]
+        booked = 0
+        for minutes, clinician, client in zip((10, 40), (staff["therapist"], staff["therapist2"]), ready, strict=False):
+            start = soon + timedelta(minutes=minutes)
+            try:
+                appointment_book(
+                    practice=practice,
+                    client=client,
+                    clinician=clinician,
+                    start=start,
+                    end=start + timedelta(minutes=50),
+                    session_type="individual",
+                    modality="telehealth",
+                    actor=None,
+                )
+            except ValidationError:
+                continue  # the clinician is busy then: the demo does without this one
+            booked += 1
+        return booked
 
     def _policy(self, practice, staff, clients) -> None:
         """Version 1, in force for a year. Today's clients (the first eight) and most
