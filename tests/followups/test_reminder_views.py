@@ -239,3 +239,15 @@ def test_the_client_form_records_the_reminder_opt_out(client, front_desk, client
     assert response.status_code == 302
     client_of_therapist.refresh_from_db()
     assert client_of_therapist.reminders_opt_out is True
+
+
+def test_the_message_log_names_a_reminder_and_its_session(client, practice_admin, practice, session):
+    make_row = reminders.reminders_write_due
+    with time_machine.travel(MONDAY - timedelta(hours=1), tick=False):
+        plan = reminders.plan_for(practice)
+        plan.first_hours = 3
+        plan.save()
+        assert make_row() == 1
+    client.force_login(practice_admin)
+    page = client.get(reverse("followups:messages")).content.decode()
+    assert "Reminder before a session" in page and "session 8 Jun 16:00" in page
