@@ -225,3 +225,58 @@ def test_send_again_is_refused_for_a_reminder_of_a_moved_session(practice, sessi
     assert not row.can_send_again
     with pytest.raises(services.ValidationError):
         services.outbox_send_again(message=row, actor=practice_admin)
+
+
+def test_a_second_reminder_by_text_goes_to_the_clients_number(practice, session, practice_admin, settings, tmp_path):
+    settings.SMS_BACKEND, settings.SMS_FILE_PATH = "file", str(tmp_path)
+    client_update(client=session.client, actor=practice_admin, phone="+1 212 555 0199", consent_sms=True)
+    plan = reminders.plan_for(practice)
+    plan.second_hours, plan.second_channel = 24, "sms"
+    plan.save()
+    sweep_at(FRIDAY_2PM - timedelta(hours=23))
+    send_at(FRIDAY_2PM - timedelta(hours=23))
+    row = reminder_rows(session).get(reminder_number=2)
+    assert (row.channel, row.status) == ("sms", Status.SENT)
+    [text] = [p.read_text() for p in tmp_path.iterdir()]
+    assert text.startswith("To: +12125550199") and "Hi Robin," in text and "/c/" in text
+
+
+def test_a_reminder_not_sent_before_the_session_started_is_never_sent(practice, session):
+    sweep_at(FRIDAY_2PM - timedelta(hours=47))
+    send_at(FRIDAY_2PM + timedelta(minutes=1))
+    assert reminder_rows(session).get().cancel_code == Code.TOO_LATE
+    assert len(mail.outbox) == 0
+
+
+def test_turning_reminders_off_stops_those_already_written(practice, session, practice_admin):
+    sweep_at(FRIDAY_2PM - timedelta(hours=47))
+    reminders.plan_update(practice=practice, actor=practice_admin, enabled=False)
+    send_at(FRIDAY_2PM - timedelta(hours=47))
+    assert reminder_rows(session).get().cancel_code == Code.REMINDERS_OFF
+
+
+def test_an_archived_client_gets_no_reminder(practice, session, practice_admin):
+    sweep_at(FRIDAY_2PM - timedelta(hours=47))
+    client_update(client=session.client, actor=practice_admin, is_archived=True)
+    send_at(FRIDAY_2PM - timedelta(hours=47))
+    assert reminder_rows(session).get().cancel_code == Code.ARCHIVED
+    assert sweep_at(FRIDAY_2PM - timedelta(hours=46)) == 0
+
+
+def test_without_a_policy_the_reminder_says_to_let_us_know(practice, session):
+    sweep_at(FRIDAY_2PM - timedelta(hours=47))
+    send_at(FRIDAY_2PM - timedelta(hours=47))
+    assert "If you need to move or cancel, just let us know." in mail.outbox[0].body
+
+
+def test_a_session_booked_after_its_reminder_time_is_skipped_not_sent_late(practice, therapist):
+    client = ClientFactory(practice=practice, clinician=therapist)
+    two_reminders(practice)
+    # Booked 30 hours ahead: the 48-hour reminder's time has passed, the 24-hour one comes in time.
+    with time_machine.travel(FRIDAY_2PM - timedelta(hours=30), tick=False):
+        appointment = AppointmentFactory(client=client, start=FRIDAY_2PM, end=FRIDAY_2PM + timedelta(minutes=50))
+    sweep_at(FRIDAY_2PM - timedelta(hours=30))
+    first = reminder_rows(appointment).get()
+    assert (first.reminder_number, first.cancel_code) == (1, Code.TOO_LATE)
+    sweep_at(FRIDAY_2PM - timedelta(hours=24))
+    assert reminder_rows(appointment).get(reminder_number=2).status == Status.PENDING
