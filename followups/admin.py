@@ -2,12 +2,19 @@ from django.contrib import admin
 
 from practice.admin import PracticeScopedAdmin
 
-from .models import ClientLink, ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage
+from .models import ClientLink, ContactNote, FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, ReminderPlan
 
 
 @admin.register(FollowUpPlan)
 class FollowUpPlanAdmin(PracticeScopedAdmin):
     list_display = ["practice", "enabled", "first_delay_minutes", "second_after_days"]
+
+
+@admin.register(ReminderPlan)
+class ReminderPlanAdmin(PracticeScopedAdmin):
+    """Read-only: the reminder plan is edited on the Policies page, where saves are audited."""
+
+    list_display = ["practice", "enabled", "first_hours", "first_channel", "second_hours", "third_hours"]
 
 
 @admin.register(MessageTemplate)
