@@ -78,3 +78,41 @@ def test_admin_sets_a_reminder_the_client_confirms_and_the_week_shows_the_tick(
     row = clinician.locator(f"#appt-{session.pk}")
     expect(row.locator(".confirmed-tick")).to_be_visible()
     expect(row.locator(".confirmed-tick .visually-hidden")).to_have_text("confirmed")
+
+    # Everyone on staff reads the plan; only admins change it.
+    clinician.get_by_role("navigation").get_by_role("link", name="Policies", exact=True).click()
+    expect(clinician.locator("#reminder-plan-summary")).to_have_text("A reminder 24 hours before, by email.")
+    expect(clinician.locator("#reminders").get_by_role("button")).to_have_count(0)
+
+
+def test_admin_edits_the_reminder_wording_with_the_live_preview(page, practice, practice_admin):
+    log_in(page, practice_admin)
+    page.get_by_role("navigation").get_by_role("link", name="Policies", exact=True).click()
+    card = page.locator("#template-reminder")
+    expect(card).to_contain_text("Reminder before a session")
+    card.get_by_role("link", name="Edit").click()
+
+    expect(page.get_by_role("heading", level=1, name="Reminder before a session")).to_be_visible()
+    preview = page.locator("#preview")
+    expect(preview.locator("#preview-body")).to_contain_text("Moving or cancelling is free until Monday 10:00.")
+    expect(preview.locator("#preview-body")).to_contain_text("https://…/c/example-link")
+    body = page.get_by_label("Message")
+    body.fill("Hi {first_name}, don't be irresponsible: {session_time}. {terms} Cancelling after that costs $40.")
+
+    alerts = preview.get_by_role("alert")
+    expect(alerts).to_have_count(2)
+    expect(alerts.first).to_contain_text("{confirm_link}")
+    expect(alerts.last).to_contain_text("Blame: “irresponsible”.")
+    page_check(page, "/policies/followups/templates/{kind}/ (reminder preview with problems)")
+
+    wording = (
+        "Hi {first_name}, see you on {session_time}. {terms} Cancelling after that costs $40.\nConfirm: {confirm_link}"
+    )
+    body.fill(wording)
+    expect(preview.get_by_role("alert")).to_have_count(0)
+    page.get_by_role("button", name="Save wording").click()
+
+    expect(page.get_by_role("alert")).to_have_text("Wording saved.")
+    expect(page).to_have_url(re.compile(r"/policies/#reminders$"))
+    expect(card.locator(".badge")).to_have_text("edited")
+    expect(card).to_contain_text("Cancelling after that costs $40.")
