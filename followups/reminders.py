@@ -175,6 +175,9 @@ def confirm_link_create(*, appointment: Appointment, now: datetime | None = None
 class ConfirmOffer:
     link: ClientLink
     appointment: Appointment
+    # The link was used to confirm this very session at this start: the page says so again (a double
+    # click, or the email opened once more) instead of "this link can't be used".
+    already_confirmed: bool = False
 
 
 def confirm_offer(*, token: str, now: datetime | None = None) -> ConfirmOffer:
@@ -183,14 +186,17 @@ def confirm_offer(*, token: str, now: datetime | None = None) -> ConfirmOffer:
     link = services.client_link_find(token=token, purpose=ClientLink.Purpose.CONFIRM)
     if link is None or link.appointment_id is None:
         raise services.LinkUnusable
-    appointment = Appointment.objects.select_related("practice", "client").get(pk=link.appointment_id)
+    appointment = Appointment.objects.select_related("practice", "client", "clinician").get(pk=link.appointment_id)
     if (
-        link.used_at is not None
-        or link.expires_at <= now
+        link.expires_at <= now
         or appointment.status != Appointment.Status.SCHEDULED
         or appointment.start != link.expires_at
     ):
         raise services.LinkUnusable(practice=link.practice)
+    if link.used_at is not None:
+        if appointment.confirmed_at is None:
+            raise services.LinkUnusable(practice=link.practice)
+        return ConfirmOffer(link=link, appointment=appointment, already_confirmed=True)
     return ConfirmOffer(link=link, appointment=appointment)
 
 

@@ -324,6 +324,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         "session": calendar.session_details(appointment),
         "terms": purposes.terms_sentence(appointment, practice.time_zone),
     }
+    if offer.already_confirmed:
+        return render(request, "followups/confirmed.html", context)
     if request.method == "POST":
         try:
             reminders.session_confirm(token=token)

@@ -68,11 +68,22 @@ def test_post_confirms_audits_and_uses_the_link_up(client, session, token):
         ).count()
         == 1
     )
-    # Single use: the second post and a later visit get the kind page.
-    again = client.post(confirm_url(token))
-    assert again.status_code == 404
-    assert "can't be used any more" in again.content.decode()
-    assert client.get(confirm_url(token)).status_code == 404
+    # Single use: a double click or a later visit says it is confirmed, and changes nothing.
+    with time_machine.travel(MONDAY + timedelta(minutes=5), tick=False):
+        again = client.post(confirm_url(token))
+        assert again.status_code == 200 and "Your session is confirmed" in again.content.decode()
+        assert client.get(confirm_url(token)).status_code == 200
+    session.refresh_from_db()
+    assert session.confirmed_at == MONDAY
+    assert AuditEvent.objects.filter(action="appointment.confirmed").count() == 1
+
+
+def test_a_used_link_of_a_session_no_longer_confirmed_gets_the_kind_page(client, session, token, therapist):
+    client.post(confirm_url(token))
+    Appointment.objects.filter(pk=session.pk).update(confirmed_at=None)
+    response = client.get(confirm_url(token))
+    assert response.status_code == 404
+    assert "can't be used any more" in response.content.decode()
 
 
 def test_a_link_for_a_session_since_moved_confirms_nothing(client, session, token, therapist):
