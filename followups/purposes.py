@@ -160,18 +160,25 @@ def reminder_check(message: OutboxMessage) -> str:
         return CancelCode.ARCHIVED
     if client.reminders_opt_out:
         return CancelCode.OPTED_OUT
-    if not reminders._plans(message.practice)[0].enabled:
+    if not reminders.plans_of(message.practice)[0].enabled:
         return CancelCode.REMINDERS_OFF
     return _consent(message)
 
 
-def terms_sentence(appointment: Appointment, zone) -> str:
-    """The cancellation terms in plain words, from the policy in force at the session's start."""
+def terms_sentence(appointment: Appointment, zone, now: datetime) -> str:
+    """The cancellation terms in plain words, from the policy in force at the session's start, as they stand `now`."""
     version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)
     if version is None or not version.notice_hours:
         return "If you need to move or cancel, just let us know."
-    free_until = timezone.localtime(appointment.start - timedelta(hours=version.notice_hours), zone)
-    return f"Moving or cancelling is free until {free_until:%A} {free_until:%H:%M}."
+    deadline = appointment.start - timedelta(hours=version.notice_hours)
+    free_until = timezone.localtime(deadline, zone)
+    if deadline > now:
+        return f"Moving or cancelling is free until {free_until:%A} {free_until:%H:%M}."
+    # Never a free-until time in the past: say plainly that it has gone, and that telling us still helps.
+    return (
+        f"The time to move or cancel for free ended on {free_until:%A} at {free_until:%H:%M}. "
+        "If you can't make it, please still let us know."
+    )
 
 
 def session_time_named(start: datetime, practice) -> str:
@@ -195,7 +202,7 @@ def reminder_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) 
         "first_name": message.client.first_name,
         "session_time": session_time_named(appointment.start, practice),
         "place": f"at {place}" if place else ("in person" if in_person else "video session"),
-        "terms": terms_sentence(appointment, zone),
+        "terms": terms_sentence(appointment, zone, now),
         "confirm_link": link,
         "practice_phone": practice.phone_display,
         "contact_line": contact_line(

@@ -64,7 +64,7 @@ def reminder_key(*, appointment_id: int, start: datetime, number: int) -> str:
     return f"reminder:{appointment_id}:{start.astimezone(UTC).isoformat()}:{number}"
 
 
-def _plans(practice: Practice) -> tuple[ReminderPlan, FollowUpPlan]:
+def plans_of(practice: Practice) -> tuple[ReminderPlan, FollowUpPlan]:
     """The practice's plans as saved, or the defaults (unsaved) when it never changed them."""
     try:
         reminder_plan = practice.reminder_plan
@@ -83,7 +83,7 @@ def reminders_write_due(*, now: datetime | None = None, limit: int = REMINDER_BA
     written = 0
     practices = Practice.objects.select_related("reminder_plan", "followup_plan").order_by("pk")
     for practice in practices:
-        reminder_plan, followup_plan = _plans(practice)
+        reminder_plan, followup_plan = plans_of(practice)
         if not reminder_plan.enabled:
             continue
         quiet = {

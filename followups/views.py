@@ -322,7 +322,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         "practice": practice,
         "first_name": appointment.client.first_name,
         "session": calendar.session_details(appointment),
-        "terms": purposes.terms_sentence(appointment, practice.time_zone),
+        "terms": purposes.terms_sentence(appointment, practice.time_zone, timezone.now()),
     }
     if offer.already_confirmed:
         return render(request, "followups/confirmed.html", context)

@@ -49,7 +49,7 @@ def test_get_shows_the_session_and_a_button_and_changes_nothing(client, practice
     assert response.status_code == 200
     page = response.content.decode()
     assert "Robin" in page and "Monday 8 June 2026, 16:00" in page
-    assert "Moving or cancelling is free until Sunday 16:00." in page
+    assert "The time to move or cancel for free ended on Sunday at 16:00." in page
     assert ">Confirm</button>" in page
     session.refresh_from_db()
     assert session.confirmed_at is None

@@ -280,3 +280,16 @@ def test_a_session_booked_after_its_reminder_time_is_skipped_not_sent_late(pract
     assert (first.reminder_number, first.cancel_code) == (1, Code.TOO_LATE)
     sweep_at(FRIDAY_2PM - timedelta(hours=24))
     assert reminder_rows(appointment).get(reminder_number=2).status == Status.PENDING
+
+
+def test_inside_the_notice_window_the_reminder_never_offers_a_free_time_already_past(practice, session):
+    make_policy(practice, notice_hours=48, effective_at=FRIDAY_2PM - timedelta(days=365))
+    plan = reminders.plan_for(practice)
+    plan.first_hours = 24
+    plan.save()
+    sweep_at(FRIDAY_2PM - timedelta(hours=23))
+    send_at(FRIDAY_2PM - timedelta(hours=23))
+    body = mail.outbox[0].body
+    assert "free until" not in body
+    assert "The time to move or cancel for free ended on Wednesday at 14:00." in body
+    assert "If you can't make it, please still let us know." in body
