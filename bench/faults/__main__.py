@@ -8,7 +8,8 @@ bench/results/faults-<date>.md. Exits 1 if any scenario misses a target.
 Environment:
   FAULTS_SCALE          1.0 (default) runs the issue's counts; 0.05 a quick run
   FAULTS_ONLY           scenario names, comma-separated (kill, redis, concurrent,
-                        undo-0, undo-1, smtp, link, slot, burst)
+                        undo-0, undo-1, smtp, link, slot, burst,
+                        steady)
   FAULTS_DATABASE_URL   postgres://postgres@127.0.0.1:5432/reconnect_faults
                         (created at the start, dropped at the end)
   FAULTS_REDIS_PORT     6390 (a redis-server started here; the port must be free)
@@ -38,6 +39,7 @@ COLUMNS = (
     "500s",
     "deadlocks",
     "fee >5 s",
+    "skipped",
     "settled (s)",
     "targets",
 )
@@ -60,6 +62,7 @@ def row(result) -> list[str]:
                 result.errors,
                 result.deadlocks,
                 result.fee_late,
+                result.skipped,
             )
         ),
         settled,
