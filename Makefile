@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint fmt bench check venv clean
+.PHONY: run test lint fmt bench faults check venv clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,12 @@ check: venv
 bench: venv
 	mkdir -p var
 	$(BIN)/python bench/latency.py --count $${BENCH_COUNT:-100}
+
+# The fault suite (issue 8): PostgreSQL, its own Redis, real workers, beat, gunicorn and SMTP;
+# tens of minutes at full scale. Not part of `make test` or CI. See docs/operations.md.
+faults: venv
+	mkdir -p var
+	$(BIN)/python -m bench.faults
 
 clean:
 	rm -rf var/test-*.sqlite3* var/broker-test-* .pytest_cache
