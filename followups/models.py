@@ -263,6 +263,10 @@ class OutboxMessage(models.Model):
     provider_message_id = models.CharField(max_length=200, blank=True)
     # Short, and never the message itself: the failure as the channel reported it.
     last_error = models.CharField(max_length=200, blank=True)
+    # The last attempt failed because the channel itself was away (a mail server
+    # down): the next successful send on that channel brings this row forward
+    # instead of leaving it to its backoff (followups.services._catch_up).
+    waiting_for_channel = models.BooleanField(default=False)
     cancel_code = models.CharField(max_length=20, choices=CancelCode.choices, blank=True)
     cancel_reason = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -281,6 +285,12 @@ class OutboxMessage(models.Model):
         indexes = [
             # followups.services.outbox_claim_next: the minute sweep (aftercare.tasks.sweep_followups).
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="outbox_due_idx"),
+            # followups.services._catch_up: rows in backoff because their channel was away.
+            models.Index(
+                fields=["channel"],
+                condition=Q(status="pending", waiting_for_channel=True),
+                name="outbox_channel_back_idx",
+            ),
             # followups.services.outbox_release_expired: rows whose worker lost its lease (same sweep).
             models.Index(fields=["lease_until"], condition=Q(status="sending"), name="outbox_lease_idx"),
             models.Index(fields=["practice", "status", "due_at"], name="outbox_practice_idx"),

@@ -551,7 +551,7 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
             return _settle(claim, verdict, now)
         provider_id = get_channel(message.channel).send(outgoing)
     except TransientError as exc:
-        return _record_attempt_failed(claim, message, plan, str(exc), now)
+        return _record_attempt_failed(claim, message, plan, str(exc), now, channel_away=True)
     except PermanentError as exc:
         return _record_failure(claim, str(exc))
     except SoftTimeLimitExceeded:
@@ -563,7 +563,11 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
         log.warning("outbox message raised message_id=%s error=%s", claim.message_id, error)
         return _record_attempt_failed(claim, message, plan, error, now)
     if not _mine(claim).update(
-        status=Status.SENT, sent_at=timezone.now(), provider_message_id=provider_id[:200], last_error=""
+        status=Status.SENT,
+        sent_at=timezone.now(),
+        provider_message_id=provider_id[:200],
+        last_error="",
+        waiting_for_channel=False,
     ):
         # Lost the lease during the send: whoever holds the row now sends it with the same Message-ID.
         log.warning("outbox sent after losing the lease message_id=%s", claim.message_id)
@@ -571,7 +575,21 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
     log.info(
         "outbox message sent message_id=%s purpose=%s channel=%s", claim.message_id, message.purpose, message.channel
     )
+    _catch_up(channel=message.channel, now=timezone.now())
     return Status.SENT
+
+
+def _catch_up(*, channel: str, now: datetime) -> int:
+    """The channel is back: rows waiting out a backoff because it was away become due now.
+
+    Without this, a message that failed twice while the mail server was down
+    waited four more minutes after it came back (the retry schedule is 1, 4,
+    16 minutes…). Their attempts still count, so a long outage still ends in
+    "could not reach the client". Partial index outbox_channel_back_idx.
+    """
+    return OutboxMessage.objects.filter(
+        status=Status.PENDING, channel=channel, waiting_for_channel=True, due_at__gt=now
+    ).update(due_at=now, waiting_for_channel=False)
 
 
 # The verdict when the claim no longer holds the row at the point of no return.
@@ -624,8 +642,13 @@ def _settle(claim: Claim, verdict: str, now: datetime) -> str:
     return Status.CANCELLED
 
 
-def _record_attempt_failed(claim: Claim, message: OutboxMessage, plan: FollowUpPlan, error: str, now: datetime) -> str:
-    """Back to the queue with backoff, or failed for good after the plan's last attempt."""
+def _record_attempt_failed(
+    claim: Claim, message: OutboxMessage, plan: FollowUpPlan, error: str, now: datetime, *, channel_away: bool = False
+) -> str:
+    """Back to the queue with backoff, or failed for good after the plan's last attempt.
+
+    `channel_away`: the failure was the channel's (a mail server down), not this row's.
+    """
     if message.attempts >= plan.max_attempts:
         return _record_failure(claim, error)
     _mine(claim).update(
@@ -633,6 +656,7 @@ def _record_attempt_failed(claim: Claim, message: OutboxMessage, plan: FollowUpP
         due_at=now + timing.retry_delay(message.attempts),
         last_error=error[:200],
         lease_until=None,
+        waiting_for_channel=channel_away,
     )
     log.warning("outbox send failed, will retry message_id=%s attempt=%s", claim.message_id, message.attempts)
     return Status.PENDING

@@ -440,3 +440,44 @@ def test_the_exercises_line_follows_the_plan_or_the_therapists_choice_for_the_cl
     [received] = smtp_settings.wait_for(1)
     text = received.message.get_body(("plain",)).get_content()
     assert ("between-session exercises" in text) == mentioned
+
+
+def test_when_the_mail_server_is_back_messages_in_backoff_go_at_the_next_sweep(
+    plan, therapist, client_of_therapist, smtp_settings
+):
+    """Found by `make faults` (SMTP down 2 minutes): a message that had failed twice waited 4 more
+    minutes after the server came back. The first send that gets through brings the others forward."""
+    early = mark_no_show(client_of_therapist, therapist)
+    late = mark_no_show(ClientFactory(practice=client_of_therapist.practice, clinician=therapist), therapist)
+    smtp_settings.refuse_with = (451, "Server away")
+    moment = timezone.now() + timedelta(minutes=61)
+    with time_machine.travel(moment, tick=False):
+        tasks.sweep_followups()  # both fail once: due again in 1 minute
+    first_of = {event: OutboxMessage.objects.get(missed_session=event, step="first") for event in (early, late)}
+    with time_machine.travel(moment + timedelta(minutes=1), tick=False):
+        tasks.sweep_followups()  # both fail twice: due again in 4 minutes
+    for row in first_of.values():
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.waiting_for_channel) == ("pending", 2, True)
+        assert row.due_at == moment + timedelta(minutes=5)
+    # The server is back. The first of them to come due gets through, and brings the other
+    # forward: the same sweep sends it, not one four minutes later.
+    smtp_settings.refuse_with = None
+    OutboxMessage.objects.filter(pk=first_of[early].pk).update(due_at=moment + timedelta(minutes=2))
+    with time_machine.travel(moment + timedelta(minutes=2), tick=False):
+        tasks.sweep_followups()
+    for row in first_of.values():
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.waiting_for_channel) == ("sent", 3, False)
+    assert len(smtp_settings.wait_for(2)) == 2
+
+
+def test_a_row_that_failed_on_its_own_is_not_brought_forward(plan, therapist, client_of_therapist, smtp_settings):
+    """Only a channel that was away brings rows forward; a row that broke by itself keeps its backoff."""
+    event = mark_no_show(client_of_therapist, therapist)
+    row = OutboxMessage.objects.get(missed_session=event, step="first")
+    later = timezone.now() + timedelta(minutes=30)
+    OutboxMessage.objects.filter(pk=row.pk).update(attempts=1, last_error="builtins.ValueError", due_at=later)
+    services._catch_up(channel=row.channel, now=timezone.now())
+    row.refresh_from_db()
+    assert row.due_at == later
