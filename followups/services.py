@@ -44,7 +44,7 @@ from practice.models import Practice
 from practice.services import audit_record
 
 from . import defaults, templating, timing, wording_check
-from .channels import Outgoing, PermanentError, TransientError, get_channel
+from .channels import ChannelAway, Outgoing, PermanentError, TransientError, get_channel
 from .models import (
     DEFAULT_VERSION,
     ClientLink,
@@ -550,8 +550,10 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
         if verdict:
             return _settle(claim, verdict, now)
         provider_id = get_channel(message.channel).send(outgoing)
-    except TransientError as exc:
+    except ChannelAway as exc:
         return _record_attempt_failed(claim, message, plan, str(exc), now, channel_away=True)
+    except TransientError as exc:
+        return _record_attempt_failed(claim, message, plan, str(exc), now)
     except PermanentError as exc:
         return _record_failure(claim, str(exc))
     except SoftTimeLimitExceeded:
@@ -676,6 +678,7 @@ def outbox_send_due(*, limit: int) -> int:
     Returns how many rows it claimed (the caller queues itself again when that is `limit`).
     """
     outbox_release_expired()
+    outbox_catch_up_if_back()
     claimed = 0
     started = time.monotonic()
     # Each row may wait EMAIL_TIMEOUT on the mail server: stop taking rows well before the
@@ -687,6 +690,25 @@ def outbox_send_due(*, limit: int) -> int:
         claimed += 1
         outbox_deliver(claim=claim)
     return claimed
+
+
+def outbox_catch_up_if_back(*, now: datetime | None = None) -> int:
+    """For each channel with rows waiting out a backoff because it was away: is it back? Then they go now.
+
+    Asks the channel itself (an SMTP connection opened and closed, nothing sent),
+    so no row spends an attempt to find out. Returns how many rows became due.
+    """
+    now = now or timezone.now()
+    waiting = (
+        OutboxMessage.objects.filter(status=Status.PENDING, waiting_for_channel=True, due_at__gt=now)
+        .values_list("channel", flat=True)
+        .distinct()
+    )
+    moved = 0
+    for channel in list(waiting):
+        if get_channel(channel).reachable():
+            moved += _catch_up(channel=channel, now=now)
+    return moved
 
 
 def _record_failure(claim: Claim, error: str) -> str:

@@ -6,7 +6,7 @@ that is down) and PermanentError for ones that are not (an address the
 server refuses).
 """
 
-from .base import Outgoing, PermanentError, TransientError
+from .base import ChannelAway, Outgoing, PermanentError, TransientError
 
 
 def get_channel(name: str):
@@ -21,4 +21,4 @@ def get_channel(name: str):
     raise PermanentError(f"unknown channel {name!r}")
 
 
-__all__ = ["Outgoing", "PermanentError", "TransientError", "get_channel"]
+__all__ = ["ChannelAway", "Outgoing", "PermanentError", "TransientError", "get_channel"]

@@ -5,6 +5,10 @@ class TransientError(Exception):
     """Worth another try later."""
 
 
+class ChannelAway(TransientError):
+    """The channel itself could not be reached (a mail server down), not this message's fault."""
+
+
 class PermanentError(Exception):
     """Trying again will not help."""
 

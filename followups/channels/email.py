@@ -3,11 +3,21 @@ import smtplib
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from .base import Outgoing, PermanentError, TransientError
+from .base import ChannelAway, Outgoing, PermanentError, TransientError
 
 
 class EmailChannel:
     """Django's mail backend: SMTP from EMAIL_URL in production, console or file in the demo."""
+
+    def reachable(self) -> bool:
+        """Whether the mail server answers now: open a connection and close it, sending nothing."""
+        connection = get_connection(fail_silently=False)
+        try:
+            connection.open()
+        except (TimeoutError, smtplib.SMTPException, OSError):
+            return False
+        connection.close()
+        return True
 
     def send(self, message: Outgoing) -> str:
         address = settings.DEFAULT_FROM_EMAIL
@@ -32,6 +42,9 @@ class EmailChannel:
             # 5xx: the server will keep refusing; 4xx: try again later.
             error = PermanentError if 500 <= exc.smtp_code < 600 else TransientError
             raise error(f"SMTP {exc.smtp_code}") from exc
-        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        except (TimeoutError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected, OSError) as exc:
+            # No server to talk to: every message waits for it alike (followups.services._catch_up).
+            raise ChannelAway(type(exc).__name__) from exc
+        except smtplib.SMTPException as exc:
             raise TransientError(type(exc).__name__) from exc
         return message.message_id

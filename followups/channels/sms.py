@@ -12,6 +12,10 @@ class SmsChannel:
     """Text messages. No provider yet: SMS_BACKEND is "console" (the log) or "file" (one file
     per message under var/sms/). A provider slots in here, behind the same send()."""
 
+    def reachable(self) -> bool:
+        # Both backends are local: there is no server to be away.
+        return True
+
     def send(self, message: Outgoing) -> str:
         backend = getattr(settings, "SMS_BACKEND", "console")
         if backend == "file":

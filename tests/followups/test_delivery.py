@@ -443,33 +443,57 @@ def test_the_exercises_line_follows_the_plan_or_the_therapists_choice_for_the_cl
 
 
 def test_when_the_mail_server_is_back_messages_in_backoff_go_at_the_next_sweep(
-    plan, therapist, client_of_therapist, smtp_settings
+    plan, therapist, client_of_therapist, settings
 ):
-    """Found by `make faults` (SMTP down 2 minutes): a message that had failed twice waited 4 more
-    minutes after the server came back. The first send that gets through brings the others forward."""
-    early = mark_no_show(client_of_therapist, therapist)
-    late = mark_no_show(ClientFactory(practice=client_of_therapist.practice, clinician=therapist), therapist)
-    smtp_settings.refuse_with = (451, "Server away")
+    """Found by `make faults` (SMTP down 2 minutes, settled in 243 s): a message that had failed
+    twice waited 4 more minutes after the server came back. The minute sweep asks the server
+    (a connection opened and closed, nothing sent) and sends what waited for it at once."""
+    from aiosmtpd.controller import Controller
+
+    from tests.smtp import Inbox, _Handler, free_port
+
+    port = free_port()  # nothing listens here yet: the server is down
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 2
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    events = [
+        mark_no_show(client_of_therapist, therapist),
+        mark_no_show(ClientFactory(practice=client_of_therapist.practice, clinician=therapist), therapist),
+    ]
     moment = timezone.now() + timedelta(minutes=61)
-    with time_machine.travel(moment, tick=False):
-        tasks.sweep_followups()  # both fail once: due again in 1 minute
-    first_of = {event: OutboxMessage.objects.get(missed_session=event, step="first") for event in (early, late)}
-    with time_machine.travel(moment + timedelta(minutes=1), tick=False):
-        tasks.sweep_followups()  # both fail twice: due again in 4 minutes
-    for row in first_of.values():
-        row.refresh_from_db()
-        assert (row.status, row.attempts, row.waiting_for_channel) == ("pending", 2, True)
-        assert row.due_at == moment + timedelta(minutes=5)
-    # The server is back. The first of them to come due gets through, and brings the other
-    # forward: the same sweep sends it, not one four minutes later.
-    smtp_settings.refuse_with = None
-    OutboxMessage.objects.filter(pk=first_of[early].pk).update(due_at=moment + timedelta(minutes=2))
+    for minutes in (0, 1):
+        with time_machine.travel(moment + timedelta(minutes=minutes), tick=False):
+            tasks.sweep_followups()
+    rows = OutboxMessage.objects.filter(missed_session__in=events, step="first")
+    assert {(r.status, r.attempts, r.waiting_for_channel) for r in rows} == {("pending", 2, True)}
+    assert {r.due_at for r in rows} == {moment + timedelta(minutes=5)}
+
+    # Still down a minute later: nothing is brought forward, no attempt is spent.
     with time_machine.travel(moment + timedelta(minutes=2), tick=False):
         tasks.sweep_followups()
-    for row in first_of.values():
-        row.refresh_from_db()
-        assert (row.status, row.attempts, row.waiting_for_channel) == ("sent", 3, False)
-    assert len(smtp_settings.wait_for(2)) == 2
+    assert {(r.attempts, r.due_at) for r in rows.all()} == {(2, moment + timedelta(minutes=5))}
+
+    inbox = Inbox(host="127.0.0.1", port=port)
+    controller = Controller(_Handler(inbox), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with time_machine.travel(moment + timedelta(minutes=3), tick=False):
+            tasks.sweep_followups()
+        assert {(r.status, r.attempts, r.waiting_for_channel) for r in rows.all()} == {("sent", 3, False)}
+        assert len(inbox.wait_for(2)) == 2
+    finally:
+        controller.stop()
+
+
+def test_a_busy_answer_from_a_server_that_is_up_keeps_the_backoff(plan, therapist, client_of_therapist, smtp_settings):
+    """A 4xx answer is about this message (or a busy server), not a server that is away: no catching up."""
+    event = mark_no_show(client_of_therapist, therapist)
+    smtp_settings.refuse_with = (451, "Busy")
+    moment = timezone.now() + timedelta(minutes=61)
+    with time_machine.travel(moment, tick=False):
+        tasks.sweep_followups()
+    row = OutboxMessage.objects.get(missed_session=event, step="first")
+    assert (row.status, row.attempts, row.waiting_for_channel) == ("pending", 1, False)
 
 
 def test_a_row_that_failed_on_its_own_is_not_brought_forward(plan, therapist, client_of_therapist, smtp_settings):
