@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,7 +23,7 @@ from policies.services import policy_in_force
 from practice import timefmt
 from practice.emails import contact_line, header_safe, render_email
 
-from . import reminders, services, templating
+from . import reminders, services
 from .channels import Outgoing
 from .models import DEFAULT_VERSION, ClientLink, ContactNote, FollowUpPlan, MessageTemplate, OutboxMessage
 
@@ -210,21 +209,8 @@ def reminder_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) 
         ),
         "practice_name": practice.sender_name,
     }
-    subject, body, version = services.wording_with_version(practice, MessageTemplate.Kind.REMINDER)
-    rendered = templating.render(subject=subject, body=body, values=values)
-    html = render_to_string(
-        "emails/followup-body.html", {"body": rendered.body, "link": link, "practice": practice, "button": "Confirm"}
-    )
-    to = message.client.email if message.channel == OutboxMessage.Channel.EMAIL else message.client.sms_number
-    return Outgoing(
-        to=to,
-        subject=rendered.subject,
-        text=rendered.body,
-        html=html,
-        from_name=practice.sender_name,
-        message_id=services._message_id(message),
-        reply_to=reply_to,
-        template_version=version,
+    return services.compose_worded(
+        message, kind=MessageTemplate.Kind.REMINDER, values=values, link=link, reply_to=reply_to, button="Confirm"
     )
 
 

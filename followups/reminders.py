@@ -47,17 +47,9 @@ def plan_for(practice: Practice) -> ReminderPlan:
 
 
 def plan_update(*, practice: Practice, actor, **fields) -> ReminderPlan:
-    with transaction.atomic():
-        plan = ReminderPlan.objects.select_for_update(of=("self",)).get(pk=plan_for(practice).pk)
-        changed = sorted(name for name, value in fields.items() if getattr(plan, name) != value)
-        for name, value in fields.items():
-            setattr(plan, name, value)
-        plan.full_clean()
-        plan.save()
-        audit_record(
-            practice=practice, actor=actor, action="reminders.plan_updated", obj=plan, changes={"fields": changed}
-        )
-    return plan
+    return services.practice_plan_update(
+        plan=plan_for(practice), actor=actor, action="reminders.plan_updated", **fields
+    )
 
 
 def reminder_key(*, appointment_id: int, start: datetime, number: int) -> str:

@@ -76,16 +76,22 @@ def plan_for(practice: Practice) -> FollowUpPlan:
 
 
 def plan_update(*, practice: Practice, actor, **fields) -> FollowUpPlan:
+    return practice_plan_update(plan=plan_for(practice), actor=actor, action="followups.plan_updated", **fields)
+
+
+def practice_plan_update(*, plan, actor, action: str, **fields):
+    """Change a practice's one-per-practice plan row (follow-ups, reminders), validated and audited.
+
+    The audit names the fields that changed; a plan holds no health data.
+    """
     with transaction.atomic():
-        plan = FollowUpPlan.objects.select_for_update(of=("self",)).get(pk=plan_for(practice).pk)
+        plan = type(plan).objects.select_for_update(of=("self",)).get(pk=plan.pk)
         changed = sorted(name for name, value in fields.items() if getattr(plan, name) != value)
         for name, value in fields.items():
             setattr(plan, name, value)
         plan.full_clean()
         plan.save()
-        audit_record(
-            practice=practice, actor=actor, action="followups.plan_updated", obj=plan, changes={"fields": changed}
-        )
+        audit_record(practice=plan.practice, actor=actor, action=action, obj=plan, changes={"fields": changed})
     return plan
 
 
@@ -484,9 +490,24 @@ def _compose(message: OutboxMessage, link: str, plan: FollowUpPlan) -> Outgoing:
         "practice_name": practice.sender_name,
         "exercises_note": defaults.EXERCISES_NOTE if plan.mention_exercises or message.client.mention_exercises else "",
     }
-    subject, body, version = wording_with_version(practice, message.kind)
+    return compose_worded(message, kind=message.kind, values=values, link=link, reply_to=reply_to)
+
+
+def compose_worded(
+    message: OutboxMessage, *, kind: str, values: dict[str, str], link: str, reply_to: str, button: str = ""
+) -> Outgoing:
+    """A message in the practice's own wording for `kind` (or the default), for its channel.
+
+    The text and HTML parts come from the same rendered wording; the HTML adds
+    one button for `link`. Records which wording version it used.
+    """
+    practice = message.practice
+    subject, body, version = wording_with_version(practice, kind)
     rendered = templating.render(subject=subject, body=body, values=values)
-    html = render_to_string("emails/followup-body.html", {"body": rendered.body, "link": link, "practice": practice})
+    context = {"body": rendered.body, "link": link, "practice": practice}
+    if button:
+        context["button"] = button
+    html = render_to_string("emails/followup-body.html", context)
     to = message.client.email if message.channel == OutboxMessage.Channel.EMAIL else message.client.sms_number
     return Outgoing(
         to=to,
