@@ -1,6 +1,7 @@
 """Follow-up settings and message log for staff; the client's no-login rescheduling page."""
 
 from datetime import datetime
+from functools import wraps
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -228,11 +229,25 @@ def too_many_bad_links(request: HttpRequest) -> bool:
     return ratelimit.count(f"reschedule-bad:{_client_ip(request)}") >= BAD_LINK_LIMIT
 
 
+def limit_bad_links(template: str = "followups/link_unusable.html"):
+    """For every client-link page: an address that has guessed too many links gets "try again later" (429)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if too_many_bad_links(request):
+                return render(request, template, {"too_many": True}, status=429)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 @require_http_methods(["GET", "POST"])
+@limit_bad_links()
 def reschedule(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows the open times and changes nothing; POST books the one picked."""
-    if too_many_bad_links(request):
-        return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
     try:
         offer = aftercare.reschedule_offer(token=token)
     except aftercare.LinkUnusable as exc:
@@ -291,10 +306,9 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_GET
+@limit_bad_links()
 def reschedule_calendar(request: HttpRequest, token: str) -> HttpResponse:
     """The booked session as an .ics file, from the link that booked it (for a while after)."""
-    if too_many_bad_links(request):
-        return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
     try:
         appointment = aftercare.rebooked_session(token=token)
     except aftercare.LinkUnusable as exc:
@@ -306,10 +320,9 @@ def reschedule_calendar(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@limit_bad_links()
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """A reminder's Confirm link. GET shows the session and a button and changes nothing; POST confirms."""
-    if too_many_bad_links(request):
-        return render(request, "followups/link_unusable.html", {"too_many": True}, status=429)
     try:
         offer = reminders.confirm_offer(token=token)
     except services.LinkUnusable as exc:

@@ -17,7 +17,7 @@ from appointments.selectors import clinicians_for
 from followups import acknowledgements as ack_requests
 from followups import selectors as followup_selectors
 from followups.services import LinkUnusable
-from followups.views import bad_link_response, followup_context, too_many_bad_links
+from followups.views import bad_link_response, followup_context, limit_bad_links
 from practice import timefmt
 from practice.access import membership_required
 from practice.http import csv_cell, safe_next
@@ -261,10 +261,9 @@ def acknowledgement_send_link(request: HttpRequest, client_pk: int) -> HttpRespo
 
 
 @require_http_methods(["GET", "POST"])
+@limit_bad_links("policies/ack_invalid.html")
 def acknowledgement_public(request: HttpRequest, token: str) -> HttpResponse:
     """The client's page. GET only shows (mail scanners open links before people do); POST accepts."""
-    if too_many_bad_links(request):
-        return render(request, "policies/ack_invalid.html", {"too_many": True}, status=429)
     try:
         link = ack_requests.ack_link_open(token=token)
         if request.method == "POST":

@@ -150,6 +150,9 @@ def test_repeated_bad_links_from_one_address_are_slowed_down(client, token):
     assert b"try again a little later" in response.content
     other_address = client.get(url(token), REMOTE_ADDR="10.1.2.3")
     assert other_address.status_code == 200
+    # Every client-link page shares the limit: the calendar file and the confirm page too.
+    for page in (f"/r/{token}/calendar.ics", f"/c/{token}/", f"/policy/ack/{token}/"):
+        assert client.get(page).status_code == 429, page
 
 
 @pytest.mark.django_db(transaction=True)
