@@ -91,9 +91,11 @@ class Client(models.Model):
         return "" if self.phone_needs_review else self.phone
 
 
-class SeriesQuerySet(models.QuerySet):
+class ClinicianOwnedQuerySet(models.QuerySet):
+    """Rows with a practice and a clinician: series, appointments, availability windows."""
+
     def for_membership(self, membership: Membership | None):
-        """Series this member may see: the practice's, or a clinician's own."""
+        """What this member may see: the practice's rows, or a clinician's own."""
         if membership is None:
             return self.none()
         qs = self.filter(practice_id=membership.practice_id)
@@ -115,7 +117,7 @@ class AppointmentSeries(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = SeriesQuerySet.as_manager()
+    objects = ClinicianOwnedQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "appointment series"
@@ -127,16 +129,7 @@ class AppointmentSeries(models.Model):
         return reverse("appointments:series_detail", args=[self.pk])
 
 
-class AppointmentQuerySet(models.QuerySet):
-    def for_membership(self, membership: Membership | None):
-        """Appointments this member may see: the practice's, or a clinician's own."""
-        if membership is None:
-            return self.none()
-        qs = self.filter(practice_id=membership.practice_id)
-        if membership.sees_whole_practice:
-            return qs
-        return qs.filter(clinician=membership.user_id)
-
+class AppointmentQuerySet(ClinicianOwnedQuerySet):
     def holding_time(self):
         """Appointments that occupy the clinician's time (a double booking would clash)."""
         return self.filter(status__in=Appointment.BLOCKING_STATUSES)
@@ -311,17 +304,6 @@ class NoShowEvent(models.Model):
         return f"{self.get_kind_display()} for appointment #{self.appointment_id}"
 
 
-class AvailabilityQuerySet(models.QuerySet):
-    def for_membership(self, membership: Membership | None):
-        """Windows this member may see: the practice's, or a clinician's own."""
-        if membership is None:
-            return self.none()
-        qs = self.filter(practice_id=membership.practice_id)
-        if membership.sees_whole_practice:
-            return qs
-        return qs.filter(clinician=membership.user_id)
-
-
 class Availability(models.Model):
     """One weekly window in which a clinician offers sessions, in the practice's wall-clock time.
 
@@ -369,7 +351,7 @@ class Availability(models.Model):
     grid_minutes = models.PositiveSmallIntegerField("start times every", null=True, blank=True, choices=GRID_CHOICES)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = AvailabilityQuerySet.as_manager()
+    objects = ClinicianOwnedQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "availability"
