@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aftercare.services import attendance_correct, attendance_record, attendance_undo, makeup_book
+from aftercare.services import attendance_correct, attendance_record, attendance_undo, makeup_book, session_move
 from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
 from policies.models import FeeAssessment
@@ -456,7 +456,7 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = MoveForm(request.POST or None, membership=request.membership, initial=_prefill(request, initial))
     if request.method == "POST" and form.is_valid():
         try:
-            services.appointment_move(
+            session_move(
                 appointment=appointment,
                 start=form.cleaned_data["start"],
                 end=form.cleaned_data["end"],

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "appointments",
     "policies",
     "followups",
+    "waitlist",
     "aftercare",
     "imports",
 ]
@@ -280,6 +281,11 @@ CELERY_BEAT_SCHEDULE = {
     # Writes reminder rows; sweep-followups sends them with every other outbox row.
     "sweep-reminders": {
         "task": "followups.tasks.sweep_reminders",
+        "schedule": crontab(minute="*"),
+    },
+    # Moves waitlist offers on to the next clients in line; sweep-followups sends them.
+    "sweep-waitlist": {
+        "task": "waitlist.tasks.sweep_waitlist",
         "schedule": crontab(minute="*"),
     },
     "sweep-fee-holds": {
