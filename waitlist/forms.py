@@ -40,9 +40,11 @@ class EntryForm(forms.Form):
         label="On",
         help_text="Leave all unticked for any day.",
     )
-    earliest = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}), initial=earliest_default)
+    earliest = forms.TimeField(
+        label="Earliest start", widget=forms.TimeInput(attrs={"type": "time"}), initial=earliest_default
+    )
     latest = forms.TimeField(
-        label="Until",
+        label="Latest end",
         widget=forms.TimeInput(attrs={"type": "time"}),
         initial=latest_default,
         help_text="The session must end by this time.",

@@ -82,8 +82,8 @@ class WaitlistEntry(models.Model):
     clinicians = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     # Weekday numbers (0 = Monday) in the practice's zone; empty: any day.
     weekdays = models.JSONField(default=list, blank=True)
-    earliest = models.TimeField("From", default=earliest_default)
-    latest = models.TimeField("Until", default=latest_default, help_text="The session must end by this time.")
+    earliest = models.TimeField("Earliest start", default=earliest_default)
+    latest = models.TimeField("Latest end", default=latest_default, help_text="The session must end by this time.")
     expires_on = models.DateField("Waiting until")
     # Join order is fairness: the earliest joiner is asked first.
     joined_at = models.DateTimeField()
