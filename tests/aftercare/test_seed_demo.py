@@ -132,3 +132,16 @@ def test_seed_demo_shows_reminders_going_out_for_tomorrows_sessions():
         practice=practice, purpose="reminder", status="pending", due_at__lte=later, appointment__start__gt=later
     )
     assert pending.count() >= 1
+
+
+def test_seed_demo_shows_a_freed_time_taken_from_the_waitlist():
+    from waitlist.models import FreedSlot, WaitlistEntry
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    taken = FreedSlot.objects.get(status=FreedSlot.Status.TAKEN)
+    assert taken.booked.status == "scheduled" and taken.booked.start == taken.start
+    assert taken.offers.filter(outcome="accepted").count() == 1
+    assert FreedSlot.objects.filter(status=FreedSlot.Status.OPEN).count() == 1
+    assert WaitlistEntry.objects.filter(left_at__isnull=True).count() == 2
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    assert FreedSlot.objects.count() == 2 and WaitlistEntry.objects.count() == 3
