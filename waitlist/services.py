@@ -437,7 +437,8 @@ def offer_accept(*, token: str, now: datetime | None = None) -> OfferPage:
     1. the link (FOR UPDATE of it only): a double click waits and then sees it used;
     2. the slot (FOR NO KEY UPDATE of it only): of many clients accepting at once, one goes on,
        the rest wait here and then find it taken;
-    3. the clinician, inside appointment_book (_check_no_clash): nobody is double-booked, even
+    3. the client's entry (a removal by staff at the same moment goes first or after, never half);
+    4. the clinician, inside appointment_book (_check_no_clash): nobody is double-booked, even
        by a booking made outside the waitlist.
     Then the link is used, the slot taken, this offer accepted, the others "taken by someone
     else" (their unsent messages cancelled), and the client leaves the waitlist. Returns the
@@ -449,6 +450,12 @@ def offer_accept(*, token: str, now: datetime | None = None) -> OfferPage:
         slot = FreedSlot.objects.select_for_update(of=("self",), no_key=True).get(pk=offer.slot_id)
         offer.slot = slot
         offer.refresh_from_db(fields=["outcome"])
+        # The entry too, so staff removing the client at this moment is seen (or waits for this).
+        offer.entry = (
+            WaitlistEntry.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("client")
+            .get(pk=offer.entry_id)
+        )
         state = _state(link, offer, now)
         if state != "open":
             return OfferPage(

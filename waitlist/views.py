@@ -40,9 +40,10 @@ def waitlist(request: HttpRequest) -> HttpResponse:
     )
     if search:
         audit_access(request=request, action="waitlist.searched", changes={"results": page.paginator.count})
+    today = timezone.localdate(timezone.now(), membership.practice.time_zone)
     if request.htmx:
-        return render(request, "waitlist/waitlist.html#entries", {"page": page, "q": search})
-    context = {"page": page, "q": search, "slots": selectors.recent_slots(membership)}
+        return render(request, "waitlist/waitlist.html#entries", {"page": page, "q": search, "today": today})
+    context = {"page": page, "q": search, "today": today, "slots": selectors.recent_slots(membership)}
     if membership.is_admin:
         context["plan_form"] = PlanForm(instance=services.plan_of(membership.practice))
     return render(request, "waitlist/waitlist.html", context)

@@ -223,3 +223,35 @@ def test_a_client_is_on_the_waitlist_once(practice, therapist):
             latest=time(17),
             expires_on=timezone.localdate() + timedelta(days=3),
         )
+
+
+def test_a_late_cancel_frees_its_time_and_past_time_frees_nothing(practice, therapist, client_of_therapist):
+    start = tomorrow_at(practice, 11)
+    session = AppointmentFactory(client=client_of_therapist, start=start, end=start + timedelta(minutes=50))
+    attendance_record(appointment_id=session.pk, outcome="late_cancel", initiated_by="client", actor=therapist)
+    assert FreedSlot.objects.get().cause == FreedSlot.Cause.LATE_CANCEL
+    past = AppointmentFactory(client=client_of_therapist)  # started half an hour ago
+    assert services.slot_freed(appointment=past, start=past.start, end=past.end, cause="cancelled") is None
+    assert FreedSlot.objects.count() == 1
+
+
+def test_the_sweep_task_run_twice_asks_each_client_once(practice, therapist):
+    from waitlist import tasks
+
+    waiting_clients(practice, therapist, 3)
+    slot = cancelled_slot(practice, therapist)
+    assert tasks.sweep_waitlist() == 2
+    assert tasks.sweep_waitlist() == 0
+    assert tasks.advance_slot(slot.pk) == 0
+    assert OutboxMessage.objects.filter(purpose="waitlist_offer").count() == 2
+
+
+def test_staff_removing_a_client_stops_their_unsent_offer(practice, therapist):
+    [entry] = waiting_clients(practice, therapist, 1)
+    slot = cancelled_slot(practice, therapist)
+    services.slot_advance(slot_id=slot.pk)
+    services.entry_leave(entry=entry, actor=therapist)
+    assert send_offers() == {}
+    message = OutboxMessage.objects.get()
+    assert (message.status, message.cancel_code) == ("cancelled", "left_waitlist")
+    assert AuditEvent.objects.filter(action="waitlist.entry_left", object_id=entry.pk).exists()

@@ -168,3 +168,14 @@ def test_an_unknown_offer_link_gets_the_kind_page(client):
     response = client.get(reverse("waitlist:offer", args=["nope"]))
     assert response.status_code == 404 and "can't be used" in response.content.decode()
     assert client.post(reverse("waitlist:offer", args=["nope"]), {"action": "take"}).status_code == 404
+
+
+def test_admin_shows_only_the_practices_waitlist(
+    client, practice, practice_admin, therapist, other_practice, other_practice_therapist
+):
+    [own] = waiting_clients(practice, therapist, 1)
+    [theirs] = waiting_clients(other_practice, other_practice_therapist, 1)
+    client.force_login(practice_admin)
+    page = client.get(reverse("admin:waitlist_waitlistentry_changelist")).content.decode()
+    assert f"/{own.pk}/change/" in page and f"/{theirs.pk}/change/" not in page
+    assert client.get(reverse("admin:waitlist_waitlistentry_change", args=[theirs.pk])).status_code == 302
