@@ -244,7 +244,8 @@ def _matching_entries(slot: FreedSlot, *, today: date, limit: int) -> list[Waitl
         WaitlistEntry.objects.active(today)
         .filter(practice_id=slot.practice_id, client__is_archived=False, earliest__lte=local_start.time())
         .filter(any_clinician | this_clinician)
-        .exclude(Exists(WaitlistOffer.objects.filter(slot=slot, entry=OuterRef("pk"))))
+        # Asked once per slot, even if they left and were added again since (offer:<slot>:<client> is unique).
+        .exclude(Exists(WaitlistOffer.objects.filter(slot=slot, entry__client=OuterRef("client"))))
         .select_related("client")
         .order_by("joined_at", "id")
     )
@@ -368,13 +369,23 @@ def offers_advance(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> 
     Returns (slots looked at, offers written); the task runs again when a batch was full.
     """
     now = now or timezone.now()
+    live = WaitlistOffer.objects.filter(slot=OuterRef("pk"), outcome=Outcome.PENDING, held_until__gt=now).exclude(
+        message__status__in=[OutboxMessage.Status.CANCELLED, OutboxMessage.Status.FAILED]
+    )
     ids = list(
         FreedSlot.objects.filter(status=SlotStatus.OPEN)
-        .filter(Q(round_until__isnull=True) | Q(round_until__lte=now) | Q(start__lte=now))
+        # A round is over when its hold ran out, or sooner when none of its offers is still live.
+        .filter(Q(round_until__isnull=True) | Q(round_until__lte=now) | Q(start__lte=now) | ~Exists(live))
         .order_by("start")
         .values_list("pk", flat=True)[:limit]
     )
-    return len(ids), sum(slot_advance(slot_id=pk, now=now) for pk in ids)
+    written = 0
+    for pk in ids:
+        try:
+            written += slot_advance(slot_id=pk, now=now)
+        except Exception as exc:  # noqa: BLE001 - one bad slot must not stall the others
+            log.warning("waitlist slot_advance failed slot_id=%s error=%s", pk, type(exc).__name__)
+    return len(ids), written
 
 
 # ------------------------------------------------------------------ the client's answer

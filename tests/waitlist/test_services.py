@@ -255,3 +255,20 @@ def test_staff_removing_a_client_stops_their_unsent_offer(practice, therapist):
     message = OutboxMessage.objects.get()
     assert (message.status, message.cancel_code) == ("cancelled", "left_waitlist")
     assert AuditEvent.objects.filter(action="waitlist.entry_left", object_id=entry.pk).exists()
+
+
+def test_a_client_added_again_is_not_asked_twice_for_one_time(practice, therapist):
+    [entry] = waiting_clients(practice, therapist, 1)
+    slot = cancelled_slot(practice, therapist)
+    services.slot_advance(slot_id=slot.pk)
+    services.entry_leave(entry=entry, actor=therapist)
+    services.entry_add(
+        practice=practice,
+        client=entry.client,
+        actor=therapist,
+        earliest=time(0),
+        latest=time(23, 59),
+        expires_on=timezone.localdate() + timedelta(days=3),
+    )
+    assert services.offers_advance() == (1, 0)
+    assert slot.offers.count() == 1
