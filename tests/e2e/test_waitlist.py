@@ -63,6 +63,14 @@ def test_a_freed_time_is_taken_from_the_waitlist(
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("Robin Reed")
     page_check(desk, "/waitlist/ (two waiting)")
+    # Robin only wants their own therapist: editing keeps their place in line.
+    desk.get_by_role("link", name="Edit Robin Reed").click()
+    expect(desk.get_by_role("heading", name="Waitlist: Robin Reed")).to_be_visible()
+    desk.get_by_label(therapist.get_full_name()).check()
+    page_check(desk, "/waitlist/{pk}/")
+    desk.get_by_role("button", name="Save").click()
+    expect(desk.get_by_role("alert")).to_have_text("Waitlist entry saved.")
+    expect(rows.first).to_contain_text(therapist.get_full_name())
 
     # A session tomorrow at 10:00 is cancelled: the time is offered, first to the two who wait, in order.
     slot = cancelled_slot(practice, therapist)

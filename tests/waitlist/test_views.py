@@ -179,3 +179,14 @@ def test_admin_shows_only_the_practices_waitlist(
     page = client.get(reverse("admin:waitlist_waitlistentry_changelist")).content.decode()
     assert f"/{own.pk}/change/" in page and f"/{theirs.pk}/change/" not in page
     assert client.get(reverse("admin:waitlist_waitlistentry_change", args=[theirs.pk])).status_code == 302
+
+
+def test_search_narrows_the_list_and_is_audited(client, practice, front_desk, therapist):
+    first, second = waiting_clients(practice, therapist, 2)
+    client.force_login(front_desk)
+    response = client.get(reverse("waitlist:waitlist"), {"q": "Wait1"}, HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert f'id="entry-{second.pk}"' in page and f'id="entry-{first.pk}"' not in page
+    assert '<nav class="navbar' not in page  # the list only, for htmx to swap in
+    assert AuditEvent.objects.filter(action="waitlist.searched").count() == 1
+    assert client.get(reverse("waitlist:waitlist"), {"q": "\x00" * 300}).status_code == 200
