@@ -94,11 +94,8 @@ This is a friendly note about your session on {session_time}: {place}.
 Please confirm you're coming here:
 {confirm_link}
 
-If you can't make it, tell us here (you can pick another time there too):
-{cancel_link}
-
-To move it to another time:
-{move_link}
+Can't make it? Tell us here, or pick another time: {cancel_link}
+To move it to another time: {move_link}
 
 {contact_line}
 
