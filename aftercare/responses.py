@@ -136,8 +136,9 @@ def client_cant_make_it(
 ) -> Appointment:
     """The client says they can't make the session. All of it in one transaction:
 
-    1. Lock the link, then the session; both must still be usable. A used
-       link that did this already returns the session unchanged (a double click).
+    1. Lock the link, then the session; both must still be usable. A link
+       already used here returns the session unchanged (a double click, or a
+       second tab that moved it).
     2. The terms must be the ones the page showed (`late_seen`): if the notice
        window closed in between, TermsChanged, and nothing changes.
     3. Record a client cancellation (outside the window) or a late cancel
@@ -150,10 +151,9 @@ def client_cant_make_it(
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         link, appointment, done = _session_link(token=token, purpose=Purpose.CANT_MAKE_IT, now=now, lock=True)
-        if done == DONE_CANCELLED:
-            return appointment
         if done:
-            raise LinkUnusable(practice=link.practice)
+            # A double click or a second tab: what the first did stands, and nothing changes.
+            return appointment
         late = policies.cancellation_is_late(appointment=appointment, at=now)
         if late != late_seen:
             raise TermsChanged
@@ -194,8 +194,8 @@ def client_cant_make_it(
 def client_move(*, token: str, purpose: str, start: datetime, now: datetime | None = None) -> Appointment:
     """The client moves the session to one of the offered times (from a "move" or a "can't make it" link).
 
-    1. Lock the link, then the session; both must still be usable. A used
-       link that moved it already returns the session as it is now.
+    1. Lock the link, then the session; both must still be usable. A link
+       already used here returns the session as it is now, unchanged.
     2. The time must be one the page may offer now (open, and inside the
        notice window within the make-up window); `appointment_move` locks the
        clinician and refuses a clash, so no double booking.
@@ -207,10 +207,9 @@ def client_move(*, token: str, purpose: str, start: datetime, now: datetime | No
         raise ValueError(purpose)
     with transaction.atomic(durable=True):
         link, appointment, done = _session_link(token=token, purpose=purpose, now=now, lock=True)
-        if done == DONE_MOVED:
-            return appointment
         if done:
-            raise LinkUnusable(practice=link.practice)
+            # A double click or a second tab: what the first did stands, and nothing changes.
+            return appointment
         terms = policies.cancellation_terms(appointment=appointment, at=now)
         slots, _ = _move_slots(appointment, terms, now)
         if start not in dict(slots):

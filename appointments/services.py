@@ -449,6 +449,9 @@ def appointment_undo_outcome(
         appointment.reason_code = ""
         appointment.status_changed_at = None
         appointment.status_changed_by = None
+        # A client's "can't make it" undone by staff (they called back): the row no longer says so.
+        if appointment.client_response == Appointment.ClientResponse.CANT_MAKE_IT:
+            appointment.client_response = Appointment.ClientResponse.NONE
         appointment.save(
             update_fields=[
                 "status",
@@ -456,6 +459,7 @@ def appointment_undo_outcome(
                 "reason_code",
                 "status_changed_at",
                 "status_changed_by",
+                "client_response",
             ]
         )
         event = (

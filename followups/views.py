@@ -413,13 +413,16 @@ def session_response(request: HttpRequest, token: str, purpose: str) -> HttpResp
                 responses.client_cant_make_it(
                     token=token, late_seen=data["late"], reason=data["reason"], text=data["text"]
                 )
-                return _response_done(request, responses.response_offer(token=token, purpose=purpose), "cancelled")
+                # What the link did: this POST, or the first of a double click or two tabs.
+                done = responses.response_offer(token=token, purpose=purpose)
+                return _response_done(request, done, done.done)
             if action == "move" and move_form.is_valid():
                 start = datetime.fromisoformat(move_form.cleaned_data["slot"])
                 if start.tzinfo is None:
                     raise ValueError("naive")
                 responses.client_move(token=token, purpose=purpose, start=start)
-                return _response_done(request, responses.response_offer(token=token, purpose=purpose), "moved")
+                done = responses.response_offer(token=token, purpose=purpose)
+                return _response_done(request, done, done.done)
             if action == "cancel" and can_cancel:
                 notice = "Something went wrong with the form. Nothing has changed: please try again."
             elif action != "move":

@@ -98,6 +98,20 @@ def test_post_move_moves_the_same_row_and_shows_it(client, terms, client_of_ther
     assert session.start == new_start and Appointment.objects.count() == 1
 
 
+def test_two_tabs_move_then_cancel_shows_the_move(client, terms, client_of_therapist):
+    session = session_at(client_of_therapist, THURSDAY_10AM)
+    address = page_of(CANT, session)
+    new_start = THURSDAY_10AM + timedelta(hours=1)
+    assert (
+        'data-done="moved"' in client.post(address, {"action": "move", "slot": new_start.isoformat()}).content.decode()
+    )
+    # The other tab still shows the old page and its cancel button.
+    page = client.post(address, {"action": "cancel", "late": "0"})
+    assert page.status_code == 200 and 'data-done="moved"' in page.content.decode()
+    session.refresh_from_db()
+    assert (session.status, session.start) == ("scheduled", new_start)
+
+
 def test_the_move_page_has_no_cancel_button(client, terms, client_of_therapist):
     address = page_of(MOVE, session_at(client_of_therapist, THURSDAY_10AM))
     assert "Cancel my session" not in client.get(address).content.decode()

@@ -183,9 +183,11 @@ def test_the_cant_make_it_link_can_also_move_the_session(practice, client_of_the
     responses.client_move(token=token, purpose=CANT, start=new_start)
     session.refresh_from_db()
     assert session.start == new_start and session.status == "scheduled"
-    # Used up: it cannot cancel the moved session now.
-    with pytest.raises(services.LinkUnusable):
-        responses.client_cant_make_it(token=token, late_seen=False)
+    # Used up: "cancel" from a second tab now changes nothing; the move stands.
+    responses.client_cant_make_it(token=token, late_seen=False)
+    session.refresh_from_db()
+    assert session.start == new_start and session.status == "scheduled" and session.client_response == "moved"
+    assert not AuditEvent.objects.filter(action="appointment.client_cant_make_it").exists()
 
 
 def test_a_flagged_client_gets_the_safety_path_first_and_still_no_follow_up(
@@ -328,3 +330,13 @@ def test_the_clinician_notice_task_says_can_t_make_it_without_a_name(practice, c
     assert "can't make their session on Thursday 11 June at 10:00" in notice.body
     assert "cancelled in time, with no fee" in notice.body
     assert "Robin" not in notice.body and "Reed" not in notice.body
+
+
+def test_staff_undoing_a_client_s_cancellation_clears_the_answer(practice, therapist, client_of_therapist):
+    session = session_at(client_of_therapist, TUESDAY_10AM)
+    acknowledged(practice, client_of_therapist)
+    responses.client_cant_make_it(token=link(session), late_seen=True)
+    aftercare.attendance_undo(appointment_id=session.pk, actor=therapist)
+    session.refresh_from_db()
+    assert (session.status, session.client_response) == ("scheduled", "")
+    assert NoShowEvent.objects.get(appointment=session).undone_at is not None
