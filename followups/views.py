@@ -295,13 +295,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
                     "calendar_days": aftercare.CALENDAR_LINK_DAYS,
                 },
             )
-    zone = offer.missed.practice.time_zone
-    days: dict = {}
-    for start, end in offer.slots:
-        local = start.astimezone(zone)
-        days.setdefault(local.date(), []).append(
-            {"value": start.isoformat(), "start": local, "end": end.astimezone(zone)}
-        )
+    days = _slot_days(offer.slots, offer.missed.practice.time_zone)
     return render(
         request,
         "followups/reschedule.html",
