@@ -11,7 +11,7 @@ from celery import shared_task
 
 from policies import services as policies
 
-from . import services
+from . import responses, services
 
 IDEMPOTENT = {"acks_late": True, "reject_on_worker_lost": True}
 # 30 s, 60 s, 120 s, 240 s, 480 s: well inside the one-hour visibility timeout.
@@ -54,6 +54,12 @@ def send_followup(message_id: int) -> str:
 @shared_task(acks_late=False, **SMTP_RETRY)
 def notify_clinician_rebooked(appointment_id: int) -> bool:
     return services.clinician_notify_rebooked(appointment_id=appointment_id)
+
+
+# Like the rebooked notice: acknowledged before it runs, never mailed twice.
+@shared_task(acks_late=False, **SMTP_RETRY)
+def notify_clinician_response(appointment_id: int, old_start: str = "") -> bool:
+    return responses.clinician_notify_response(appointment_id=appointment_id, old_start=old_start)
 
 
 @shared_task(**IDEMPOTENT)

@@ -160,6 +160,12 @@ class Appointment(models.Model):
         CLINICIAN_UNAVAILABLE = "clinician_unavailable", "Clinician unavailable"
         OTHER = "other", "Other"
 
+    class ClientResponse(models.TextChoices):
+        # What the client said through a reminder's links (followups: "I can't make it", "Move it").
+        NONE = "", "No answer"
+        CANT_MAKE_IT = "cant_make_it", "Can't make it"
+        MOVED = "moved", "Moved by client"
+
     class SessionType(models.TextChoices):
         INTAKE = "intake", "Intake"
         INDIVIDUAL = "individual", "Individual"
@@ -202,6 +208,11 @@ class Appointment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # The client confirmed from a reminder's link; moving the session clears it.
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The client answered a reminder: "can't make it" (the status says cancelled or late cancel)
+    # or moved it themselves (the start is the new one). A move by staff clears it.
+    # db_default: rows written by code that predates the column (old migrations' states) still insert.
+    client_response = models.CharField(max_length=20, choices=ClientResponse.choices, blank=True, db_default="")
+    client_responded_at = models.DateTimeField(null=True, blank=True)
 
     objects = AppointmentQuerySet.as_manager()
 
@@ -279,6 +290,10 @@ class NoShowEvent(models.Model):
     undone_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The client told us themselves, from a reminder's "I can't make it" link: they already
+    # had a confirmation, so no after-miss follow-up is written (followups_plan). The fee
+    # and a safety check still follow the usual pipeline.
+    told_by_client = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-recorded_at", "-id"]

@@ -266,8 +266,13 @@ def appointment_book(
     return booked
 
 
-def appointment_move(*, appointment: Appointment, start: datetime, end: datetime, actor) -> Appointment:
-    """Move a scheduled session to a new time (and keep everything else)."""
+def appointment_move(
+    *, appointment: Appointment, start: datetime, end: datetime, actor, by_client: bool = False
+) -> Appointment:
+    """Move a scheduled session to a new time (and keep everything else).
+
+    `by_client`: the client moved it from a reminder's link (no actor); the row then says "moved by client".
+    """
     if end <= start:
         raise ValidationError({"end": "The session must end after it starts."})
     with transaction.atomic():
@@ -281,7 +286,12 @@ def appointment_move(*, appointment: Appointment, start: datetime, end: datetime
         appointment.start, appointment.end = start, end
         if was_confirmed:
             appointment.confirmed_at = None
-        appointment.save(update_fields=["start", "end", "confirmed_at"])
+        fields = ["start", "end", "confirmed_at"]
+        if by_client:
+            appointment.client_response = Appointment.ClientResponse.MOVED
+            appointment.client_responded_at = timezone.now()
+            fields += ["client_response", "client_responded_at"]
+        appointment.save(update_fields=fields)
         audit_record(
             practice=appointment.practice,
             actor=actor,
@@ -291,6 +301,7 @@ def appointment_move(*, appointment: Appointment, start: datetime, end: datetime
                 "from": old,
                 "to": [start.isoformat(), end.isoformat()],
                 **({"confirmed": "cleared"} if was_confirmed else {}),
+                **({"by": "client"} if by_client else {}),
             },
         )
     return appointment
@@ -438,6 +449,9 @@ def appointment_undo_outcome(
         appointment.reason_code = ""
         appointment.status_changed_at = None
         appointment.status_changed_by = None
+        # A client's "can't make it" undone by staff (they called back): the row no longer says so.
+        if appointment.client_response == Appointment.ClientResponse.CANT_MAKE_IT:
+            appointment.client_response = Appointment.ClientResponse.NONE
         appointment.save(
             update_fields=[
                 "status",
@@ -445,6 +459,7 @@ def appointment_undo_outcome(
                 "reason_code",
                 "status_changed_at",
                 "status_changed_by",
+                "client_response",
             ]
         )
         event = (

@@ -73,6 +73,7 @@ def today(request: HttpRequest) -> HttpResponse:
             "appointments": appointments,
             "safety_checks": policy_selectors.safety_checks_open(membership=request.membership),
             "unreached": followup_selectors.messages_failed(membership=request.membership)[:20],
+            "unconfirmed": followup_selectors.unconfirmed_soon(membership=request.membership),
             "clinicians": clinicians,
             "clinician_id": clinician_id,
         },

@@ -41,7 +41,7 @@ class ClientLinkAdmin(PracticeScopedAdmin):
 
 @admin.register(MissReason)
 class MissReasonAdmin(PracticeScopedAdmin):
-    list_display = ["missed_session", "reason", "created_at"]
+    list_display = ["appointment", "missed_session", "reason", "created_at"]
 
 
 @admin.register(ContactNote)

@@ -94,6 +94,9 @@ This is a friendly note about your session on {session_time}: {place}.
 Please confirm you're coming here:
 {confirm_link}
 
+Can't make it? Tell us here, or pick another time: {cancel_link}
+To move it to another time: {move_link}
+
 {contact_line}
 
 See you then,

@@ -109,5 +109,19 @@ class RescheduleForm(forms.Form):
     )
 
 
+class CantMakeItForm(forms.Form):
+    """ "I can't make it": what got in the way (optional), and which terms the page showed."""
+
+    # "1" when the page said the session is inside the notice window: if that changed since, the
+    # client sees the new terms before anything happens.
+    late = forms.TypedChoiceField(choices=[("0", "0"), ("1", "1")], coerce=lambda value: value == "1")
+    reason = RescheduleForm.base_fields["reason"]
+    text = RescheduleForm.base_fields["text"]
+
+
+class MoveSlotForm(forms.Form):
+    slot = forms.CharField(max_length=40, error_messages={"required": "Pick one of the times."})
+
+
 class MessageFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *OutboxMessage.Status.choices], required=False)

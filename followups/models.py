@@ -339,7 +339,13 @@ class ClientLink(models.Model):
         REBOOK = "rebook", "Pick a new time after a missed session"
         ACKNOWLEDGE = "acknowledge", "Acknowledge a cancellation policy version"
         CONFIRM = "confirm", "Confirm a session from a reminder"
+        CANT_MAKE_IT = "cant_make_it", "Say you can't make a session, from a reminder"
+        MOVE = "move", "Move a session to another time, from a reminder"
         WAITLIST_OFFER = "waitlist_offer", "Take (or decline) a freed time offered from the waitlist"
+
+    # Purposes whose link is for one session at one start: it expires at that start, and
+    # a session since moved, cancelled or marked makes it unusable.
+    SESSION_PURPOSES = (Purpose.CONFIRM, Purpose.CANT_MAKE_IT, Purpose.MOVE)
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="links")
@@ -351,7 +357,7 @@ class ClientLink(models.Model):
     policy_version = models.ForeignKey(
         PolicyVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="client_links"
     )
-    # The session a confirm link is for.
+    # The session a confirm, can't-make-it or move link is for.
     appointment = models.ForeignKey(Appointment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
@@ -363,7 +369,12 @@ class ClientLink(models.Model):
 
 
 class MissReason(models.Model):
-    """What the client said got in the way, if they chose to say. Only their clinician's practice sees it."""
+    """What the client said got in the way, if they chose to say. Only their clinician's practice sees it.
+
+    Any session can have one: told after a miss (with its `missed_session`) or
+    before, from a reminder's "I can't make it" link (a late cancel has its
+    missed session too; a cancellation in time has none).
+    """
 
     class Reason(models.TextChoices):
         UNWELL = "unwell", "I felt unwell"
@@ -374,13 +385,24 @@ class MissReason(models.Model):
         OTHER = "other", "Something else"
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="+")
-    missed_session = models.OneToOneField(NoShowEvent, on_delete=models.CASCADE, related_name="client_reason")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="client_reasons")
+    missed_session = models.OneToOneField(
+        NoShowEvent, null=True, blank=True, on_delete=models.CASCADE, related_name="client_reason"
+    )
     reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
     text = models.TextField(max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"Reason for missed session #{self.missed_session_id}"
+        return f"Reason for session #{self.appointment_id}"
+
+    def save(self, *args, **kwargs):
+        # The session of the missed session, when only that was given.
+        if self.appointment_id is None and self.missed_session_id is not None:
+            self.appointment_id = NoShowEvent.objects.values_list("appointment_id", flat=True).get(
+                pk=self.missed_session_id
+            )
+        super().save(*args, **kwargs)
 
 
 class ContactNote(models.Model):

@@ -188,13 +188,22 @@ def session_time_named(start: datetime, practice) -> str:
 
 
 def reminder_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) -> Outgoing:
-    """Sender name, first name, day and time (zone named), place, the terms and the Confirm link. No clinician,
-    session type or fee."""
+    """Sender name, first name, day and time (zone named), place, the terms and the links (Confirm, I can't make
+    it, and by email Move it). No clinician, session type or fee."""
     practice = message.practice
     appointment = message.appointment
     zone = practice.time_zone
     token = reminders.confirm_link_create(appointment=appointment, now=now)
     link = settings.SITE_URL + reverse("followups:confirm", args=[token])
+    cancel_token = reminders.session_link_create(
+        purpose=ClientLink.Purpose.CANT_MAKE_IT, appointment=appointment, now=now
+    )
+    cancel_link = settings.SITE_URL + reverse("followups:cant_make_it", args=[cancel_token])
+    # A text stays short: no move link (its line is left out); the "can't make it" page offers moving too.
+    move_link = ""
+    if message.channel == OutboxMessage.Channel.EMAIL:
+        move_token = reminders.session_link_create(purpose=ClientLink.Purpose.MOVE, appointment=appointment, now=now)
+        move_link = settings.SITE_URL + reverse("followups:move", args=[move_token])
     reply_to = header_safe(practice.reply_to_email)
     in_person = appointment.modality == Appointment.Modality.IN_PERSON
     place = " ".join(practice.address.split()) if in_person and practice.address else ""
@@ -204,6 +213,8 @@ def reminder_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) 
         "place": f"at {place}" if place else ("in person" if in_person else "video session"),
         "terms": terms_sentence(appointment, zone, now),
         "confirm_link": link,
+        "cancel_link": cancel_link,
+        "move_link": move_link,
         "practice_phone": practice.phone_display,
         "contact_line": contact_line(
             phone=practice.phone_display, reply_to=reply_to, by_email=message.channel == OutboxMessage.Channel.EMAIL

@@ -147,20 +147,26 @@ def _write_one(appointment: Appointment, *, number: int, hours: int, channel: st
 # ------------------------------------------------------------ confirm link
 
 
-def confirm_link_create(*, appointment: Appointment, now: datetime | None = None) -> str:
-    """A single-use link to confirm this session at its current start. Returns the token.
+def session_link_create(*, purpose: str, appointment: Appointment, now: datetime | None = None) -> str:
+    """A single-use link for this session at its current start (confirm, can't make it, move). Returns the token.
 
     It expires at the session's start; the start it was made for is that expiry,
-    so a link for a session that has since moved confirms nothing.
+    so a link for a session that has since moved does nothing.
     """
+    if purpose not in ClientLink.SESSION_PURPOSES:
+        raise ValueError(purpose)
     return services.client_link_create(
-        purpose=ClientLink.Purpose.CONFIRM,
+        purpose=purpose,
         client=appointment.client,
         days=0,
         appointment=appointment,
         expires_at=appointment.start,
         now=now,
     )
+
+
+def confirm_link_create(*, appointment: Appointment, now: datetime | None = None) -> str:
+    return session_link_create(purpose=ClientLink.Purpose.CONFIRM, appointment=appointment, now=now)
 
 
 @dataclass(frozen=True)

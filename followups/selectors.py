@@ -1,10 +1,11 @@
 """Reads for the message log and the client page, scoped to a membership."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
-from appointments.models import Client
+from appointments.models import Appointment, Client
 from policies.models import Acknowledgement, PolicyVersion
 from policies.selectors import clients_unacknowledged
 from practice.models import Membership
@@ -28,7 +29,7 @@ def messages_for(*, membership: Membership) -> QuerySet:
         .exclude(pk=OuterRef("pk"))
     )
     return (
-        qs.select_related("client", "missed_session__appointment", "policy_version")
+        qs.select_related("client", "missed_session__appointment", "policy_version", "appointment")
         .annotate(waits_for_first=Exists(first_unsent))
         .order_by("-due_at", "-id")
     )
@@ -78,8 +79,29 @@ def client_messages(*, client: Client) -> QuerySet:
 
 
 def client_reasons(*, client: Client) -> QuerySet:
-    return (
-        MissReason.objects.filter(missed_session__appointment__client=client)
-        .select_related("missed_session__appointment")
-        .order_by("-created_at")
+    return MissReason.objects.filter(appointment__client=client).select_related("appointment").order_by("-created_at")
+
+
+# Today's "not confirmed yet" list: sessions starting within this long, at most this many.
+UNCONFIRMED_AHEAD = timedelta(hours=24)
+UNCONFIRMED_LIMIT = 50
+
+
+def unconfirmed_soon(*, membership: Membership, now: datetime | None = None) -> list[Appointment]:
+    """Sessions starting within 24 hours whose reminder went out and that the client has not confirmed,
+    soonest first, so front desk can call them. Practice-scoped; a clinician sees their own. One query."""
+    now = now or timezone.now()
+    reminded = OutboxMessage.objects.filter(
+        purpose=OutboxMessage.Purpose.REMINDER,
+        appointment=OuterRef("pk"),
+        appointment_start=OuterRef("start"),
+        status=OutboxMessage.Status.SENT,
+    )
+    return list(
+        Appointment.objects.for_membership(membership)
+        .filter(status=Appointment.Status.SCHEDULED, start__gt=now, start__lte=now + UNCONFIRMED_AHEAD)
+        .filter(confirmed_at=None)
+        .filter(Exists(reminded))
+        .select_related("client", "clinician")
+        .order_by("start", "pk")[:UNCONFIRMED_LIMIT]
     )

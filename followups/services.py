@@ -200,10 +200,14 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
 
     Delays count from `start` (the moment the miss was recorded, unless the
     caller says otherwise: after a safety check, from the check). Nothing is
-    planned when the plan is off, the client is archived, or no channel has
+    planned when the client told us themselves (`told_by_client`), the plan is off, the client is archived, or no
+    channel has
     the client's consent (staff then call, as the client page says). Due
     times step out of quiet hours. Planning twice adds nothing.
     """
+    if event.told_by_client:
+        # The client told us from a reminder's link and had their confirmation then.
+        return []
     start = start or event.recorded_at
     appointment = event.appointment
     client = appointment.client
@@ -272,13 +276,21 @@ def outbox_on_its_way(*, event: NoShowEvent) -> int:
     return OutboxMessage.objects.filter(missed_session=event, status__in=[Status.SENDING, Status.SENT]).count()
 
 
-def miss_reason_record(*, event: NoShowEvent, reason: str, text: str) -> MissReason:
+def miss_reason_record(
+    *, reason: str, text: str, event: NoShowEvent | None = None, appointment: Appointment | None = None
+) -> MissReason:
+    """What the client said got in the way: after a miss (`event`), or before a session (`appointment`,
+    and its `event` when telling us made it a late cancel). One per missed session."""
     if reason and reason not in MissReason.Reason.values:
         raise ValidationError("Unknown reason.")
-    reason_row, _ = MissReason.objects.get_or_create(
-        missed_session=event, defaults={"practice_id": event.practice_id, "reason": reason, "text": text[:1000]}
-    )
-    return reason_row
+    appointment_id = appointment.pk if appointment is not None else event.appointment_id
+    fields = {"practice_id": (appointment or event).practice_id, "reason": reason, "text": text[:1000]}
+    if event is not None:
+        reason_row, _ = MissReason.objects.get_or_create(
+            missed_session=event, defaults={"appointment_id": appointment_id, **fields}
+        )
+        return reason_row
+    return MissReason.objects.create(appointment_id=appointment_id, **fields)
 
 
 def contacted_mark(*, event: NoShowEvent, actor) -> ContactNote:

@@ -22,13 +22,16 @@ REMINDER_PLACEHOLDERS = {
     "place": "Where: the practice's address, or “video session”",
     "terms": "The cancellation terms in plain words: “Moving or cancelling is free until Tuesday 10:00.”",
     "confirm_link": "The link to confirm the session (no login needed)",
+    "cancel_link": "The link to say “I can't make it” (its page also offers other times)",
+    "move_link": "The link to move the session to another time (email only: in a text message the line "
+    "using it is left out, to keep it short)",
     "contact_line": PLACEHOLDERS["contact_line"],
     "practice_phone": PLACEHOLDERS["practice_phone"],
     "practice_name": PLACEHOLDERS["practice_name"],
 }
 REQUIRED = {"reschedule_link"}
 # A line that uses one of these when it is empty would read "call us on ." : it is left out.
-OPTIONAL_LINE = {"contact_line", "practice_phone"}
+OPTIONAL_LINE = {"contact_line", "practice_phone", "move_link"}
 
 
 def placeholders_for(kind: str) -> dict[str, str]:

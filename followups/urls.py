@@ -15,5 +15,7 @@ urlpatterns = [
     path("missed/<int:event_pk>/contacted/", views.contacted, name="contacted"),
     path("r/<str:token>/", views.reschedule, name="reschedule"),
     path("c/<str:token>/", views.confirm, name="confirm"),
+    path("cancel/<str:token>/", views.session_response, {"purpose": "cant_make_it"}, name="cant_make_it"),
+    path("move/<str:token>/", views.session_response, {"purpose": "move"}, name="move"),
     path("r/<str:token>/calendar.ics", views.reschedule_calendar, name="reschedule_calendar"),
 ]

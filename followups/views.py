@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from aftercare import responses
 from aftercare import services as aftercare
 from appointments.models import Appointment, NoShowEvent
 from practice import ratelimit
@@ -20,8 +21,16 @@ from practice.emails import contact_line
 from practice.services import audit_access
 
 from . import calendar, defaults, purposes, reminders, selectors, services, templating, wording_check
-from .forms import MessageFilterForm, PlanForm, ReminderPlanForm, RescheduleForm, TemplateForm
-from .models import MessageTemplate
+from .forms import (
+    CantMakeItForm,
+    MessageFilterForm,
+    MoveSlotForm,
+    PlanForm,
+    ReminderPlanForm,
+    RescheduleForm,
+    TemplateForm,
+)
+from .models import ClientLink, MessageTemplate
 
 # Repeated bad links from one address: after this many in the window, stop answering them.
 BAD_LINK_LIMIT = 20
@@ -154,6 +163,8 @@ def _preview(practice, kind: str, subject: str, body: str) -> dict:
             "place": "video session",
             "terms": "Moving or cancelling is free until Monday 10:00.",
             "confirm_link": "https://…/c/example-link",
+            "cancel_link": "https://…/cancel/example-link",
+            "move_link": "https://…/move/example-link",
             "reschedule_link": "https://…/r/example-link",
             "practice_phone": practice.phone_display,
             "contact_line": contact_line(phone=practice.phone_display, reply_to=practice.reply_to_email, by_email=True),
@@ -284,13 +295,7 @@ def reschedule(request: HttpRequest, token: str) -> HttpResponse:
                     "calendar_days": aftercare.CALENDAR_LINK_DAYS,
                 },
             )
-    zone = offer.missed.practice.time_zone
-    days: dict = {}
-    for start, end in offer.slots:
-        local = start.astimezone(zone)
-        days.setdefault(local.date(), []).append(
-            {"value": start.isoformat(), "start": local, "end": end.astimezone(zone)}
-        )
+    days = _slot_days(offer.slots, offer.missed.practice.time_zone)
     return render(
         request,
         "followups/reschedule.html",
@@ -346,3 +351,102 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             return bad_link_response(request, exc.practice)
         return render(request, "followups/confirmed.html", context)
     return render(request, "followups/confirm.html", context)
+
+
+def _slot_days(slots, zone) -> dict:
+    """Open times grouped by local day, for the radio buttons of the client pages."""
+    days: dict = {}
+    for start, end in slots:
+        local = start.astimezone(zone)
+        days.setdefault(local.date(), []).append(
+            {"value": start.isoformat(), "start": local, "end": end.astimezone(zone)}
+        )
+    return days
+
+
+def _response_done(request: HttpRequest, offer, done: str) -> HttpResponse:
+    appointment = offer.appointment
+    return render(
+        request,
+        "followups/responded.html",
+        {
+            "practice": appointment.practice,
+            "first_name": appointment.client.first_name,
+            "session": calendar.session_details(appointment),
+            "done": done,
+            "late": appointment.status == Appointment.Status.LATE_CANCEL,
+            "terms": offer.terms,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@limit_bad_links()
+def session_response(request: HttpRequest, token: str, purpose: str) -> HttpResponse:
+    """A reminder's "I can't make it" or "Move it" link. GET shows the terms that apply now and the
+    times to move to, and changes nothing; POST (action "cancel" or "move") acts, once."""
+    try:
+        offer = responses.response_offer(token=token, purpose=purpose)
+    except services.LinkUnusable as exc:
+        return bad_link_response(request, exc.practice)
+    appointment = offer.appointment
+    practice = appointment.practice
+    # Times on this page are the practice's.
+    timezone.activate(practice.time_zone)
+    if offer.done:
+        return _response_done(request, offer, offer.done)
+    action = request.POST.get("action", "") if request.method == "POST" else ""
+    can_cancel = purpose == ClientLink.Purpose.CANT_MAKE_IT
+    cancel_form = CantMakeItForm(request.POST if action == "cancel" else None)
+    move_form = MoveSlotForm(request.POST if action == "move" else None)
+    notice, taken = "", False
+    if request.method == "POST":
+        try:
+            if action == "cancel" and can_cancel and cancel_form.is_valid():
+                data = cancel_form.cleaned_data
+                responses.client_cant_make_it(
+                    token=token, late_seen=data["late"], reason=data["reason"], text=data["text"]
+                )
+                # What the link did: this POST, or the first of a double click or two tabs.
+                done = responses.response_offer(token=token, purpose=purpose)
+                return _response_done(request, done, done.done)
+            if action == "move" and move_form.is_valid():
+                start = datetime.fromisoformat(move_form.cleaned_data["slot"])
+                if start.tzinfo is None:
+                    raise ValueError("naive")
+                responses.client_move(token=token, purpose=purpose, start=start)
+                done = responses.response_offer(token=token, purpose=purpose)
+                return _response_done(request, done, done.done)
+            if action == "cancel" and can_cancel:
+                notice = "Something went wrong with the form. Nothing has changed: please try again."
+            elif action != "move":
+                notice = "Please use one of the buttons below. Nothing has changed."
+        except ValueError:
+            move_form.add_error("slot", "Pick one of the times.")
+        except responses.TermsChanged:
+            notice = (
+                "The time to cancel without a fee has just passed. Nothing has changed: please read what applies now."
+            )
+        except aftercare.SlotTaken:
+            taken = True
+        except services.LinkUnusable as exc:
+            return bad_link_response(request, exc.practice)
+        offer = responses.response_offer(token=token, purpose=purpose)
+    return render(
+        request,
+        "followups/respond.html",
+        {
+            "practice": practice,
+            "first_name": appointment.client.first_name,
+            "session": calendar.session_details(appointment),
+            "offer": offer,
+            "terms": offer.terms,
+            "days": _slot_days(offer.slots, practice.time_zone),
+            "can_cancel": can_cancel,
+            "cancel_form": cancel_form,
+            "move_form": move_form,
+            "reasons": CantMakeItForm.base_fields["reason"].choices,
+            "notice": notice,
+            "taken": taken,
+        },
+    )

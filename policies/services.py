@@ -6,7 +6,8 @@ row when it finds one (or loses the race to create it).
 """
 
 import logging
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -20,6 +21,7 @@ from practice.models import Practice
 from practice.services import audit_record
 
 from . import rules
+from . import terms as client_text
 from .models import Acknowledgement, FeeAssessment, FeeChange, FeeOverride, PolicyVersion, SafetyCheck
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,72 @@ def cancellation_is_late(*, appointment: Appointment, at: datetime) -> bool:
     if version is None:
         return False
     return rules.is_late_cancellation(cancelled_at=at, start=appointment.start, notice_hours=version.notice_hours)
+
+
+@dataclass(frozen=True)
+class CancelTerms:
+    """What a client cancelling a session at a given moment is held to, before they confirm.
+
+    Decided as `fee_assess` would decide the late cancel (rules.assess_lesser:
+    never more than the terms the client acknowledged), so the page and the fee agree.
+    """
+
+    late: bool  # inside the notice window of the policy in force
+    notice_hours: int = 0
+    fee: Decimal = Decimal("0.00")  # what the late cancel would charge; 0 when nothing
+    currency: str = "USD"
+    # The make-up window of the terms the client is held to (0: none), and its last local date.
+    makeup_days: int = 0
+    makeup_until: date | None = None
+    # Those terms, each as one plain sentence (policies/terms.py).
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def charges(self) -> bool:
+        return self.fee > 0
+
+    @property
+    def fee_text(self) -> str:
+        return client_text.format_money(self.fee, self.currency)
+
+
+def cancellation_terms(*, appointment: Appointment, at: datetime) -> CancelTerms:
+    """The terms a client telling us at `at` that they can't make `appointment` is held to."""
+    zone = appointment.practice.time_zone
+    version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)
+    if version is None:
+        return CancelTerms(late=False)
+    late = rules.is_late_cancellation(cancelled_at=at, start=appointment.start, notice_hours=version.notice_hours)
+    accepted = acknowledged_version(client_id=appointment.client_id, start=appointment.start, by=at)
+    comparable = version if accepted is None or accepted.currency == version.currency else accepted
+    miss = rules.Miss(
+        kind=rules.LATE_CANCEL,
+        session_type=appointment.session_type,
+        start=appointment.start,
+        recorded_at=at,
+        acknowledged=accepted is not None,
+        grace_used=0,
+    )
+    decision = rules.assess_lesser(
+        miss,
+        in_force=_judged(comparable, appointment=appointment, zone=zone),
+        acknowledged=_judged(accepted, appointment=appointment, zone=zone),
+        zone=zone,
+    )
+    held = {v.number: v for v in (version, accepted) if v is not None}.get(decision.version) or accepted or version
+    makeup_days = held.makeup_days
+    start_day = rules.local_date(appointment.start, zone)
+    return CancelTerms(
+        late=late,
+        notice_hours=version.notice_hours,
+        fee=decision.charged_amount,
+        currency=held.currency,
+        makeup_days=makeup_days,
+        makeup_until=start_day + timedelta(days=makeup_days) if makeup_days else None,
+        lines=client_text.client_terms(
+            held.terms(), currency=held.currency, session_labels=dict(Appointment.SessionType.choices)
+        ),
+    )
 
 
 # ----------------------------------------------------------- safety checks

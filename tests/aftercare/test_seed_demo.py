@@ -145,3 +145,29 @@ def test_seed_demo_shows_a_freed_time_taken_from_the_waitlist():
     assert WaitlistEntry.objects.filter(left_at__isnull=True).count() == 2
     call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
     assert FreedSlot.objects.count() == 2 and WaitlistEntry.objects.count() == 3
+
+
+def test_the_demo_s_first_reminded_client_gets_a_fee_free_move_offered_inside_the_window():
+    """`make run`: "I can't make it" from the first reminder names the fee (grace was used last week)
+    and offers times within the make-up window instead, where moving costs nothing."""
+    from aftercare import responses
+    from followups import reminders
+    from followups.models import ClientLink
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    now = timezone.now()
+    reminded = (
+        Appointment.objects.filter(practice__name="Demo Practice", start__gt=now + timedelta(hours=24))
+        .filter(start__lte=now + timedelta(hours=25))
+        .order_by("start")
+        .first()
+    )
+    token = reminders.session_link_create(purpose=ClientLink.Purpose.CANT_MAKE_IT, appointment=reminded)
+    offer = responses.response_offer(token=token, purpose="cant_make_it", now=reminded.start - timedelta(hours=23))
+    assert offer.terms.late and offer.terms.fee_text == "$40.00"
+    assert offer.slots_limited and offer.slots
+    start = offer.slots[0][0]
+    responses.client_move(token=token, purpose="cant_make_it", start=start, now=reminded.start - timedelta(hours=23))
+    reminded.refresh_from_db()
+    assert reminded.start == start and reminded.client_response == "moved"
+    assert not NoShowEvent.objects.filter(appointment=reminded).exists()

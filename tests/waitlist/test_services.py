@@ -272,3 +272,16 @@ def test_a_client_added_again_is_not_asked_twice_for_one_time(practice, therapis
     )
     assert services.offers_advance() == (1, 0)
     assert slot.offers.count() == 1
+
+
+def test_a_client_saying_they_cant_make_it_frees_the_time(practice, therapist, client_of_therapist):
+    from aftercare import responses
+    from followups import reminders
+    from followups.models import ClientLink
+
+    start = tomorrow_at(practice, 10, days=3)
+    session = AppointmentFactory(client=client_of_therapist, start=start, end=start + timedelta(minutes=50))
+    token = reminders.session_link_create(purpose=ClientLink.Purpose.CANT_MAKE_IT, appointment=session)
+    responses.client_cant_make_it(token=token, late_seen=False)
+    slot = FreedSlot.objects.get()
+    assert (slot.start, slot.end, slot.cause) == (start, session.end, FreedSlot.Cause.CANCELLED)

@@ -21,8 +21,9 @@ from appointments.models import Appointment, Availability, Client, NoShowEvent
 from appointments.services import appointment_book, appointment_record_outcome, availability_add, client_create
 from followups import services as followups
 from followups.models import ClientLink, FollowUpPlan, ReminderPlan
-from policies.models import Acknowledgement, PolicyVersion
-from policies.services import acknowledgement_record, policy_version_create
+from policies import rules
+from policies.models import Acknowledgement, FeeAssessment, PolicyVersion
+from policies.services import acknowledgement_record, fee_assess, policy_version_create
 from practice.models import Membership, Practice
 from practice.two_factor import APP_DEVICE_NAME, secret_for_typing
 from waitlist import services as waitlist
@@ -228,6 +229,8 @@ class Command(BaseCommand):
         if Appointment.objects.filter(practice=practice, start__gt=soon, start__lte=soon + timedelta(hours=1)).exists():
             return 0
         ready = [c for c in clients if not c.is_archived and c.consent_email and c.email][:2]
+        if ready:
+            self._grace_used(practice, staff, ready[0])
         booked = 0
         for minutes, clinician, client in zip((10, 40), (staff["therapist"], staff["therapist2"]), ready, strict=False):
             start = soon + timedelta(minutes=minutes)
@@ -246,6 +249,38 @@ class Command(BaseCommand):
                 continue  # the clinician is busy then: the demo does without this one
             booked += 1
         return booked
+
+    def _grace_used(self, practice, staff, client) -> None:
+        """The first reminded client cancelled late last week and grace let them off, so this time
+        their reminder's "I can't make it" names the $40 fee and offers times within the make-up
+        window instead: picking one is a move with no fee (`make run`). Once only."""
+        if FeeAssessment.objects.filter(client=client, rule=rules.RULE_GRACE).exists():
+            return
+        day = (timezone.now() - timedelta(days=6)).astimezone(practice.time_zone).date()
+        start = timezone.make_aware(datetime.combine(day, time(7)), practice.time_zone)
+        try:
+            [appointment] = appointment_book(
+                practice=practice,
+                client=client,
+                clinician=client.clinician,
+                start=start,
+                end=start + timedelta(minutes=50),
+                session_type="individual",
+                modality="telehealth",
+                actor=None,
+            )
+        except ValidationError:
+            return  # the clinician was busy then: the demo does without it
+        result = appointment_record_outcome(
+            appointment_id=appointment.pk,
+            outcome="late_cancel",
+            actor=staff["frontdesk"],
+            initiated_by="client",
+            now=start - timedelta(hours=3),
+        )
+        fee_assess(event=result.event)
+        result.event.processed_at = timezone.now()
+        result.event.save(update_fields=["processed_at"])
 
     def _policy(self, practice, staff, clients) -> None:
         """Version 1, in force for a year. Today's clients (the first eight) and most
