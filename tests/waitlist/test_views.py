@@ -190,3 +190,24 @@ def test_search_narrows_the_list_and_is_audited(client, practice, front_desk, th
     assert '<nav class="navbar' not in page  # the list only, for htmx to swap in
     assert AuditEvent.objects.filter(action="waitlist.searched").count() == 1
     assert client.get(reverse("waitlist:waitlist"), {"q": "\x00" * 300}).status_code == 200
+
+
+def test_the_offers_of_a_freed_time_in_a_fixed_number_of_queries(
+    client, practice, front_desk, therapist, django_assert_num_queries
+):
+    WaitlistPlan.objects.create(practice=practice, offers_per_round=2)
+    waiting_clients(practice, therapist, 6)
+    slot = cancelled_slot(practice, therapist)
+    services.slot_advance(slot_id=slot.pk)
+    client.force_login(front_desk)
+    url = reverse("waitlist:slot", args=[slot.pk])
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    WaitlistPlan.objects.filter(practice=practice).update(offers_per_round=4)
+    services.entry_leave(entry=slot.offers.first().entry, actor=front_desk)
+    services.entry_leave(entry=slot.offers.last().entry, actor=front_desk)
+    assert services.slot_advance(slot_id=slot.pk) == 4
+    with django_assert_num_queries(len(few.captured_queries)):
+        page = client.get(url).content.decode()
+    assert page.count("<tr>") == 1 + 6
