@@ -118,7 +118,7 @@ def ack_token(client, version) -> str:
 
 
 def make_ladder(practice, *steps: tuple[int, int]):
-    """Ladder steps ("count misses in window_days days"); none given: 3 in 90 days, as every practice was migrated to."""
+    """Ladder steps ("count misses in window_days days"); none given: 3 in 90 days, as migrated."""
     from policies.models import EscalationStep
 
     return [
