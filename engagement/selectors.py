@@ -48,7 +48,7 @@ def engagement_strip(*, client: Client) -> list[Appointment]:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return list(
+    rows = list(
         client.appointments.filter(status__in=COUNTED)
         .annotate(
             miss_id=Subquery(live_miss.values("pk")[:1]),
@@ -59,6 +59,10 @@ def engagement_strip(*, client: Client) -> list[Appointment]:
         )
         .order_by("-start", "-id")[:STRIP_LENGTH]
     )
+    labels = dict(MissReason.Reason.choices)
+    for row in rows:
+        row.reason_label = labels.get(row.reason or "", "")
+    return rows
 
 
 @dataclass(frozen=True)
