@@ -132,3 +132,16 @@ def test_seed_demo_shows_reminders_going_out_for_tomorrows_sessions():
         practice=practice, purpose="reminder", status="pending", due_at__lte=later, appointment__start__gt=later
     )
     assert pending.count() >= 1
+
+
+def test_seed_demo_gives_the_ladder_one_check_in_and_a_note_once():
+    from engagement.models import CheckInTask, ReflectionNote
+    from policies.models import EscalationStep
+
+    for _ in range(2):
+        call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    practice = Practice.objects.get(name="Demo Practice")
+    assert EscalationStep.objects.filter(practice=practice).count() == 2
+    [task] = CheckInTask.objects.filter(practice=practice)
+    assert task.is_open and task.clinician.username == "therapist" and task.misses >= 2
+    assert ReflectionNote.objects.filter(practice=practice, client=task.client).count() == 1
