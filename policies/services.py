@@ -427,6 +427,8 @@ def fees_mark_due(*, now: datetime | None = None, limit: int = 500) -> int:
 
 STEP_FIELDS = ("count", "window_days", "title", "script")
 DUPLICATE_STEP = "There is already a step for that many misses in that many days."
+# A ladder is a few steps; the bound keeps its page and the per-miss check small.
+MAX_STEPS = 10
 
 
 def _step_validate(step: EscalationStep) -> None:
@@ -445,6 +447,8 @@ def escalation_step_create(
     """Add a step to the ladder, validated and audited (the audit holds the numbers, never the script)."""
     step = EscalationStep(practice=practice, count=count, window_days=window_days, title=title, script=script)
     _step_validate(step)
+    if EscalationStep.objects.filter(practice=practice).count() >= MAX_STEPS:
+        raise ValidationError(f"A ladder holds at most {MAX_STEPS} steps. Change or remove one first.")
     try:
         with transaction.atomic():
             step.save()

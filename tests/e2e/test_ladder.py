@@ -43,6 +43,13 @@ def test_the_ladder_creates_shows_and_closes_its_check_in(
     expect(admin.get_by_role("alert")).to_have_text("Step added.")
     expect(admin.locator("#ladder-steps")).to_contain_text("2 misses in 30 days")
     page_check(admin, "/policies/repeated-misses/ (one step)")
+    admin.get_by_role("link", name="Edit the step 2 misses in 30 days").click()
+    expect(admin.get_by_role("heading", level=1)).to_have_text("Edit the step: 2 misses in 30 days")
+    page_check(admin, "/policies/repeated-misses/<id>/")
+    admin.get_by_label("Ask the clinician to").fill("Check in personally, by phone if you can")
+    admin.get_by_role("button", name="Save the step").click()
+    expect(admin.get_by_role("alert")).to_have_text("Step saved.")
+    expect(admin.locator("#ladder-steps")).to_contain_text("Check in personally, by phone if you can")
 
     # Robin missed a session last week; today's no-show reaches the step.
     earlier = AppointmentFactory(client=client_of_therapist, start=started_minutes_ago(practice, 60 * 24 * 7))
@@ -62,7 +69,7 @@ def test_the_ladder_creates_shows_and_closes_its_check_in(
 
     clinician.reload()
     checkins = clinician.locator("#checkins")
-    expect(checkins).to_contain_text("Robin Reed: Check in personally (2 misses in 30 days)")
+    expect(checkins).to_contain_text("Robin Reed: Check in personally, by phone if you can (2 misses in 30 days)")
     page_check(clinician, "/ (a check-in to do)")
     checkins.get_by_role("link", name="Record what I did for Robin Reed").click()
     expect(clinician.get_by_role("heading", level=1, name="Check in with Robin Reed")).to_be_visible()

@@ -215,6 +215,17 @@ def test_step_limits_and_duplicates_are_refused_with_a_message(practice, practic
     assert AuditEvent.objects.filter(action__startswith="ladder.").count() == 4
 
 
+def test_a_ladder_holds_at_most_ten_steps(practice, practice_admin):
+    for count in range(2, 12):
+        policy_services.escalation_step_create(
+            practice=practice, actor=practice_admin, count=count, window_days=30, title="Check in"
+        )
+    with pytest.raises(ValidationError, match="at most 10 steps"):
+        policy_services.escalation_step_create(
+            practice=practice, actor=practice_admin, count=12, window_days=30, title="Check in"
+        )
+
+
 # ---------------------------------------------------------------- the pure rule, DST included
 
 STEPS = [(2, 30, "a"), (3, 60, "b")]
