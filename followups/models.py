@@ -48,6 +48,10 @@ class FollowUpPlan(models.Model):
         validators=[MaxValueValidator(30)],
         help_text="Days after the miss for a second, gentler message if the client has not rebooked (0: none).",
     )
+    # No longer read: the ladder for repeated misses (policies.EscalationStep,
+    # Policies → Repeated misses) replaced these two; migration
+    # policies.0003_insight_escalation_steps copied them into each practice's
+    # first step. The columns stay until the next release drops them.
     repeat_threshold = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(2), MaxValueValidator(20)],

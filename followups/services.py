@@ -39,6 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
+from policies import selectors as policy_selectors
 from practice.emails import contact_line, header_safe
 from practice.models import Practice
 from practice.services import audit_record
@@ -170,7 +171,7 @@ def channel_for(client: Client) -> str | None:
     return None
 
 
-def _first_kind(event: NoShowEvent, plan: FollowUpPlan) -> str:
+def _first_kind(event: NoShowEvent) -> str:
     """The wording of the first message: the first of these that fits.
 
     1. A missed intake: there is no relationship yet, so its wording welcomes.
@@ -183,14 +184,9 @@ def _first_kind(event: NoShowEvent, plan: FollowUpPlan) -> str:
     appointment = event.appointment
     if appointment.session_type == Appointment.SessionType.INTAKE:
         return Kind.FIRST_INTAKE
-    since = appointment.start - timedelta(days=plan.repeat_window_days)
-    misses = NoShowEvent.objects.filter(
-        appointment__client_id=appointment.client_id,
-        undone_at=None,
-        appointment__start__gt=since,
-        appointment__start__lte=appointment.start,
-    ).count()
-    if misses >= plan.repeat_threshold:
+    # The ladder (Policies → Repeated misses) is the one definition of a
+    # repeated miss: reaching its lowest step is enough.
+    if policy_selectors.ladder_reached(appointment=appointment):
         return Kind.FIRST_REPEAT
     return Kind.FIRST_LATE_CANCEL if event.kind == NoShowEvent.Kind.LATE_CANCEL else Kind.FIRST
 
@@ -220,7 +216,7 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
     steps = [
         (
             OutboxMessage.Step.FIRST,
-            _first_kind(event, plan),
+            _first_kind(event),
             start + timedelta(minutes=plan.first_delay_minutes),
         )
     ]

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "appointments",
     "policies",
     "followups",
+    "engagement",
     "aftercare",
     "imports",
 ]
