@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import hooks, views
 
 app_name = "followups"
 
@@ -15,5 +15,8 @@ urlpatterns = [
     path("missed/<int:event_pk>/contacted/", views.contacted, name="contacted"),
     path("r/<str:token>/", views.reschedule, name="reschedule"),
     path("c/<str:token>/", views.confirm, name="confirm"),
+    path("hooks/twilio/status/", hooks.twilio_status, name="twilio_status"),
+    path("hooks/twilio/inbound/", hooks.twilio_inbound, name="twilio_inbound"),
+    path("hooks/mailgun/tracking/", hooks.email_tracking, name="email_tracking"),
     path("r/<str:token>/calendar.ics", views.reschedule_calendar, name="reschedule_calendar"),
 ]

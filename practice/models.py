@@ -12,6 +12,12 @@ class Practice(models.Model):
     name = models.CharField(max_length=200)
     time_zone = TimeZoneField(default="America/New_York")
     phone = models.CharField(max_length=40, blank=True)
+    # The Twilio number (E.164) this practice texts from, when it has one of its own; empty: the
+    # shared TWILIO_FROM_NUMBER or messaging service. Replies to it are this practice's
+    # (followups.delivery.sms_reply_handle); set by operators when the number is bought.
+    sms_from_number = models.CharField(
+        "Text messages come from", max_length=20, blank=True, db_index=True, help_text="E.164, e.g. +12125550100."
+    )
     # Messages go out under this name: "Anxiety Clinic" on a lock screen
     # would disclose care.
     sender_name = models.CharField(
