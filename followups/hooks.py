@@ -22,12 +22,15 @@ TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def twilio_signature_ok(request: HttpRequest) -> bool:
-    """X-Twilio-Signature over the public URL Twilio called (SITE_URL + path and query) and the POST fields."""
+    """X-Twilio-Signature over the public URL Twilio called (SITE_URL + path and query) and the POST fields.
+
+    A body that is not a form (JSON, say) has no POST fields: the signature then covers the URL
+    alone, and the hook finds its fields missing (400)."""
     from twilio.request_validator import RequestValidator
 
     signature = request.headers.get("X-Twilio-Signature", "")
     token = settings.TWILIO_AUTH_TOKEN
-    if not signature or not token or request.content_type != "application/x-www-form-urlencoded":
+    if not signature or not token:
         return False
     url = settings.SITE_URL + request.get_full_path()
     return RequestValidator(token).validate(url, request.POST, signature)
