@@ -154,15 +154,23 @@ def _handler(fake: FakeTwilio):
     return Handler
 
 
-@pytest.fixture
-def twilio_api(settings):
-    """The fake on a free port, and our settings pointed at it (SMS_BACKEND "twilio")."""
+@contextlib.contextmanager
+def fake_twilio_server():
+    """The fake on a free port of 127.0.0.1, for as long as the block lasts."""
     fake = FakeTwilio()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     server.daemon_threads = True
     fake.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def point_settings_at(settings, fake: FakeTwilio) -> None:
     settings.SMS_BACKEND = "twilio"
     settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
     settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
@@ -170,11 +178,14 @@ def twilio_api(settings):
     settings.TWILIO_MESSAGING_SERVICE_SID = ""
     settings.TWILIO_API_BASE = fake.base
     settings.TWILIO_TIMEOUT = 5
-    try:
+
+
+@pytest.fixture
+def twilio_api(settings):
+    """The fake, and our settings pointed at it (SMS_BACKEND "twilio")."""
+    with fake_twilio_server() as fake:
+        point_settings_at(settings, fake)
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def twilio_env(fake: FakeTwilio) -> dict[str, str]:
