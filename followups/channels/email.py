@@ -39,8 +39,14 @@ class EmailChannel:
             connection=get_connection(fail_silently=False),
         )
         mail.attach_alternative(message.html, "text/html")
+        # anymail's errors first: its API errors are also OSErrors (requests' HTTPError), which
+        # below means "no server to talk to".
         try:
             mail.send()
+        except (AnymailRecipientsRefused, AnymailInvalidAddress) as exc:
+            raise PermanentError(type(exc).__name__) from exc
+        except AnymailError as exc:
+            raise _provider_error(exc) from exc
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
             raise PermanentError(type(exc).__name__) from exc
         except smtplib.SMTPResponseException as exc:
@@ -52,10 +58,6 @@ class EmailChannel:
             raise ChannelAway(type(exc).__name__) from exc
         except smtplib.SMTPException as exc:
             raise TransientError(type(exc).__name__) from exc
-        except (AnymailRecipientsRefused, AnymailInvalidAddress) as exc:
-            raise PermanentError(type(exc).__name__) from exc
-        except AnymailError as exc:
-            raise _provider_error(exc) from exc
         status = getattr(mail, "anymail_status", None)
         return (status.message_id if status is not None and isinstance(status.message_id, str) else "") or (
             message.message_id

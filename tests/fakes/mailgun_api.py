@@ -26,7 +26,14 @@ SIGNING_KEY = "test-signing-key-not-secret"
 class FakeMailgun:
     port: int = 0
     ids: list[str] = field(default_factory=list)
+    # Statuses to answer the next messages with, in order (then 200 again).
+    answers: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def then(self, status: int) -> "FakeMailgun":
+        with self.lock:
+            self.answers.append(status)
+        return self
 
 
 def _handler(fake: FakeMailgun):
@@ -42,9 +49,12 @@ def _handler(fake: FakeMailgun):
                 return
             message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{secrets.token_hex(6)}@{DOMAIN}>"
             with fake.lock:
-                fake.ids.append(message_id)
-            body = json.dumps({"id": message_id, "message": "Queued. Thank you."}).encode()
-            self.send_response(200)
+                status = fake.answers.pop(0) if fake.answers else 200
+                if status == 200:
+                    fake.ids.append(message_id)
+            payload = {"id": message_id, "message": "Queued. Thank you."} if status == 200 else {"message": "No."}
+            body = json.dumps(payload).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
