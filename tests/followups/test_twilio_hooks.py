@@ -254,3 +254,13 @@ def test_a_forged_reply_is_refused_and_stops_nothing(client, sent_text):
 @pytest.mark.parametrize("fields", [{}, {"From": NUMBER}, {"From": NUMBER, "To": FROM_NUMBER, "Body": "x" * 2000}])
 def test_a_reply_missing_fields_is_a_400(client, twilio_api, fields):
     assert signed_post(client, INBOUND, fields).status_code == 400
+
+
+@pytest.mark.parametrize("path", [STATUS, INBOUND])
+def test_a_body_that_is_not_a_form_is_refused_never_a_500(client, twilio_api, path):
+    broken = client.post(path, b"--x\r\nbroken", content_type="multipart/form-data; boundary=\x00bad")
+    garbled = client.post(
+        path, b"\xff\xfe=\xff", content_type="application/x-www-form-urlencoded", HTTP_X_TWILIO_SIGNATURE="abc"
+    )
+    json_body = client.post(path, b'{"MessageSid": 1}', content_type="application/json", HTTP_X_TWILIO_SIGNATURE="a")
+    assert (broken.status_code, garbled.status_code, json_body.status_code) == (400, 403, 403)
