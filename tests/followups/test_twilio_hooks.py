@@ -258,7 +258,9 @@ def test_a_reply_missing_fields_is_a_400(client, twilio_api, fields):
 
 @pytest.mark.parametrize("path", [STATUS, INBOUND])
 def test_a_body_that_is_not_a_form_is_refused_never_a_500(client, twilio_api, path):
-    broken = client.post(path, b"--x\r\nbroken", content_type="multipart/form-data; boundary=\x00bad")
+    broken = client.post(
+        path, b"--x\r\nbroken", content_type="multipart/form-data; boundary=\x00bad", HTTP_X_TWILIO_SIGNATURE="a"
+    )
     garbled = client.post(
         path, b"\xff\xfe=\xff", content_type="application/x-www-form-urlencoded", HTTP_X_TWILIO_SIGNATURE="abc"
     )
