@@ -17,6 +17,10 @@ at-least-once with duplicates made unlikely and harmless:
    after the SMTP server accepted the mail but before the row says "sent",
    the retry carries the same id and mail systems drop the duplicate; "send
    again" starts a new generation, so the client does receive it.
+6. Texts carry no Message-ID. The provider's id (Twilio's SID) is recorded
+   from the send's answer, or, when that answer was lost, from the delivery
+   report that names the row (followups.delivery); a claimed row that already
+   has one is recorded as sent and not sent again.
 """
 
 import dataclasses
