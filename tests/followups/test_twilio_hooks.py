@@ -266,3 +266,10 @@ def test_a_body_that_is_not_a_form_is_refused_never_a_500(client, twilio_api, pa
     )
     json_body = client.post(path, b'{"MessageSid": 1}', content_type="application/json", HTTP_X_TWILIO_SIGNATURE="a")
     assert (broken.status_code, garbled.status_code, json_body.status_code) == (400, 403, 403)
+
+
+def test_a_report_costs_a_few_queries(client, sent_text, django_assert_max_num_queries):
+    # Find the row by SID, one conditional UPDATE, and the savepoint pair around it.
+    for _ in range(2):
+        with django_assert_max_num_queries(4):
+            assert report(client, sent_text, "delivered").status_code == 204
