@@ -27,6 +27,7 @@ from appointments.services import (
     appointment_record_outcome,
     appointment_undo_outcome,
 )
+from engagement import services as engagement
 from followups import services as followups
 from followups.models import ClientLink, OutboxMessage
 from policies import services as policies
@@ -178,6 +179,7 @@ def attendance_undo(*, appointment_id: int, actor) -> UndoOutcome:
             stopped = followups.outbox_cancel_pending(event=event, code=OutboxMessage.CancelCode.UNDONE)
             on_its_way = followups.outbox_on_its_way(event=event)
             policies.fee_void_for_undo(event=event, actor=actor)
+            engagement.checkin_tasks_cancel_for_miss(event=event, actor=actor)
             check = SafetyCheck.objects.filter(missed_session=event, completed_at=None).first()
             if check is not None:
                 policies.safety_check_complete(
@@ -261,6 +263,8 @@ def attendance_correct(
             if check is not None:
                 policies.safety_check_complete(check=check, actor=actor, note="Closed: the outcome was corrected.")
                 notes.append("The open safety check was closed.")
+            if engagement.checkin_tasks_cancel_for_miss(event=closed, actor=actor):
+                notes.append("The check-in task this miss had made was cancelled.")
             fee = FeeAssessment.objects.filter(missed_session=closed).first()
             if fee is not None and fee.state == FeeAssessment.State.PAID:
                 notes.append(
@@ -302,7 +306,10 @@ def missed_session_process(*, event_id: int, now: datetime | None = None) -> boo
     3. A client flagged for a safety check: open the check and alert the
        clinician. Nothing is charged (or sent) until the check is done.
     4. Otherwise assess the fee.
-    5. Stamp `processed_at` in the same transaction, so a crash before the
+    5. The ladder for repeated misses: a check-in task for the clinician for
+       each step this miss reaches (once per client, step and window). It
+       never charges, books or discharges anything.
+    6. Stamp `processed_at` in the same transaction, so a crash before the
        commit leaves the event for the sweep to retry.
 
     Returns True when this call did the work.
@@ -323,6 +330,7 @@ def missed_session_process(*, event_id: int, now: datetime | None = None) -> boo
                 _on_commit_robust(_enqueue_safety_alert, check.pk)
         else:
             policies.fee_assess(event=event, now=now)
+        engagement.checkin_tasks_for_miss(event=event)
         event.processed_at = now
         event.save(update_fields=["processed_at"])
     log.info("missed session processed event_id=%s", event_id)

@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aftercare.services import attendance_correct, attendance_record, attendance_undo, makeup_book, session_move
+from engagement import selectors as engagement_selectors
+from engagement.forms import ReflectionNoteForm
 from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
 from policies.models import FeeAssessment
@@ -74,6 +76,7 @@ def today(request: HttpRequest) -> HttpResponse:
             "safety_checks": policy_selectors.safety_checks_open(membership=request.membership),
             "unreached": followup_selectors.messages_failed(membership=request.membership)[:20],
             "unconfirmed": followup_selectors.unconfirmed_soon(membership=request.membership),
+            "checkins": engagement_selectors.checkin_tasks_open(membership=request.membership),
             "clinicians": clinicians,
             "clinician_id": clinician_id,
         },
@@ -532,6 +535,20 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     audit_access(request=request, action="client.viewed", obj=client)
     policy = policy_selectors.policy_current(membership=request.membership)
     history = Paginator(selectors.client_history(client=client), 50).get_page(request.GET.get("page"))
+    strip = engagement_selectors.engagement_strip(client=client)
+    notes = list(engagement_selectors.reflection_notes_for(membership=request.membership, client=client))
+    if notes:
+        # Private notes are health data: who read which is on file.
+        audit_access(
+            request=request,
+            action="reflection_notes.viewed",
+            client_id=client.pk,
+            changes={"notes": [n.pk for n in notes]},
+        )
+    membership = request.membership
+    note_form = None
+    if membership.is_admin or membership.is_clinician:
+        note_form = ReflectionNoteForm(misses=engagement_selectors.misses_for_notes(client=client))
     return render(
         request,
         "appointments/client_detail.html",
@@ -545,6 +562,11 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "waiver_reasons": FeeAssessment.WaiverReason.choices,
             "followups": followup_selectors.client_messages(client=client),
             "reasons": followup_selectors.client_reasons(client=client),
+            "strip": strip,
+            "engagement": engagement_selectors.engagement_rates(client=client, strip=strip),
+            "notes": notes,
+            "note_form": note_form,
+            "checkins": engagement_selectors.client_checkin_tasks(membership=membership, client=client),
         },
     )
 

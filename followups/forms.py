@@ -14,8 +14,6 @@ class PlanForm(forms.ModelForm):
             "enabled",
             "first_delay_minutes",
             "second_after_days",
-            "repeat_threshold",
-            "repeat_window_days",
             "quiet_start",
             "quiet_end",
             "mention_exercises",

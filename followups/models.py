@@ -48,6 +48,10 @@ class FollowUpPlan(models.Model):
         validators=[MaxValueValidator(30)],
         help_text="Days after the miss for a second, gentler message if the client has not rebooked (0: none).",
     )
+    # No longer read: the ladder for repeated misses (policies.EscalationStep,
+    # Policies → Repeated misses) replaced these two; migration
+    # policies.0003_insight_escalation_steps copied them into each practice's
+    # first step. The columns stay until the next release drops them.
     repeat_threshold = models.PositiveSmallIntegerField(
         default=3,
         validators=[MinValueValidator(2), MaxValueValidator(20)],
@@ -198,6 +202,17 @@ class OutboxMessage(models.Model):
         FAILED = "failed", "Could not reach the client"
         CANCELLED = "cancelled", "Cancelled"
 
+    class DeliveryStatus(models.TextChoices):
+        NONE = "", "No report yet"
+        DELIVERED = "delivered", "Delivered"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Marked as spam"
+        FAILED = "failed", "Failed"
+        UNDELIVERED = "undelivered", "Undelivered"
+
+    # Delivery reports that mean the message did not reach the client.
+    UNREACHED = (DeliveryStatus.BOUNCED, DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+
     class CancelCode(models.TextChoices):
         # The label is what staff read in the message log.
         UNDONE = "undone", "The missed-session mark was undone"
@@ -273,7 +288,17 @@ class OutboxMessage(models.Model):
     # just before the channel is called. An undo cancels a row only before it.
     handed_over_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    provider_message_id = models.CharField(max_length=200, blank=True)
+    # What the provider calls the message: the Twilio message SID for a text, the ESP's message id
+    # (or our own Message-ID under SMTP) for an email. Delivery-status callbacks find the row by it
+    # (followups.delivery). Set once the provider accepted the current generation, and cleared by
+    # "send again"; a row claimed again that already has it is not sent again.
+    provider_message_id = models.CharField(max_length=200, blank=True, db_index=True)
+    # What the provider last told us about the message after it accepted it. Only ever moves
+    # forward (followups.delivery.DELIVERY_RANK): a late "delivered" never hides a bounce.
+    delivery_status = models.CharField(max_length=12, choices=DeliveryStatus.choices, blank=True)
+    delivery_status_at = models.DateTimeField(null=True, blank=True)
+    # Short, and no personal data: the provider's error code or bounce class, never the address.
+    delivery_detail = models.CharField(max_length=100, blank=True)
     # Short, and never the message itself: the failure as the channel reported it.
     last_error = models.CharField(max_length=200, blank=True)
     # The last attempt failed because the channel itself was away (a mail server
@@ -319,7 +344,20 @@ class OutboxMessage(models.Model):
         """What staff read: a row past its point of no return is "On its way", not just "Sending"."""
         if self.status == self.Status.SENDING and self.handed_over_at is not None:
             return "On its way"
+        if self.status == self.Status.SENT and self.delivery_status in self.UNREACHED:
+            return self.Status.FAILED.label
+        if self.status == self.Status.SENT and self.delivery_status == self.DeliveryStatus.DELIVERED:
+            return "Delivered"
+        if self.status == self.Status.SENT and self.delivery_status == self.DeliveryStatus.COMPLAINED:
+            return "Delivered, marked as spam"
         return self.get_status_display()
+
+    @property
+    def could_not_reach(self) -> bool:
+        """The send failed, or the provider reported back that the message did not arrive."""
+        return self.status == self.Status.FAILED or (
+            self.status == self.Status.SENT and self.delivery_status in self.UNREACHED
+        )
 
     @property
     def can_send_again(self) -> bool:

@@ -205,24 +205,54 @@ def session_confirm(*, token: str, now: datetime | None = None) -> Appointment:
         link = services.client_link_find(token=token, purpose=ClientLink.Purpose.CONFIRM, lock=True)
         if link is None or link.appointment_id is None:
             raise services.LinkUnusable
-        appointment = (
-            Appointment.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("practice")
-            .get(pk=link.appointment_id)
-        )
-        if appointment.status != Appointment.Status.SCHEDULED or appointment.start != link.expires_at:
+        appointment = _lock_still_at(appointment_id=link.appointment_id, start=link.expires_at)
+        if appointment is None:
             raise services.LinkUnusable(practice=link.practice)
         if not services.client_link_use(link=link, now=now):
             raise services.LinkUnusable(practice=link.practice)
-        appointment.confirmed_at = now
-        appointment.save(update_fields=["confirmed_at"])
-        audit_record(
-            practice=appointment.practice,
-            actor=None,
-            action="appointment.confirmed",
-            obj=appointment,
-            changes={"by": "client", "start": appointment.start.isoformat()},
-            client_id=appointment.client_id,
-        )
+        _confirm(appointment, now=now, via="link")
     log.info("session confirmed appointment_id=%s", appointment.pk)
     return appointment
+
+
+def session_confirm_by_reply(
+    *, appointment_id: int, start: datetime, now: datetime | None = None
+) -> Appointment | None:
+    """The client answered a reminder by text ("C", "YES"): the same confirmation as the link's.
+
+    None when there is nothing to confirm any more: the session moved, was
+    cancelled, has started, or was confirmed already (a reply sent twice).
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        appointment = _lock_still_at(appointment_id=appointment_id, start=start)
+        if appointment is None or appointment.start <= now or appointment.confirmed_at is not None:
+            return None
+        _confirm(appointment, now=now, via="text reply")
+    log.info("session confirmed by text appointment_id=%s", appointment.pk)
+    return appointment
+
+
+def _lock_still_at(*, appointment_id: int, start: datetime) -> Appointment | None:
+    """The session, locked, if it is still scheduled at `start` (what the client was reminded of)."""
+    appointment = (
+        Appointment.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("practice")
+        .get(pk=appointment_id)
+    )
+    if appointment.status != Appointment.Status.SCHEDULED or appointment.start != start:
+        return None
+    return appointment
+
+
+def _confirm(appointment: Appointment, *, now: datetime, via: str) -> None:
+    appointment.confirmed_at = now
+    appointment.save(update_fields=["confirmed_at"])
+    audit_record(
+        practice=appointment.practice,
+        actor=None,
+        action="appointment.confirmed",
+        obj=appointment,
+        changes={"by": "client", "via": via, "start": appointment.start.isoformat()},
+        client_id=appointment.client_id,
+    )

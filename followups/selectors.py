@@ -48,6 +48,12 @@ def ack_outreach(*, practice_id: int, version: PolicyVersion, now: datetime) -> 
     )
 
 
+def unreached() -> Q:
+    """'Could not reach the client': the send failed, or the provider later reported a bounce or failure."""
+    S = OutboxMessage.Status
+    return Q(status=S.FAILED) | Q(status=S.SENT, delivery_status__in=OutboxMessage.UNREACHED)
+
+
 def ack_request_progress(*, practice_id: int, version: PolicyVersion) -> dict[str, int]:
     """How the requests for `version` are going, in one query (index outbox_ack_idx)."""
     acknowledged = Acknowledgement.objects.filter(client=OuterRef("client_id"), version=version)
@@ -58,15 +64,15 @@ def ack_request_progress(*, practice_id: int, version: PolicyVersion) -> dict[st
     return rows.aggregate(
         total=Count("pk"),
         queued=Count("pk", filter=Q(status__in=[S.PENDING, S.SENDING])),
-        sent=Count("pk", filter=Q(status=S.SENT)),
-        failed=Count("pk", filter=Q(status=S.FAILED)),
+        sent=Count("pk", filter=Q(status=S.SENT) & ~unreached()),
+        failed=Count("pk", filter=unreached()),
         acknowledged=Count("pk", filter=Q(Exists(acknowledged))),
     )
 
 
 def messages_failed(*, membership: Membership) -> QuerySet:
     """'Could not reach the client' items for the Today page."""
-    return messages_for(membership=membership).filter(status=OutboxMessage.Status.FAILED)
+    return messages_for(membership=membership).filter(unreached())
 
 
 def client_messages(*, client: Client) -> QuerySet:

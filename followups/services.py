@@ -17,8 +17,13 @@ at-least-once with duplicates made unlikely and harmless:
    after the SMTP server accepted the mail but before the row says "sent",
    the retry carries the same id and mail systems drop the duplicate; "send
    again" starts a new generation, so the client does receive it.
+6. Texts carry no Message-ID. The provider's id (Twilio's SID) is recorded
+   from the send's answer, or, when that answer was lost, from the delivery
+   report that names the row (followups.delivery); a claimed row that already
+   has one is recorded as sent and not sent again.
 """
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -39,6 +44,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
+from policies import selectors as policy_selectors
 from practice.emails import contact_line, header_safe
 from practice.models import Practice
 from practice.services import audit_record
@@ -170,7 +176,7 @@ def channel_for(client: Client) -> str | None:
     return None
 
 
-def _first_kind(event: NoShowEvent, plan: FollowUpPlan) -> str:
+def _first_kind(event: NoShowEvent) -> str:
     """The wording of the first message: the first of these that fits.
 
     1. A missed intake: there is no relationship yet, so its wording welcomes.
@@ -183,14 +189,9 @@ def _first_kind(event: NoShowEvent, plan: FollowUpPlan) -> str:
     appointment = event.appointment
     if appointment.session_type == Appointment.SessionType.INTAKE:
         return Kind.FIRST_INTAKE
-    since = appointment.start - timedelta(days=plan.repeat_window_days)
-    misses = NoShowEvent.objects.filter(
-        appointment__client_id=appointment.client_id,
-        undone_at=None,
-        appointment__start__gt=since,
-        appointment__start__lte=appointment.start,
-    ).count()
-    if misses >= plan.repeat_threshold:
+    # The ladder (Policies → Repeated misses) is the one definition of a
+    # repeated miss: reaching its lowest step is enough.
+    if policy_selectors.ladder_reached(appointment=appointment):
         return Kind.FIRST_REPEAT
     return Kind.FIRST_LATE_CANCEL if event.kind == NoShowEvent.Kind.LATE_CANCEL else Kind.FIRST
 
@@ -220,7 +221,7 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
     steps = [
         (
             OutboxMessage.Step.FIRST,
-            _first_kind(event, plan),
+            _first_kind(event),
             start + timedelta(minutes=plan.first_delay_minutes),
         )
     ]
@@ -572,14 +573,24 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
     if message is None:
         log.info("outbox claim no longer held message_id=%s", claim.message_id)
         return ""
+    if message.provider_message_id:
+        # The provider took this generation on an earlier attempt whose answer we lost; its
+        # delivery report told us (followups.delivery). Sending again would reach the client twice.
+        return _record_sent(claim, message, message.provider_message_id)
     plan = plan_for(message.practice)
     try:
         purpose = purposes.get(message.purpose)
         verdict = purpose.check(message)
         if verdict:
             return _settle(claim, verdict, now)
-        outgoing = purpose.compose(message, plan, now)
+        outgoing = dataclasses.replace(
+            purpose.compose(message, plan, now),
+            sender=message.practice.sms_from_number,
+            ref=f"{message.pk}.{message.generation}",
+        )
         verdict = _hand_over(claim, purpose, outgoing.template_version)
+        if verdict == ALREADY_TAKEN:
+            return _record_sent(claim, message, "")
         if verdict:
             return _settle(claim, verdict, now)
         provider_id = get_channel(message.channel).send(outgoing)
@@ -597,13 +608,15 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
         error = f"{type(exc).__module__}.{type(exc).__name__}"
         log.warning("outbox message raised message_id=%s error=%s", claim.message_id, error)
         return _record_attempt_failed(claim, message, plan, error, now)
-    if not _mine(claim).update(
-        status=Status.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=provider_id[:200],
-        last_error="",
-        waiting_for_channel=False,
-    ):
+    return _record_sent(claim, message, provider_id)
+
+
+def _record_sent(claim: Claim, message: OutboxMessage, provider_id: str) -> str:
+    """Sent, with the provider's id ("" keeps the one a delivery report already recorded)."""
+    fields = {"status": Status.SENT, "sent_at": timezone.now(), "last_error": "", "waiting_for_channel": False}
+    if provider_id:
+        fields["provider_message_id"] = provider_id[:200]
+    if not _mine(claim).update(**fields):
         # Lost the lease during the send: whoever holds the row now sends it with the same Message-ID.
         log.warning("outbox sent after losing the lease message_id=%s", claim.message_id)
         return ""
@@ -629,6 +642,8 @@ def _catch_up(*, channel: str, now: datetime) -> int:
 
 # The verdict when the claim no longer holds the row at the point of no return.
 LOST = "lost"
+# The verdict when, by the point of no return, a delivery report showed the provider already has it.
+ALREADY_TAKEN = "already_taken"
 
 
 def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
@@ -648,6 +663,8 @@ def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
         )
         if message is None:
             return LOST
+        if message.provider_message_id:
+            return ALREADY_TAKEN
         verdict = purpose.check(message)
         if verdict:
             return verdict
@@ -773,8 +790,23 @@ def outbox_send_again(*, message: OutboxMessage, actor) -> OutboxMessage:
         message.status, message.due_at, message.attempts = Status.PENDING, timezone.now(), 0
         message.cancel_code, message.cancel_reason, message.last_error = "", "", ""
         message.generation += 1
+        # The new generation is a new message to the provider: its id and reports are its own.
+        message.provider_message_id, message.delivery_status, message.delivery_detail = "", "", ""
+        message.delivery_status_at = None
         message.save(
-            update_fields=["status", "due_at", "attempts", "cancel_code", "cancel_reason", "last_error", "generation"]
+            update_fields=[
+                "status",
+                "due_at",
+                "attempts",
+                "cancel_code",
+                "cancel_reason",
+                "last_error",
+                "generation",
+                "provider_message_id",
+                "delivery_status",
+                "delivery_status_at",
+                "delivery_detail",
+            ]
         )
         audit_record(
             practice=message.practice,

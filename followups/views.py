@@ -30,7 +30,7 @@ from .forms import (
     RescheduleForm,
     TemplateForm,
 )
-from .models import ClientLink, MessageTemplate
+from .models import ClientLink, MessageTemplate, OutboxMessage
 
 # Repeated bad links from one address: after this many in the window, stop answering them.
 BAD_LINK_LIMIT = 20
@@ -185,8 +185,14 @@ def _preview(practice, kind: str, subject: str, body: str) -> dict:
 def message_log(request: HttpRequest) -> HttpResponse:
     form = MessageFilterForm(request.GET or None)
     qs = selectors.messages_for(membership=request.membership)
-    if form.is_valid() and form.cleaned_data["status"]:
-        qs = qs.filter(status=form.cleaned_data["status"])
+    status = form.cleaned_data["status"] if form.is_valid() else ""
+    if status == OutboxMessage.Status.FAILED:
+        # Also those the provider reported back as bounced or undelivered.
+        qs = qs.filter(selectors.unreached())
+    elif status == OutboxMessage.Status.SENT:
+        qs = qs.filter(status=status).exclude(selectors.unreached())
+    elif status:
+        qs = qs.filter(status=status)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     audit_access(request=request, action="messages.viewed")
     return render(request, "followups/messages.html", {"page": page, "form": form})

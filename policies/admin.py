@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from practice.admin import PracticeScopedAdmin
 
-from .models import Acknowledgement, FeeAssessment, FeeChange, FeeOverride, PolicyVersion, SafetyCheck
+from .models import Acknowledgement, EscalationStep, FeeAssessment, FeeChange, FeeOverride, PolicyVersion, SafetyCheck
 
 
 class FeeOverrideInline(admin.TabularInline):
@@ -53,3 +53,10 @@ class FeeAssessmentAdmin(PracticeScopedAdmin):
     list_display = ["missed_session", "client", "state", "amount", "rule_detail"]
     list_filter = ["state", "rule"]
     inlines = [FeeChangeInline]
+
+
+@admin.register(EscalationStep)
+class EscalationStepAdmin(PracticeScopedAdmin):
+    """Read-only: the ladder is changed on Policies → Repeated misses, through the audited services."""
+
+    list_display = ["count", "window_days", "title", "updated_at"]

@@ -236,3 +236,40 @@ class FeeChange(models.Model):
         if self.reason_code in FeeAssessment.WaiverReason.values:
             return FeeAssessment.WaiverReason(self.reason_code).label
         return {"undo": "Mark undone"}.get(self.reason_code, "")
+
+
+class EscalationStep(models.Model):
+    """One rung of a practice's supportive ladder for repeated misses (Policies → Repeated misses).
+
+    "`count` misses in `window_days` days" (no-shows and late cancels alike).
+    The ladder is the one definition of a repeated miss: a miss that reaches
+    any step gets the repeat-miss wording (followups.services._first_kind)
+    and a check-in task for the clinician (engagement.services). A step never
+    charges, blocks booking or discharges: those stay human decisions.
+    """
+
+    MIN_COUNT, MAX_COUNT = 2, 20
+    MIN_WINDOW, MAX_WINDOW = 1, 365
+
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="escalation_steps")
+    count = models.PositiveSmallIntegerField(
+        "misses", validators=[MinValueValidator(MIN_COUNT), MaxValueValidator(MAX_COUNT)]
+    )
+    window_days = models.PositiveSmallIntegerField(
+        "within (days)", validators=[MinValueValidator(MIN_WINDOW), MaxValueValidator(MAX_WINDOW)]
+    )
+    title = models.CharField("what the clinician is asked to do", max_length=150)
+    script = models.TextField("suggested script", max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["count", "window_days", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "count", "window_days"], name="one_step_per_count_window"),
+            models.CheckConstraint(condition=Q(count__gte=2, count__lte=20), name="step_count_2_to_20"),
+            models.CheckConstraint(condition=Q(window_days__gte=1, window_days__lte=365), name="step_window_1_to_365"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} misses in {self.window_days} days"

@@ -252,3 +252,44 @@ def makeup_waives(*, missed_start: datetime, makeup_start: datetime, makeup_days
 
 def _kind_label(kind: str) -> str:
     return "no-show" if kind == NO_SHOW else "late-cancel"
+
+
+# The supportive ladder for repeated misses ("N misses in D days"). Windows are
+# calendar days of the practice's zone, like grace windows: "3 in 60 days"
+# counts the misses whose sessions fall on the local date of this one or the
+# 59 local dates before it, whatever DST does in between.
+
+
+def ladder_window_start(*, start: datetime, days: int, zone: ZoneInfo) -> datetime:
+    """The first moment of a ladder window of `days` local days ending on `start`'s local date (UTC)."""
+    first = grace_window_start(start=start, days=days, zone=zone)
+    # A midnight the clocks skip resolves to the next valid time (zoneinfo's fold 0).
+    return datetime.combine(first, datetime.min.time(), tzinfo=zone).astimezone(ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A ladder step a miss reached, the misses it counted, and the first of them (the window's key)."""
+
+    step: object
+    misses: int
+    first_miss: datetime
+
+
+def ladder_reached(
+    steps: Sequence[tuple[int, int, T]], miss_starts: Sequence[datetime], *, at: datetime, zone: ZoneInfo
+) -> list[Reached]:
+    """Which steps the miss of a session starting `at` reaches, lowest first.
+
+    `steps` holds (count, window_days, step) triples; `miss_starts` the starts
+    of the client's live misses (no-shows and late cancels alike), this one
+    included, in any order. A step is reached when at least `count` of them
+    fall in its window ending on `at`'s local date, at or before `at`.
+    """
+    reached = []
+    for count, days, step in sorted(steps, key=lambda s: (s[0], s[1])):
+        since = ladder_window_start(start=at, days=days, zone=zone)
+        inside = sorted(s for s in miss_starts if since <= s <= at)
+        if len(inside) >= count:
+            reached.append(Reached(step=step, misses=len(inside), first_miss=inside[0]))
+    return reached

@@ -5,11 +5,11 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from appointments.models import Appointment, Client
+from appointments.models import Appointment, Client, NoShowEvent
 from practice.models import Membership
 
-from . import services
-from .models import Acknowledgement, FeeAssessment, FeeChange, PolicyVersion, SafetyCheck
+from . import rules, services
+from .models import Acknowledgement, EscalationStep, FeeAssessment, FeeChange, PolicyVersion, SafetyCheck
 
 State = FeeAssessment.State
 
@@ -142,3 +142,33 @@ def missed_appointment_for_makeup(*, membership: Membership, pk: int) -> Appoint
         .select_related("client", "practice")
         .first()
     )
+
+
+def escalation_steps(*, practice_id: int) -> QuerySet:
+    """The practice's ladder for repeated misses, lowest step first (a handful of rows)."""
+    return EscalationStep.objects.filter(practice_id=practice_id).order_by("count", "window_days", "id")
+
+
+def ladder_reached(*, appointment: Appointment) -> list[rules.Reached]:
+    """The ladder steps a miss of `appointment` reaches, lowest first; empty when it is not a repeated miss.
+
+    The one definition of "repeated misses" (the follow-up wording and the
+    check-in tasks both ask here). Two queries: the steps, then the starts of
+    the client's live misses inside the widest window (no-shows and late
+    cancels alike; undone marks do not count).
+    """
+    steps = [(s.count, s.window_days, s) for s in escalation_steps(practice_id=appointment.practice_id)]
+    if not steps:
+        return []
+    zone = appointment.practice.time_zone
+    widest = max(days for _, days, _ in steps)
+    since = rules.ladder_window_start(start=appointment.start, days=widest, zone=zone)
+    starts = list(
+        NoShowEvent.objects.filter(
+            appointment__client_id=appointment.client_id,
+            undone_at=None,
+            appointment__start__gte=since,
+            appointment__start__lte=appointment.start,
+        ).values_list("appointment__start", flat=True)
+    )
+    return rules.ladder_reached(steps, starts, at=appointment.start, zone=zone)

@@ -22,7 +22,15 @@ from practice.services import audit_record
 
 from . import rules
 from . import terms as client_text
-from .models import Acknowledgement, FeeAssessment, FeeChange, FeeOverride, PolicyVersion, SafetyCheck
+from .models import (
+    Acknowledgement,
+    EscalationStep,
+    FeeAssessment,
+    FeeChange,
+    FeeOverride,
+    PolicyVersion,
+    SafetyCheck,
+)
 
 log = logging.getLogger(__name__)
 
@@ -481,3 +489,81 @@ def fees_mark_due(*, now: datetime | None = None, limit: int = 500) -> int:
                 )
                 moved += 1
     return moved
+
+
+# ---------------------------------------------------------------- the ladder for repeated misses
+
+STEP_FIELDS = ("count", "window_days", "title", "script")
+DUPLICATE_STEP = "There is already a step for that many misses in that many days."
+# A ladder is a few steps; the bound keeps its page and the per-miss check small.
+MAX_STEPS = 10
+
+
+def _step_validate(step: EscalationStep) -> None:
+    """Field limits (counts 2..20, windows 1..365) and one step per count and window, as staff-facing messages."""
+    step.full_clean(exclude=["practice"], validate_unique=False, validate_constraints=False)
+    clash = EscalationStep.objects.filter(practice_id=step.practice_id, count=step.count, window_days=step.window_days)
+    if step.pk:
+        clash = clash.exclude(pk=step.pk)
+    if clash.exists():
+        raise ValidationError(DUPLICATE_STEP)
+
+
+def escalation_step_create(
+    *, practice: Practice, actor, count: int, window_days: int, title: str, script: str = ""
+) -> EscalationStep:
+    """Add a step to the ladder, validated and audited (the audit holds the numbers, never the script)."""
+    step = EscalationStep(practice=practice, count=count, window_days=window_days, title=title, script=script)
+    _step_validate(step)
+    if EscalationStep.objects.filter(practice=practice).count() >= MAX_STEPS:
+        raise ValidationError(f"A ladder holds at most {MAX_STEPS} steps. Change or remove one first.")
+    try:
+        with transaction.atomic():
+            step.save()
+            audit_record(
+                practice=practice,
+                actor=actor,
+                action="ladder.step_added",
+                obj=step,
+                changes={"count": count, "window_days": window_days},
+            )
+    except IntegrityError as exc:  # two admins adding the same step at once
+        raise ValidationError(DUPLICATE_STEP) from exc
+    return step
+
+
+def escalation_step_update(*, step: EscalationStep, actor, **fields) -> EscalationStep:
+    """Change a step; the audit names what changed (numbers with their values, text fields by name)."""
+    unknown = set(fields) - set(STEP_FIELDS)
+    if unknown:
+        raise TypeError(f"not step fields: {sorted(unknown)}")
+    before = {name: getattr(step, name) for name in STEP_FIELDS}
+    for name, value in fields.items():
+        setattr(step, name, value)
+    _step_validate(step)
+    changed = {}
+    for name in STEP_FIELDS:
+        if before[name] != getattr(step, name):
+            changed[name] = [before[name], getattr(step, name)] if name in ("count", "window_days") else "changed"
+    if not changed:
+        return step
+    try:
+        with transaction.atomic():
+            step.save()
+            audit_record(practice=step.practice, actor=actor, action="ladder.step_changed", obj=step, changes=changed)
+    except IntegrityError as exc:
+        raise ValidationError(DUPLICATE_STEP) from exc
+    return step
+
+
+def escalation_step_delete(*, step: EscalationStep, actor) -> None:
+    """Take a step off the ladder. Its tasks stay, with their own copy of the title and script."""
+    with transaction.atomic():
+        audit_record(
+            practice=step.practice,
+            actor=actor,
+            action="ladder.step_removed",
+            obj=step,
+            changes={"count": step.count, "window_days": step.window_days},
+        )
+        step.delete()

@@ -113,9 +113,12 @@ class PracticeAdmin(PracticeAdminPermissions, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Settings change on the Settings page, through practice_update (validated,
         # the zone change confirmed, audited); admin only creates practices.
+        # The Twilio number replies are routed by is the operators' (superusers'): a practice
+        # admin who set another practice's number would receive its clients' replies.
+        operators_only = () if request.user.is_superuser else ("sms_from_number",)
         if obj is not None:
-            return SETTINGS_FIELDS
-        return ()
+            return (*SETTINGS_FIELDS, *operators_only)
+        return operators_only
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

@@ -49,3 +49,12 @@ def csv_cell(value: str) -> str:
     Excel and LibreOffice; a leading apostrophe makes it text (OWASP's advice).
     """
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def add_service_error(form, exc: ValidationError) -> None:
+    """Put a service's ValidationError beside the field it names, or above the form."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)

@@ -1,7 +1,7 @@
 """The practice itself: who works there, in which role, and what changed."""
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from timezone_field import TimeZoneField
 
@@ -12,6 +12,16 @@ class Practice(models.Model):
     name = models.CharField(max_length=200)
     time_zone = TimeZoneField(default="America/New_York")
     phone = models.CharField(max_length=40, blank=True)
+    # The Twilio number (E.164) this practice texts from, when it has one of its own; empty: the
+    # shared TWILIO_FROM_NUMBER or messaging service. Replies to it are this practice's
+    # (followups.delivery.sms_reply_handle); set by operators when the number is bought.
+    sms_from_number = models.CharField(
+        "Text messages come from",
+        max_length=20,
+        blank=True,
+        validators=[RegexValidator(r"^\+[1-9]\d{6,14}$", "A number in E.164, e.g. +12125550100.")],
+        help_text="E.164, e.g. +12125550100. Empty: the shared number.",
+    )
     # Messages go out under this name: "Anxiety Clinic" on a lock screen
     # would disclose care.
     sender_name = models.CharField(
@@ -70,6 +80,12 @@ class Practice(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # Replies to a practice's own number are its clients' (followups.delivery.sms_reply_clients).
+            models.UniqueConstraint(
+                fields=["sms_from_number"], condition=~models.Q(sms_from_number=""), name="one_practice_per_sms_number"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

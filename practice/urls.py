@@ -23,6 +23,7 @@ urlpatterns = [
     path("settings/", views.practice_settings, name="practice_settings"),
     path("", include("policies.urls")),
     path("", include("followups.urls")),
+    path("", include("engagement.urls")),
     path("", include("waitlist.urls")),
     path("", include("imports.urls")),
     path("", include("appointments.urls")),

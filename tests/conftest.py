@@ -15,7 +15,8 @@ from .factories import ClientFactory, MembershipFactory, PracticeFactory
 
 # Registered once, so every folder shares one Chromium (Playwright's sync API
 # allows one per process).
-pytest_plugins = ["tests.browser_fixtures"]
+# The provider fakes (Twilio's Messages API, Mailgun's sending API) are fixtures for every folder too.
+pytest_plugins = ["tests.browser_fixtures", "tests.fakes.twilio_api", "tests.fakes.mailgun_api"]
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM
 # then refuses to run unless told it is safe (it is: one thread, no async code).

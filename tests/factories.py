@@ -115,3 +115,19 @@ def ack_token(client, version) -> str:
     from followups.services import client_link_create
 
     return client_link_create(purpose=ClientLink.Purpose.ACKNOWLEDGE, client=client, days=30, policy_version=version)
+
+
+def make_ladder(practice, *steps: tuple[int, int]):
+    """Ladder steps ("count misses in window_days days"); none given: 3 in 90 days, as migrated."""
+    from policies.models import EscalationStep
+
+    return [
+        EscalationStep.objects.create(
+            practice=practice,
+            count=count,
+            window_days=days,
+            title=f"Check in ({count} in {days} days)",
+            script="Hi {first_name}, I wanted to check in. Would a different time or meeting by video help?",
+        )
+        for count, days in (steps or ((3, 90),))
+    ]

@@ -28,3 +28,7 @@ class Outgoing:
     reply_to: str = ""
     # Which wording version the text came from (the outbox row records it).
     template_version: int | None = None
+    # SMS only: the number to send from ("" for the shared TWILIO_FROM_NUMBER or messaging service),
+    # and "<outbox id>.<generation>", which the status callback URL carries back to us.
+    sender: str = ""
+    ref: str = ""

@@ -1,5 +1,6 @@
 import smtplib
 
+from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 
@@ -7,7 +8,11 @@ from .base import ChannelAway, Outgoing, PermanentError, TransientError
 
 
 class EmailChannel:
-    """Django's mail backend: SMTP from EMAIL_URL in production, console or file in the demo."""
+    """Django's mail backend: SMTP from EMAIL_URL, or an email service provider through django-anymail
+    (EMAIL_PROVIDER, docs/operations.md); console or file in the demo.
+
+    `send` returns the id delivery reports will name: the provider's message id
+    when anymail gives one, else our own Message-ID."""
 
     def reachable(self) -> bool:
         """Whether the mail server answers now: open a connection and close it, sending nothing."""
@@ -34,8 +39,14 @@ class EmailChannel:
             connection=get_connection(fail_silently=False),
         )
         mail.attach_alternative(message.html, "text/html")
+        # anymail's errors first: its API errors are also OSErrors (requests' HTTPError), which
+        # below means "no server to talk to".
         try:
             mail.send()
+        except (AnymailRecipientsRefused, AnymailInvalidAddress) as exc:
+            raise PermanentError(type(exc).__name__) from exc
+        except AnymailError as exc:
+            raise _provider_error(exc) from exc
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
             raise PermanentError(type(exc).__name__) from exc
         except smtplib.SMTPResponseException as exc:
@@ -47,4 +58,19 @@ class EmailChannel:
             raise ChannelAway(type(exc).__name__) from exc
         except smtplib.SMTPException as exc:
             raise TransientError(type(exc).__name__) from exc
-        return message.message_id
+        status = getattr(mail, "anymail_status", None)
+        return (status.message_id if status is not None and isinstance(status.message_id, str) else "") or (
+            message.message_id
+        )
+
+
+def _provider_error(exc: AnymailError) -> Exception:
+    """The provider's HTTP answer mapped like SMTP's: its status code only (its text may carry the address)."""
+    code = exc.status_code
+    label = f"{type(exc).__name__} {code or ''}".strip()
+    if code is None or code >= 500 or code in (401, 403):
+        # No answer, the provider failing, or our key refused: every email waits alike.
+        return ChannelAway(label)
+    if code == 429:
+        return TransientError(label)
+    return PermanentError(label)

@@ -42,10 +42,12 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "phonenumber_field",
+    "anymail",
     "practice",
     "appointments",
     "policies",
     "followups",
+    "engagement",
     "waitlist",
     "aftercare",
     "imports",
@@ -198,9 +200,32 @@ EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Reconnect <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Text messages: "console" (log only) or "file" (var/sms/). A provider comes later.
+# An email service provider instead of SMTP, for delivery reports (docs/operations.md).
+# "" keeps EMAIL_URL (SMTP, console, file); "mailgun" sends through Mailgun's API with
+# django-anymail, and its signed tracking webhook (/hooks/mailgun/tracking/) marks rows
+# delivered, bounced or complained.
+EMAIL_PROVIDER = env("EMAIL_PROVIDER", default="")
+ANYMAIL = {
+    "MAILGUN_API_KEY": env("MAILGUN_API_KEY", default=""),
+    "MAILGUN_SENDER_DOMAIN": env("MAILGUN_SENDER_DOMAIN", default=""),
+    "MAILGUN_API_URL": env("MAILGUN_API_URL", default="https://api.mailgun.net/v3"),
+    "MAILGUN_WEBHOOK_SIGNING_KEY": env("MAILGUN_WEBHOOK_SIGNING_KEY", default=""),
+}
+if EMAIL_PROVIDER == "mailgun":
+    EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+
+# Text messages: "console" (log only), "file" (var/sms/) or "twilio" (docs/operations.md).
 SMS_BACKEND = env("SMS_BACKEND", default="console")
 SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(VAR_DIR / "sms"))
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+# Texts come from this number, or from the messaging service's pool when the number is empty.
+TWILIO_FROM_NUMBER = env("TWILIO_FROM_NUMBER", default="")
+TWILIO_MESSAGING_SERVICE_SID = env("TWILIO_MESSAGING_SERVICE_SID", default="")
+# Only tests change this (a fake Messages API on 127.0.0.1).
+TWILIO_API_BASE = env("TWILIO_API_BASE", default="https://api.twilio.com").rstrip("/")
+# Seconds to wait on Twilio's API; like EMAIL_TIMEOUT, well inside the outbox lease.
+TWILIO_TIMEOUT = env.int("TWILIO_TIMEOUT", default=15)
 
 # Celery. REDIS_URL (or CELERY_BROKER_URL) picks Redis; with neither, kombu's
 # filesystem transport under var/ needs no server at all.
@@ -317,6 +342,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # Twilio's client logs each request's URL and headers at INFO: nothing we need, and a
+        # lookup URL can carry a phone number.
+        "twilio": {"level": "WARNING"},
         "django.request": {"filters": ["redact_paths"]},
         "django.server": {"filters": ["redact_paths"]},
     },

@@ -171,3 +171,20 @@ def test_the_demo_s_first_reminded_client_gets_a_fee_free_move_offered_inside_th
     reminded.refresh_from_db()
     assert reminded.start == start and reminded.client_response == "moved"
     assert not NoShowEvent.objects.filter(appointment=reminded).exists()
+
+
+def test_seed_demo_gives_the_ladder_one_check_in_and_a_note_once():
+    from engagement.models import CheckInTask, ReflectionNote
+    from policies.models import EscalationStep
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    tasks = list(CheckInTask.objects.values_list("pk", flat=True))
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    assert list(CheckInTask.objects.values_list("pk", flat=True)) == tasks
+    practice = Practice.objects.get(name="Demo Practice")
+    assert EscalationStep.objects.filter(practice=practice).count() == 2
+    # The two Saturdays reach "2 in 30 days" (and "3 in 60" too if the random history had a miss).
+    task = CheckInTask.objects.get(practice=practice, step__count=2)
+    assert task.is_open and task.clinician.username == "therapist" and task.misses >= 2
+    assert set(CheckInTask.objects.values_list("client", flat=True)) == {task.client_id}
+    assert ReflectionNote.objects.filter(practice=practice, client=task.client).count() == 1

@@ -15,7 +15,7 @@ from appointments.services import client_update
 from followups import services
 from followups.models import ClientLink, FollowUpPlan, MessageTemplate, OutboxMessage
 from tests.concurrency import run_concurrently
-from tests.factories import AppointmentFactory, ClientFactory, make_policy
+from tests.factories import AppointmentFactory, ClientFactory, make_ladder, make_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,7 @@ def plan(practice):
     plan.first_delay_minutes = 60
     plan.second_after_days = 3
     plan.save()
+    make_ladder(practice)  # repeated misses: 3 in 90 days, as every practice was migrated to
     return plan
 
 

@@ -11,7 +11,7 @@ from aftercare import services as aftercare
 from aftercare import tasks
 from followups import services
 from followups.models import OutboxMessage
-from tests.factories import AppointmentFactory
+from tests.factories import AppointmentFactory, make_ladder
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +24,7 @@ def plan(practice):
     plan = services.plan_for(practice)
     plan.first_delay_minutes, plan.second_after_days = 0, 3
     plan.save()
+    make_ladder(practice)  # repeated misses: 3 in 90 days, as every practice was migrated to
     return plan
 
 

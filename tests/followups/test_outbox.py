@@ -315,8 +315,10 @@ def test_a_message_sent_again_gets_a_new_message_id_and_a_retry_keeps_it(
     services.outbox_send_again(message=first, actor=therapist)
     assert deliver(first) == "sent"
     # Say the worker died after the server accepted it, before the row said "sent": the row
-    # stays in "sending", the sweep puts it back, and it goes once more.
-    OutboxMessage.objects.filter(pk=first.pk).update(status="sending", lease_until=timezone.now() - timedelta(hours=1))
+    # stays in "sending" with no provider id recorded, the sweep puts it back, and it goes once more.
+    OutboxMessage.objects.filter(pk=first.pk).update(
+        status="sending", lease_until=timezone.now() - timedelta(hours=1), provider_message_id=""
+    )
     assert services.outbox_release_expired() == 1
     assert deliver(first) == "sent"
     again, retry = (m.extra_headers["Message-ID"] for m in mailoutbox[1:])

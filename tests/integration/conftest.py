@@ -28,6 +28,7 @@ from django.db import connection
 from kombu.utils.url import maybe_sanitize_url
 
 from practice.celery import app
+from tests.fakes.twilio_api import fake_twilio_server, point_settings_at, twilio_env
 
 READY_TIMEOUT = 60  # seconds for the worker to start
 TASK_TIMEOUT = 30  # seconds for one task to be done
@@ -162,14 +163,32 @@ def running_worker(tmp_path_factory, **extra_env):
 
 
 @pytest.fixture(scope="package")
-def celery_worker_process(django_db_setup, tmp_path_factory):
+def worker_twilio():
+    """The fake Twilio Messages API the package's worker texts through (tests/fakes/twilio_api.py)."""
+    with fake_twilio_server() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="package")
+def celery_worker_process(django_db_setup, tmp_path_factory, worker_twilio):
     """One worker for the tests of this folder; it needs the test database created first.
 
     Stopped after the last of them, so that it never works on what later
     tests publish, and before `django_db_setup` drops the test database.
+    Its texts go to the package's fake Twilio API.
     """
-    with running_worker(tmp_path_factory) as worker:
+    with running_worker(tmp_path_factory, **twilio_env(worker_twilio)) as worker:
         yield worker
+
+
+@pytest.fixture
+def texts(worker_twilio, settings):
+    """The worker's fake Twilio API, emptied for this test; this process signs callbacks with its token."""
+    with worker_twilio.lock:
+        worker_twilio.requests.clear()
+        worker_twilio.answers.clear()
+    point_settings_at(settings, worker_twilio)
+    return worker_twilio
 
 
 class Worker:

@@ -19,10 +19,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from aftercare.services import attendance_record
 from appointments.models import Appointment, Availability, Client, NoShowEvent
 from appointments.services import appointment_book, appointment_record_outcome, availability_add, client_create
+from engagement import services as engagement
+from engagement.models import ReflectionNote
 from followups import services as followups
 from followups.models import ClientLink, FollowUpPlan, ReminderPlan
 from policies import rules
-from policies.models import Acknowledgement, FeeAssessment, PolicyVersion
+from policies.models import Acknowledgement, EscalationStep, FeeAssessment, PolicyVersion
 from policies.services import acknowledgement_record, fee_assess, policy_version_create
 from practice.models import Membership, Practice
 from practice.two_factor import APP_DEVICE_NAME, secret_for_typing
@@ -30,6 +32,22 @@ from waitlist import services as waitlist
 from waitlist.models import FreedSlot, WaitlistEntry
 
 User = get_user_model()
+
+DEMO_LADDER = [
+    (
+        2,
+        30,
+        "Check in personally",
+        "Hi {first_name}, it's been a couple of weeks since we last met and I wanted to check in. How are you doing?",
+    ),
+    (
+        3,
+        60,
+        "Suggest a conversation about what would help",
+        "Hi {first_name}, I've noticed our sessions have been hard to make lately. Would a different time, "
+        "meeting by video, or meeting more or less often suit you better? There's no wrong answer.",
+    ),
+]
 DEMO_PASSWORD = "demo"  # noqa: S105 - demo accounts only, printed for the user
 
 FIRST_NAMES = [
@@ -121,6 +139,8 @@ class Command(BaseCommand):
                 self._followups(practice)
                 booked = self._sessions(practice, staff, clients, number)
                 booked += self._reminded_sessions(practice, staff, clients)
+                self._ladder(practice)
+                booked += self._repeated_misses(practice, staff, clients)
                 # Misses on past days are history, not fresh work: the
                 # after-miss pipeline is for misses marked from now on.
                 NoShowEvent.objects.filter(
@@ -213,6 +233,53 @@ class Command(BaseCommand):
                 quiet_start=time(0, 0),
                 quiet_end=time(0, 0),
             )
+
+    def _ladder(self, practice) -> None:
+        """The demo's ladder for repeated misses (Policies → Repeated misses); later edits stand."""
+        for count, days, title, script in DEMO_LADDER:
+            EscalationStep.objects.get_or_create(
+                practice=practice, count=count, window_days=days, defaults={"title": title, "script": script}
+            )
+
+    def _repeated_misses(self, practice, staff, clients) -> int:
+        """One client of `therapist` missed the last two Saturdays: the client page's strip shows it, and
+        Today shows the check-in the ladder gave, with a reflection note the therapist wrote."""
+        therapist = staff["therapist"]
+        client = next(
+            c for c in clients[8:] if c.clinician_id == therapist.pk and not c.needs_safety_check and not c.is_archived
+        )
+        tz = practice.time_zone
+        today = timezone.now().astimezone(tz).date()
+        last_saturday = today - timedelta(days=(today.weekday() - 5) % 7 or 7)
+        booked = 0
+        event = None
+        for weeks in (1, 0):
+            start = timezone.make_aware(datetime.combine(last_saturday - timedelta(weeks=weeks), time(10)), tz)
+            appointment = Appointment.objects.filter(clinician=therapist, start=start).first()
+            if appointment is None:
+                [appointment] = appointment_book(
+                    practice=practice,
+                    client=client,
+                    clinician=therapist,
+                    start=start,
+                    end=start + timedelta(minutes=50),
+                    actor=None,
+                )
+                booked += 1
+                event = appointment_record_outcome(
+                    appointment_id=appointment.pk, outcome="no_show", actor=therapist, now=appointment.end
+                ).event
+        if event is not None:
+            event.processed_at = timezone.now()
+            event.save(update_fields=["processed_at"])
+            engagement.checkin_tasks_for_miss(event=event)
+        if not ReflectionNote.objects.filter(client=client, author=therapist).exists():
+            engagement.reflection_note_create(
+                membership=therapist.membership,
+                client=client,
+                text="Saturday mornings seem hard. Offer a weekday evening or a video session.",
+            )
+        return booked
 
     def _reminders(self, practice) -> None:
         """Demo plan: one email 24 hours before (set once; later edits stand)."""
