@@ -130,7 +130,8 @@ def main() -> None:
     from aftercare.services import attendance_record
     from appointments.models import Appointment, Client
     from followups.services import plan_for
-    from practice.models import Membership, Practice
+    from practice.models import Membership
+    from practice.services import practice_create
 
     broker = os.environ.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem"
     backend = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
@@ -155,7 +156,14 @@ def main() -> None:
         baseline.append(inbox.arrivals[key] - started)
     inbox.arrivals.clear()
 
-    practice = Practice.objects.create(name="Bench Practice", sender_name="Bench Office", phone="+1 555 0100")
+    # Born as every practice is (default plans and ladder), so each miss pays the ladder's check.
+    practice = practice_create(
+        name="Bench Practice",
+        time_zone="America/New_York",
+        country="US",
+        sender_name="Bench Office",
+        phone="+1 212 555 0100",
+    ).practice
     clinician = get_user_model().objects.create_user("bench-clinician", email="clin@example.com")
     Membership.objects.create(practice=practice, user=clinician, role=Membership.Role.CLINICIAN)
     plan = plan_for(practice)

@@ -86,6 +86,8 @@ class CheckInTask(models.Model):
     missed_session = models.ForeignKey(NoShowEvent, on_delete=models.CASCADE, related_name="checkin_tasks")
     first_miss = models.DateTimeField()
     # Copied from the step, so a later edit of the ladder changes no task already given.
+    # step_number: the step's place on the ladder when the task was given (1 = gentlest), shown on Today.
+    step_number = models.PositiveSmallIntegerField(default=1)
     title = models.CharField(max_length=150)
     misses = models.PositiveSmallIntegerField()
     window_days = models.PositiveSmallIntegerField()

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from appointments.models import Client, NoShowEvent
@@ -95,60 +96,98 @@ def _script_for(script: str, client: Client) -> str:
     return script.replace("{first_name}", client.first_name)
 
 
+def _highest(reached: list) -> object:
+    """The highest step a miss reached: the last of them in the ladder's own order (count, then window).
+
+    The ladder climbs towards its most supportive suggestion, so that is the one the clinician gets.
+    """
+    return max(reached, key=lambda r: (r.step.count, r.step.window_days, r.step.pk))
+
+
 def checkin_tasks_for_miss(*, event: NoShowEvent) -> list[CheckInTask]:
-    """Write the check-in tasks a miss's ladder steps ask for, in the caller's transaction.
+    """Write the check-in task a miss's ladder asks for, in the caller's transaction.
 
     1. Ask the ladder which steps this miss reaches (policies.selectors.ladder_reached,
        the one definition of repeated misses, no-shows and late cancels alike).
-    2. For each, one task per client, step and first miss of the window: a
-       task already there (a redelivery, or an earlier miss of the same run)
-       is left as it is; one cancelled by an undo is opened again for this miss.
-    3. Audited as the system (no actor). Never charges, books or discharges.
+    2. Keep only the highest step reached: one miss gives at most one task,
+       the most supportive suggestion (a miss that reaches "2 in 30" and
+       "3 in 60" gets the second only).
+    3. One task per client, step and first miss of the window: a task already
+       there (a redelivery, or an earlier miss of the same run) is left as it
+       is; one cancelled by an undo is opened again for this miss.
+    4. Audited as the system (no actor). Never charges, books or discharges.
 
-    Returns the tasks this call created or reopened.
+    Returns the tasks this call created or reopened (none or one).
     """
     appointment = event.appointment
     client = appointment.client
+    reached_all = policy_selectors.ladder_reached(appointment=appointment)
+    if not reached_all:
+        return []
+    reached = _highest(reached_all)
+    step = reached.step
     made = []
-    for reached in policy_selectors.ladder_reached(appointment=appointment):
-        step = reached.step
-        existing = CheckInTask.objects.filter(client=client, step=step, first_miss=reached.first_miss).first()
-        if existing is not None:
-            if existing.cancelled_at is not None and existing.done_at is None:
-                existing.cancelled_at = None
-                existing.missed_session = event
-                existing.misses = reached.misses
-                existing.save(update_fields=["cancelled_at", "missed_session", "misses"])
-                audit_record(practice=appointment.practice, actor=None, action="checkin.reopened", obj=existing)
-                made.append(existing)
-            continue
-        try:
-            with transaction.atomic():  # a savepoint: losing the race to create it is not an error
-                task = CheckInTask.objects.create(
-                    practice_id=appointment.practice_id,
-                    client=client,
-                    clinician_id=client.clinician_id,
-                    step=step,
-                    missed_session=event,
-                    first_miss=reached.first_miss,
-                    title=step.title,
-                    misses=reached.misses,
-                    window_days=step.window_days,
-                    script=_script_for(step.script, client),
-                )
-        except IntegrityError:
-            continue
-        audit_record(
-            practice=appointment.practice,
-            actor=None,
-            action="checkin.created",
-            obj=task,
-            changes={"step": step.pk, "misses": reached.misses, "window_days": step.window_days},
-        )
-        made.append(task)
+    existing = CheckInTask.objects.filter(client=client, step=step, first_miss=reached.first_miss).first()
+    if existing is not None:
+        if existing.cancelled_at is not None and existing.done_at is None:
+            existing.cancelled_at = None
+            existing.missed_session = event
+            existing.misses = reached.misses
+            existing.save(update_fields=["cancelled_at", "missed_session", "misses"])
+            audit_record(practice=appointment.practice, actor=None, action="checkin.reopened", obj=existing)
+            made.append(existing)
+    else:
+        task = _task_create(event=event, reached=reached, number=_step_number(step))
+        if task is not None:
+            made.append(task)
     if made:
         log.info("check-in tasks written event_id=%s tasks=%s", event.pk, [t.pk for t in made])
     return made
+
+
+def _step_number(step) -> int:
+    """The step's place on its practice's ladder now, 1 for the gentlest (copied onto the task)."""
+    return (
+        policy_selectors.escalation_steps(practice_id=step.practice_id)
+        .filter(
+            Q(count__lt=step.count)
+            | Q(count=step.count, window_days__lt=step.window_days)
+            | Q(count=step.count, window_days=step.window_days, pk__lt=step.pk)
+        )
+        .count()
+        + 1
+    )
+
+
+def _task_create(*, event: NoShowEvent, reached, number: int) -> CheckInTask | None:
+    appointment = event.appointment
+    client = appointment.client
+    step = reached.step
+    try:
+        with transaction.atomic():  # a savepoint: losing the race to create it is not an error
+            task = CheckInTask.objects.create(
+                practice_id=appointment.practice_id,
+                client=client,
+                clinician_id=client.clinician_id,
+                step=step,
+                step_number=number,
+                missed_session=event,
+                first_miss=reached.first_miss,
+                title=step.title,
+                misses=reached.misses,
+                window_days=step.window_days,
+                script=_script_for(step.script, client),
+            )
+    except IntegrityError:
+        return None
+    audit_record(
+        practice=appointment.practice,
+        actor=None,
+        action="checkin.created",
+        obj=task,
+        changes={"step": step.pk, "step_number": number, "misses": reached.misses, "window_days": step.window_days},
+    )
+    return task
 
 
 def checkin_tasks_cancel_for_miss(*, event: NoShowEvent, actor) -> int:

@@ -48,18 +48,6 @@ class FollowUpPlan(models.Model):
         validators=[MaxValueValidator(30)],
         help_text="Days after the miss for a second, gentler message if the client has not rebooked (0: none).",
     )
-    # No longer read: the ladder for repeated misses (policies.EscalationStep,
-    # Policies → Repeated misses) replaced these two; migration
-    # policies.0003_insight_escalation_steps copied them into each practice's
-    # first step. The columns stay until the next release drops them.
-    repeat_threshold = models.PositiveSmallIntegerField(
-        default=3,
-        validators=[MinValueValidator(2), MaxValueValidator(20)],
-        help_text="A miss that makes this many in the repeat window uses the repeat-miss wording.",
-    )
-    repeat_window_days = models.PositiveSmallIntegerField(
-        default=90, validators=[MinValueValidator(1), MaxValueValidator(366)]
-    )
     quiet_start = models.TimeField(default=quiet_start_default, help_text="Nothing is sent from this time…")
     quiet_end = models.TimeField(default=quiet_end_default, help_text="…until this time, in the practice's time zone.")
     mention_exercises = models.BooleanField(

@@ -498,6 +498,29 @@ DUPLICATE_STEP = "There is already a step for that many misses in that many days
 # A ladder is a few steps; the bound keeps its page and the per-miss check small.
 MAX_STEPS = 10
 
+# The ladder every new practice starts with (practice.services.practice_create,
+# and so seed_demo): the one source of default steps. Gentlest first; a miss
+# that reaches both gets the second, most supportive one (engagement.services).
+# Admins change them on Policies → Repeated misses. Migration
+# policies.0004_insight_ladder_from_plan keeps its own frozen copy for
+# practices that existed before the ladder (their old 3-in-90 threshold).
+DEFAULT_LADDER = (
+    (
+        2,
+        30,
+        "Check in personally",
+        "Hi {first_name}, it's been a little while since we last met and I wanted to check in. How are you doing?",
+    ),
+    (
+        3,
+        60,
+        "Suggest a conversation about what would help",
+        "Hi {first_name}, I've noticed a few of our sessions haven't worked out lately, and I wanted to check in. "
+        "Would something else suit you better: a different time, meeting by video, or meeting more or less often? "
+        "There's no wrong answer; I'd like our sessions to fit your life.",
+    ),
+)
+
 
 def _step_validate(step: EscalationStep) -> None:
     """Field limits (counts 2..20, windows 1..365) and one step per count and window, as staff-facing messages."""
@@ -567,3 +590,27 @@ def escalation_step_delete(*, step: EscalationStep, actor) -> None:
             changes={"count": step.count, "window_days": step.window_days},
         )
         step.delete()
+
+
+def escalation_steps_default_create(*, practice: Practice) -> list[EscalationStep]:
+    """Give a practice that has no ladder yet the default steps, in the caller's transaction.
+
+    Called when a practice is born (practice.services.practice_create); a
+    practice that already has steps keeps them. Audited as the system.
+    """
+    if EscalationStep.objects.filter(practice=practice).exists():
+        return []
+    made = []
+    for count, window_days, title, script in DEFAULT_LADDER:
+        step = EscalationStep.objects.create(
+            practice=practice, count=count, window_days=window_days, title=title, script=script
+        )
+        audit_record(
+            practice=practice,
+            actor=None,
+            action="ladder.step_added",
+            obj=step,
+            changes={"count": count, "window_days": window_days, "default": True},
+        )
+        made.append(step)
+    return made

@@ -4,12 +4,15 @@ import hashlib
 import logging
 import secrets
 import zoneinfo
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import phonenumbers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -149,6 +152,137 @@ def _plain(value):
     if value is None or isinstance(value, bool | int | str):
         return value
     return str(value)
+
+
+# ------------------------------------------------------------------ a new practice
+
+
+@dataclass(frozen=True)
+class PracticeCreated:
+    """What practice_create made: the practice and, if asked, its first admin's invitation and link token.
+
+    The token is shown once (the command prints it for the operator) and only
+    its SHA-256 is stored, as for every invitation.
+    """
+
+    practice: Practice
+    invitation: StaffInvitation | None = None
+    token: str = ""
+
+
+def _one_line(value: str, *, field: str, errors: dict, required: bool = True, max_length: int = 200) -> str:
+    value = (value or "").strip()
+    if any(c in value for c in "\r\n"):
+        errors[field] = "Keep this on one line."
+    elif required and not value:
+        errors[field] = "This cannot be empty."
+    elif len(value) > max_length:
+        errors[field] = f"Keep this under {max_length + 1} characters."
+    return value
+
+
+def practice_create(
+    *,
+    name: str,
+    time_zone: str,
+    country: str,
+    sender_name: str = "",
+    phone: str = "",
+    first_admin_email: str = "",
+    first_admin_first_name: str = "",
+    first_admin_last_name: str = "",
+    actor: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> PracticeCreated:
+    """The one place a practice is born (the `practice_create` command and seed_demo call it).
+
+    1. Check everything first, so bad input changes nothing: a name of its own
+       (case-insensitive), a time zone from the tz database, a country
+       phonenumbers knows, a well-formed address no account uses yet.
+    2. In one transaction: the practice, its default plans (follow-ups and
+       reminders, the models' defaults) and its default ladder
+       (policies.services.DEFAULT_LADDER), audited.
+    3. If an address is given, an invitation for the first practice admin and
+       its link token, in the same transaction: nobody else can invite before
+       an admin exists. It is not emailed (the operator hands the link over;
+       emailing would make a second token and break the printed one).
+
+    The practice sits below the apps whose defaults it makes, so their
+    services are imported here, where a practice is born, and nowhere else.
+    """
+    from followups import reminders as reminder_services
+    from followups import services as followup_services
+    from policies import services as policy_services
+
+    now = now or timezone.now()
+    errors: dict[str, str] = {}
+    name = _one_line(name, field="name", errors=errors)
+    sender_name = _one_line(sender_name or name, field="sender_name", errors=errors, max_length=100)
+    time_zone = (time_zone or "").strip()
+    if time_zone not in zoneinfo.available_timezones():
+        errors["time_zone"] = "Unknown time zone. Use a name from the tz database, e.g. Europe/London."
+    country = (country or "").strip().upper()
+    if country not in phonenumbers.SUPPORTED_REGIONS:
+        errors["country"] = "Unknown country. Use a two-letter code, e.g. GB or US."
+    e164 = ""
+    if phone and "country" not in errors:
+        e164, ok = normalise_phone(phone, country)
+        if not ok:
+            errors["phone"] = phone_problem(phone, country)
+    email = _one_line(first_admin_email, field="email", errors=errors, required=False, max_length=254)
+    first_name = _one_line(first_admin_first_name, field="first_name", errors=errors, required=False, max_length=150)
+    last_name = _one_line(first_admin_last_name, field="last_name", errors=errors, required=False, max_length=150)
+    if email and "email" not in errors:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = "Enter a valid email address, e.g. alex@example.org."
+        else:
+            if _address_in_use(email):
+                errors["email"] = ADDRESS_IN_USE
+    if name and "name" not in errors and Practice.objects.filter(name__iexact=name).exists():
+        errors["name"] = "A practice with this name already exists. Choose another name."
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic(durable=True):
+        practice = Practice(name=name, time_zone=time_zone, country=country, sender_name=sender_name, phone=e164)
+        practice.full_clean()
+        practice.save()
+        audit_record(
+            practice=practice,
+            actor=actor,
+            action="practice.created",
+            obj=practice,
+            changes={"time_zone": time_zone, "country": country},
+        )
+        followup_services.plan_for(practice)
+        reminder_services.plan_for(practice)
+        policy_services.escalation_steps_default_create(practice=practice)
+        invitation, token = None, ""
+        if email:
+            token = secrets.token_urlsafe(32)
+            invitation = StaffInvitation.objects.create(
+                practice=practice,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                role=Membership.Role.ADMIN,
+                is_clinician=False,
+                invited_by=actor,
+                token_hash=token_hash(token),
+                sent_at=now,
+                expires_at=now + timedelta(days=StaffInvitation.VALID_DAYS),
+            )
+            audit_record(
+                practice=practice,
+                actor=actor,
+                action="staff.invited",
+                obj=invitation,
+                changes={"role": invitation.role, "is_clinician": False, "first_admin": True},
+            )
+    log.info("practice created practice_id=%s invitation_id=%s", practice.pk, invitation.pk if invitation else None)
+    return PracticeCreated(practice=practice, invitation=invitation, token=token)
 
 
 # ------------------------------------------------------------------ staff

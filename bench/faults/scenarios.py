@@ -30,7 +30,8 @@ from followups.models import ClientLink, OutboxMessage
 from followups.services import client_link_create, plan_for
 from policies.models import FeeAssessment
 from policies.services import policy_version_create
-from practice.models import Membership, Practice
+from practice.models import Membership
+from practice.services import practice_create
 
 from .stack import Stack
 from .web import Browser, Tally, slot_values
@@ -91,9 +92,10 @@ class Scenario:
         self.logs_at = stack.log_sizes()
         self.last_fault = None
         tag = f"{name}-{int(time.time() * 1000) % 10_000_000}"
-        self.practice = Practice.objects.create(name=f"Faults {tag}", sender_name="Faults Office", phone="+1 555 0100")
-        self.practice.time_zone = "UTC"
-        self.practice.save(update_fields=["time_zone"])
+        # Born as every practice is (default plans and ladder).
+        self.practice = practice_create(
+            name=f"Faults {tag}", time_zone="UTC", country="US", sender_name="Faults Office", phone="+1 212 555 0100"
+        ).practice
         user = get_user_model().objects.create_user(f"clin-{tag}", email=f"clin-{tag}@faults.invalid")
         user.set_password(PASSWORD)
         user.save()

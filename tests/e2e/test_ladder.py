@@ -69,7 +69,9 @@ def test_the_ladder_creates_shows_and_closes_its_check_in(
 
     clinician.reload()
     checkins = clinician.locator("#checkins")
-    expect(checkins).to_contain_text("Robin Reed: Check in personally, by phone if you can (2 misses in 30 days)")
+    expect(checkins).to_contain_text(
+        "Robin Reed: Check in personally, by phone if you can (step 1 of the ladder: 2 misses in 30 days)"
+    )
     page_check(clinician, "/ (a check-in to do)")
     checkins.get_by_role("link", name="Record what I did for Robin Reed").click()
     expect(clinician.get_by_role("heading", level=1, name="Check in with Robin Reed")).to_be_visible()

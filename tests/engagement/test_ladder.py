@@ -98,9 +98,7 @@ def test_no_shows_and_late_cancels_count_alike_and_switch_the_wording(plan, ther
 
 
 @time_machine.travel(AFTERNOON, tick=False)
-def test_the_wording_follows_the_ladder_not_the_old_plan_fields(plan, therapist, client_of_therapist):
-    plan.repeat_threshold, plan.repeat_window_days = 2, 365  # no longer read
-    plan.save()
+def test_the_wording_follows_the_ladder_only(plan, therapist, client_of_therapist):
     mark(client_of_therapist, therapist, start=timezone.now() - timedelta(days=40))
     event = mark(client_of_therapist, therapist, start=timezone.now() - timedelta(hours=1))
     assert first_kind(event) == "first"  # no ladder: nothing counts as repeated
@@ -141,8 +139,10 @@ def test_undoing_another_miss_leaves_the_task_alone(plan, therapist, client_of_t
 
 
 @time_machine.travel(AFTERNOON, tick=False)
-def test_two_steps_reached_at_once_give_one_task_each(plan, therapist, client_of_therapist):
-    make_ladder(client_of_therapist.practice, (2, 30), (3, 60))
+def test_a_miss_reaching_two_steps_gives_one_task_for_the_highest_even_delivered_again(
+    plan, therapist, client_of_therapist
+):
+    lower, higher = make_ladder(client_of_therapist.practice, (2, 30), (3, 60))
     for days in (45, 10):
         tasks.process_missed_session(
             mark(client_of_therapist, therapist, start=timezone.now() - timedelta(days=days)).pk
@@ -150,7 +150,32 @@ def test_two_steps_reached_at_once_give_one_task_each(plan, therapist, client_of
     assert CheckInTask.objects.count() == 0  # 45 days apart: 2 in 30 not reached
     third = mark(client_of_therapist, therapist, start=timezone.now() - timedelta(hours=1))
     tasks.process_missed_session(third.pk)
-    assert sorted(CheckInTask.objects.values_list("step__count", flat=True)) == [2, 3]
+    # 2 in 30 and 3 in 60 both reached: one task, the higher step's, which says it is step 2.
+    [task] = CheckInTask.objects.all()
+    assert (task.step, task.step_number, task.misses, task.title) == (higher, 2, 3, higher.title)
+    assert AuditEvent.objects.filter(action="checkin.created").count() == 1
+
+    # Redelivered, processed again by hand, or asked directly: still that one task.
+    type(third).objects.filter(pk=third.pk).update(processed_at=None)
+    tasks.process_missed_session(third.pk)
+    assert services.checkin_tasks_for_miss(event=third) == []
+    assert list(CheckInTask.objects.values_list("pk", flat=True)) == [task.pk]
+
+    # The next miss of the same run reaches both steps again: the run's task is already there.
+    fourth = mark(client_of_therapist, therapist, start=timezone.now() - timedelta(minutes=30))
+    tasks.process_missed_session(fourth.pk)
+    assert CheckInTask.objects.count() == 1
+
+
+@time_machine.travel(AFTERNOON, tick=False)
+def test_a_miss_reaching_only_the_lower_step_gets_that_step(plan, therapist, client_of_therapist):
+    lower, _ = make_ladder(client_of_therapist.practice, (2, 30), (3, 60))
+    for hours in (72, 1):
+        tasks.process_missed_session(
+            mark(client_of_therapist, therapist, start=timezone.now() - timedelta(hours=hours)).pk
+        )
+    [task] = CheckInTask.objects.all()
+    assert (task.step, task.step_number, task.misses) == (lower, 1, 2)
 
 
 @time_machine.travel(AFTERNOON, tick=False)

@@ -137,6 +137,8 @@ def test_today_shows_the_clinicians_own_check_ins_and_admins_all(
         client.force_login(user)
         body = client.get(reverse("appointments:today")).content.decode()
         assert ("Record what I did" in body) is sees, user
+        # The row says which step of the ladder gave the task.
+        assert (f"{task.title} (step {task.step_number} of the ladder: 2 misses in 30 days)" in body) is sees, user
         status = client.get(reverse("engagement:checkin", args=[task.pk])).status_code
         assert status == (200 if sees else 404), user
 

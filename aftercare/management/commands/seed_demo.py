@@ -24,30 +24,16 @@ from engagement.models import ReflectionNote
 from followups import services as followups
 from followups.models import ClientLink, FollowUpPlan, ReminderPlan
 from policies import rules
-from policies.models import Acknowledgement, EscalationStep, FeeAssessment, PolicyVersion
+from policies.models import Acknowledgement, FeeAssessment, PolicyVersion
 from policies.services import acknowledgement_record, fee_assess, policy_version_create
 from practice.models import Membership, Practice
+from practice.services import practice_create
 from practice.two_factor import APP_DEVICE_NAME, secret_for_typing
 from waitlist import services as waitlist
 from waitlist.models import FreedSlot, WaitlistEntry
 
 User = get_user_model()
 
-DEMO_LADDER = [
-    (
-        2,
-        30,
-        "Check in personally",
-        "Hi {first_name}, it's been a couple of weeks since we last met and I wanted to check in. How are you doing?",
-    ),
-    (
-        3,
-        60,
-        "Suggest a conversation about what would help",
-        "Hi {first_name}, I've noticed our sessions have been hard to make lately. Would a different time, "
-        "meeting by video, or meeting more or less often suit you better? There's no wrong answer.",
-    ),
-]
 DEMO_PASSWORD = "demo"  # noqa: S105 - demo accounts only, printed for the user
 
 FIRST_NAMES = [
@@ -131,15 +117,18 @@ class Command(BaseCommand):
         if not 1 <= practices <= 5:
             raise CommandError("--practices takes a number from 1 to 5.")
         for number in range(1, practices + 1):
+            # Born through the one service (default plans and ladder), in its own transaction.
+            practice, fresh = self._practice(number)
             with transaction.atomic():
-                practice, staff = self._practice(number)
+                staff = self._staff(practice, number)
                 clients = self._clients(practice, staff, number)
                 self._availability(practice, staff)
                 self._policy(practice, staff, clients)
-                self._followups(practice)
+                if fresh:
+                    self._followups(practice)
+                    self._reminders(practice)
                 booked = self._sessions(practice, staff, clients, number)
                 booked += self._reminded_sessions(practice, staff, clients)
-                self._ladder(practice)
                 booked += self._repeated_misses(practice, staff, clients)
                 # Misses on past days are history, not fresh work: the
                 # after-miss pipeline is for misses marked from now on.
@@ -163,16 +152,25 @@ class Command(BaseCommand):
         for device in TOTPDevice.objects.filter(user__username__in=self._admins, confirmed=True).select_related("user"):
             self.stdout.write(f"  {device.user.username}: {secret_for_typing(device)}")
 
-    def _practice(self, number: int):
+    def _practice(self, number: int) -> tuple[Practice, bool]:
+        """The demo practice, made by practice_create the first time (True) and found after."""
         name = "Demo Practice" if number == 1 else f"Demo Practice {number}"
-        practice, _ = Practice.objects.get_or_create(
-            name=name,
-            defaults={
-                "time_zone": "America/New_York",
-                "phone": f"+1 212 555 010{number}",
-                "sender_name": "Maple Street Office" if number == 1 else f"Office {number}",
-            },
-        )
+        practice = Practice.objects.filter(name=name).first()
+        if practice is not None:
+            return practice, False
+        try:
+            made = practice_create(
+                name=name,
+                time_zone="America/New_York",
+                country="US",
+                phone=f"+1 212 555 010{number}",
+                sender_name="Maple Street Office" if number == 1 else f"Office {number}",
+            )
+        except ValidationError as exc:
+            raise CommandError(f"Could not create {name}: {exc.messages}") from exc
+        return made.practice, True
+
+    def _staff(self, practice, number: int) -> dict:
         suffix = "" if number == 1 else f"-{number}"
         staff = {}
         people = [
@@ -201,7 +199,7 @@ class Command(BaseCommand):
                 TOTPDevice.objects.get_or_create(user=user, confirmed=True, defaults={"name": APP_DEVICE_NAME})
                 self._admins.append(username)
             staff[key] = user
-        return practice, staff
+        return staff
 
     def _availability(self, practice, staff) -> None:
         """Mon-Fri 09:00-12:00 and 13:00-17:00, at the practice's session length, buffer and grid.
@@ -224,22 +222,10 @@ class Command(BaseCommand):
     def _followups(self, practice) -> None:
         """A short first-message delay and no quiet hours, so the whole journey can
         be tried at once at any hour (real practices start with 60 minutes and
-        20:00-08:00). Set once; later edits stand."""
-        if not FollowUpPlan.objects.filter(practice=practice).exists():
-            FollowUpPlan.objects.create(
-                practice=practice,
-                first_delay_minutes=2,
-                second_after_days=3,
-                quiet_start=time(0, 0),
-                quiet_end=time(0, 0),
-            )
-
-    def _ladder(self, practice) -> None:
-        """The demo's ladder for repeated misses (Policies → Repeated misses); later edits stand."""
-        for count, days, title, script in DEMO_LADDER:
-            EscalationStep.objects.get_or_create(
-                practice=practice, count=count, window_days=days, defaults={"title": title, "script": script}
-            )
+        20:00-08:00). Set when the demo practice is born; later edits stand."""
+        FollowUpPlan.objects.filter(practice=practice).update(
+            first_delay_minutes=2, second_after_days=3, quiet_start=time(0, 0), quiet_end=time(0, 0)
+        )
 
     def _repeated_misses(self, practice, staff, clients) -> int:
         """One client of `therapist` missed the last two Saturdays: the client page's strip shows it, and
@@ -282,15 +268,14 @@ class Command(BaseCommand):
         return booked
 
     def _reminders(self, practice) -> None:
-        """Demo plan: one email 24 hours before (set once; later edits stand)."""
-        ReminderPlan.objects.get_or_create(practice=practice, defaults={"first_hours": 24, "first_channel": "email"})
+        """Demo plan: one email 24 hours before (set when the demo practice is born; later edits stand)."""
+        ReminderPlan.objects.filter(practice=practice).update(first_hours=24, first_channel="email")
 
     def _reminded_sessions(self, practice, staff, clients) -> int:
         """Two sessions a little over a day from now, so `make run` shows their reminders going out
         within the hour (the minute sweep). Tomorrow's other sessions get theirs as their time comes;
         those whose reminder time passed before the demo was seeded show as skipped, with the reason.
         A run that finds a session in that hour already adds nothing."""
-        self._reminders(practice)
         now = timezone.now().replace(second=0, microsecond=0)
         soon = now + timedelta(hours=24)
         if Appointment.objects.filter(practice=practice, start__gt=soon, start__lte=soon + timedelta(hours=1)).exists():
