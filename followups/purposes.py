@@ -159,7 +159,7 @@ def reminder_check(message: OutboxMessage) -> str:
         return CancelCode.ARCHIVED
     if client.reminders_opt_out:
         return CancelCode.OPTED_OUT
-    if not reminders.plans_of(message.practice)[0].enabled:
+    if not reminders.reminder_plan_of(message.practice).enabled:
         return CancelCode.REMINDERS_OFF
     return _consent(message)
 
