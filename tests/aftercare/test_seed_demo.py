@@ -1,6 +1,7 @@
 from datetime import time, timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -132,3 +133,20 @@ def test_seed_demo_shows_reminders_going_out_for_tomorrows_sessions():
         practice=practice, purpose="reminder", status="pending", due_at__lte=later, appointment__start__gt=later
     )
     assert pending.count() >= 1
+
+
+def test_seed_demo_has_a_reminder_that_goes_out_at_the_first_minute_sweep(mailoutbox):
+    """`make run`: the first minute's sweep writes a reminder for a session tomorrow and sends it."""
+    from followups import tasks
+    from followups.models import OutboxMessage
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    practice = Practice.objects.get(name="Demo Practice")
+    first_minute = timezone.now() + timedelta(minutes=1)
+    with time_machine.travel(first_minute, tick=False):
+        assert tasks.sweep_reminders() >= 1
+        assert tasks.send_due() >= 1
+    sent = OutboxMessage.objects.filter(practice=practice, purpose="reminder", status="sent")
+    assert sent.count() >= 1
+    assert all(row.appointment.start.date() >= timezone.now().date() for row in sent)
+    assert {m.to[0] for m in mailoutbox} >= {row.client.email for row in sent}
