@@ -303,8 +303,10 @@ class Claim:
 
     message_id: int
     token: str
-    # The row's purpose when the claim read it (the sweeps do), so sending fetches only what it needs.
+    # The row's purpose and channel when the claim read them (the sweeps do), so sending fetches only
+    # what it needs and a batch asks "is the channel back?" once.
     purpose: str = ""
+    channel: str = ""
 
 
 def lease_length() -> timedelta:
@@ -344,19 +346,20 @@ def outbox_claim_batch(*, size: int, now: datetime | None = None) -> list[Claim]
     """
     now = now or timezone.now()
     with transaction.atomic():
-        purposes = dict(
-            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+        found = {
+            pk: (purpose, channel)
+            for pk, purpose, channel in OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=Status.PENDING, due_at__lte=now)
             .order_by("due_at")
-            .values_list("pk", "purpose")[:size]
-        )
-        ids = list(purposes)
+            .values_list("pk", "purpose", "channel")[:size]
+        }
+        ids = list(found)
         if not ids:
             return []
         fields = _claim_fields(now)
         if len(ids) == 1:
             claimed = OutboxMessage.objects.filter(pk=ids[0], status=Status.PENDING).update(**fields)
-            return [Claim(message_id=ids[0], token=fields["claim_token"], purpose=purposes[ids[0]])] if claimed else []
+            return [Claim(ids[0], fields["claim_token"], *found[ids[0]])] if claimed else []
         # One UPDATE for the batch, a token of its own for each row (CASE on the id).
         tokens = {pk: secrets.token_hex(16) for pk in ids}
         fields["claim_token"] = Case(*(When(pk=pk, then=Value(token)) for pk, token in tokens.items()))
@@ -366,7 +369,7 @@ def outbox_claim_batch(*, size: int, now: datetime | None = None) -> list[Claim]
             ours = OutboxMessage.objects.filter(pk__in=ids, status=Status.SENDING, claim_token__in=tokens.values())
             kept = set(ours.values_list("pk", flat=True))
             tokens = {pk: token for pk, token in tokens.items() if pk in kept}
-    return [Claim(message_id=pk, token=token, purpose=purposes[pk]) for pk, token in tokens.items()]
+    return [Claim(pk, token, *found[pk]) for pk, token in tokens.items()]
 
 
 def outbox_unclaim(*, claims: list[Claim]) -> int:
@@ -581,7 +584,7 @@ def _plan_of(practice: Practice) -> FollowUpPlan:
         return plan_for(practice)
 
 
-def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
+def outbox_deliver(*, claim: Claim, now: datetime | None = None, catch_up: bool = True) -> str:
     """Send one claimed row, whatever its purpose, and record how it went. Returns the row's new status.
 
     Nothing happens unless `claim` still holds the row (status "sending", this
@@ -652,7 +655,8 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None) -> str:
     log.info(
         "outbox message sent message_id=%s purpose=%s channel=%s", claim.message_id, message.purpose, message.channel
     )
-    _catch_up(channel=message.channel, now=timezone.now())
+    if catch_up:  # a batch (outbox_send_due) does this once for all its rows
+        _catch_up(channel=message.channel, now=timezone.now())
     return Status.SENT
 
 
@@ -772,13 +776,21 @@ def outbox_send_due(*, limit: int, batch: int = 1) -> int:
             break
         claimed += len(claims)
         batch_claimed = time.monotonic()
-        for index, claim in enumerate(claims):
-            outbox_deliver(claim=claim)
-            rest = claims[index + 1 :]
-            now = time.monotonic()
-            if rest and (now - started >= SEND_DUE_BUDGET_SECONDS or now - batch_claimed >= half_lease):
-                claimed -= outbox_unclaim(claims=rest)
-                return claimed
+        sent_by: set[str] = set()
+        try:
+            for index, claim in enumerate(claims):
+                # One row at a time (batch 1) keeps the catch-up after each send, as before.
+                if outbox_deliver(claim=claim, catch_up=batch == 1) == Status.SENT and batch > 1:
+                    sent_by.add(claim.channel)
+                rest = claims[index + 1 :]
+                now = time.monotonic()
+                if rest and (now - started >= SEND_DUE_BUDGET_SECONDS or now - batch_claimed >= half_lease):
+                    claimed -= outbox_unclaim(claims=rest)
+                    return claimed
+        finally:
+            # The channel took messages: rows waiting out a backoff because it was away go now.
+            for channel in sent_by - {""}:
+                _catch_up(channel=channel, now=timezone.now())
     return claimed
 
 
