@@ -57,7 +57,7 @@ bench: venv
 # BENCH_COUNT sessions (10,000 by default) fall due in the same minute; see bench/reminders.py.
 bench-reminders: venv
 	mkdir -p var
-	$(BIN)/python bench/reminders.py --count $${BENCH_COUNT:-10000}
+	$(BIN)/python bench/reminders.py --count $${BENCH_COUNT:-10000} --pool $${BENCH_POOL:-prefork}
 
 # The fault suite (issue 8): PostgreSQL, its own Redis, real workers, beat, gunicorn and SMTP;
 # tens of minutes at full scale. Not part of `make test` or CI. See docs/operations.md.

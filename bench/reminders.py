@@ -47,6 +47,7 @@ class Result:
     count: int
     practices: int
     target_seconds: float
+    pool: str = "prefork"
     minute: float = 0.0
     receipts: int = 0
     unique_ids: int = 0
@@ -214,7 +215,18 @@ def _count(stack: Stack, result: Result) -> None:
     result.per_worker = dict(workers)
 
 
-def run(*, count: int = 10_000, practices: int = 20, target: float = 180.0, timeout: float = 900.0) -> Result:
+def _start_thread_worker(stack: Stack, index: int) -> None:
+    stack.workers[index] = stack._spawn(
+        f"worker-{index}",
+        [sys.executable, "-m", "celery", "-A", "practice", "worker", "--pool=threads", "--concurrency=2"]
+        + ["-Q", stack.env["CELERY_QUEUE"], "-n", f"faults-{index}@%h", "--without-gossip", "--without-mingle"]
+        + ["-l", "INFO"],
+    )
+
+
+def run(
+    *, count: int = 10_000, practices: int = 20, target: float = 180.0, timeout: float = 900.0, pool: str = "prefork"
+) -> Result:
     _free_disk_check()
     redis_port = int(os.environ.get("BENCH_REDIS_PORT", "6391"))
     if not port_is_free(redis_port):
@@ -225,6 +237,10 @@ def run(*, count: int = 10_000, practices: int = 20, target: float = 180.0, time
     database_url, drop_database = database_create(base_url)
     stack = Stack(database_url=database_url, redis_port=redis_port, logs=logs)
     stack.env["CELERY_QUEUE"] = "bench_reminders"
+    if pool == "threads":
+        # As the Procfile runs a worker: a thread pool of 2; one sending task per thread.
+        stack.env["OUTBOX_SEND_FANOUT"] = str(2 * len(stack.workers))
+        stack.start_worker = lambda index: _start_thread_worker(stack, index)
     os.environ.update({**stack.env, "LOG_LEVEL": "WARNING"})
 
     import django
@@ -232,7 +248,7 @@ def run(*, count: int = 10_000, practices: int = 20, target: float = 180.0, time
     django.setup()
     from django.core.management import call_command
 
-    result = Result(count=count, practices=practices, target_seconds=target)
+    result = Result(count=count, practices=practices, target_seconds=target, pool=pool)
     print(f"reminder bench: {count} sessions in {practices} practices; logs in {logs}", flush=True)
     try:
         call_command("migrate", verbosity=0)
@@ -295,12 +311,17 @@ def _report(result: Result, started: datetime, logs: Path) -> None:
     folder = ROOT / "bench" / "results"
     folder.mkdir(exist_ok=True)
     path = folder / f"reminders-{started:%Y-%m-%d}.md"
-    command = f"make bench-reminders BENCH_COUNT={result.count}"
+    command = f"make bench-reminders BENCH_COUNT={result.count}" + (
+        f" BENCH_POOL={result.pool}" if result.pool != "prefork" else ""
+    )
     cores = os.cpu_count()
+    workers = "2 workers x 1 process" if result.pool == "prefork" else "2 workers x 2 threads (as the Procfile)"
+    load = "load average {:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
     with path.open("a", encoding="utf-8") as f:
         f.write(
-            f"\n## {started:%Y-%m-%d %H:%M} UTC: `{command}` ({cores} cores, PostgreSQL, Redis, "
-            f"2 workers x 1 process, beat, aiosmtpd sink on 127.0.0.1)\n\n{text}\n\nLogs: `{logs.relative_to(ROOT)}`\n"
+            f"\n## {started:%Y-%m-%d %H:%M} UTC: `{command}` ({cores} cores shared, {load} at the end; "
+            f"PostgreSQL, Redis, {workers}, beat, aiosmtpd sink on 127.0.0.1)\n\n{text}\n\n"
+            f"Logs: `{logs.relative_to(ROOT)}`\n"
         )
     print(f"written to {path.relative_to(ROOT)}")
 
@@ -369,6 +390,12 @@ def main() -> int:
     parser.add_argument("--practices", type=int, default=20)
     parser.add_argument("--target", type=float, default=180.0, help="seconds from the minute to the last message")
     parser.add_argument("--profile", action="store_true", help="profile the sweep and the send in one process")
+    parser.add_argument(
+        "--pool",
+        choices=["prefork", "threads"],
+        default="prefork",
+        help="each worker one process (prefork -c 1), or as the Procfile runs it (threads -c 2)",
+    )
     args = parser.parse_args()
     if args.profile:
         report = profile(count=args.count, practices=args.practices)
@@ -377,7 +404,7 @@ def main() -> int:
         with path.open("a", encoding="utf-8") as f:
             f.write(f"\n## Profile: `python bench/reminders.py --profile --count {args.count}`\n\n{report}")
         return 0
-    result = run(count=args.count, practices=args.practices, target=args.target)
+    result = run(count=args.count, practices=args.practices, target=args.target, pool=args.pool)
     return 0 if result.met else 1
 
 

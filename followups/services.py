@@ -3,9 +3,10 @@
 The outbox serves every purpose (followups/purposes.py). Delivery is
 at-least-once with duplicates made unlikely and harmless:
 1. One row per idempotency key ("followup:<miss>:<step>", "ack:<client>:<version>").
-2. A worker claims a small batch of rows (pending → sending), each with a
-   random claim token of its own and a lease (OUTBOX_LEASE_SECONDS). Every change it makes after that
-   is conditional on its token and "sending": once its lease is lost and the
+2. A worker claims rows (pending → sending), one at a time or, for the
+   reminder senders, a small batch, each with a random claim token of its own
+   and a lease (OUTBOX_LEASE_SECONDS). Every change it makes after that is
+   conditional on its token and "sending": once its lease is lost and the
    minute sweep has given the row to another worker, it changes nothing.
 3. Just before sending, the row's purpose checks it again (for a follow-up:
    undo, rebooked, contacted, archived, consent, safety hold), and a short

@@ -11,7 +11,7 @@ SEND_CHUNK = 200
 
 def send_fanout() -> int:
     """How many `send_due` tasks a sweep that wrote rows starts: one per worker process (OUTBOX_SEND_FANOUT)."""
-    return getattr(settings, "OUTBOX_SEND_FANOUT", 2)
+    return settings.OUTBOX_SEND_FANOUT
 
 
 # Idempotent: the claim lets one worker send a row once; a redelivery finds it taken or done.
