@@ -116,3 +116,14 @@ def test_a_changed_mail_setting_never_reuses_the_old_connection(due_reminders, s
     assert tasks.send_due() == 1
     # locmem: a fresh connection per message, none held.
     assert email._held.connection is None
+
+
+def test_a_reminder_is_sent_in_a_bounded_number_of_queries(due_reminders, mailoutbox):
+    """About 8 a reminder (fetch, link, terms, wording, hand-over lock and stamp, sent, a share of the claim)."""
+    with CaptureQueriesContext(connection) as queries:
+        assert tasks.send_due() == 5
+    assert len(mailoutbox) == 5
+    # Savepoints are the test's own transaction (outside a test, atomic blocks are BEGIN/COMMIT).
+    sql = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    # The sweep's own few (release lost leases, channels in backoff, the claims, the catch-up), then per row.
+    assert len(sql) <= 6 + 8 * 5
