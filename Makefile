@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint fmt bench faults check venv clean
+.PHONY: run test lint fmt bench bench-reminders faults check venv clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,12 @@ check: venv
 bench: venv
 	mkdir -p var
 	$(BIN)/python bench/latency.py --count $${BENCH_COUNT:-100}
+
+# The reminder sweep at scale (issue 9): PostgreSQL, its own Redis, 2 workers, beat and an SMTP sink.
+# BENCH_COUNT sessions (10,000 by default) fall due in the same minute; see bench/reminders.py.
+bench-reminders: venv
+	mkdir -p var
+	$(BIN)/python bench/reminders.py --count $${BENCH_COUNT:-10000} --pool $${BENCH_POOL:-prefork}
 
 # The fault suite (issue 8): PostgreSQL, its own Redis, real workers, beat, gunicorn and SMTP;
 # tens of minutes at full scale. Not part of `make test` or CI. See docs/operations.md.

@@ -309,7 +309,8 @@ class OutboxMessage(models.Model):
             ),
         ]
         indexes = [
-            # followups.services.outbox_claim_next: the minute sweep (aftercare.tasks.sweep_followups).
+            # followups.services.outbox_claim_batch: the sending sweeps (aftercare.tasks.sweep_followups,
+            # followups.tasks.send_due).
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="outbox_due_idx"),
             # followups.services._catch_up: rows in backoff because their channel was away.
             models.Index(
