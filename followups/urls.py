@@ -17,7 +17,6 @@ urlpatterns = [
     path("c/<str:token>/", views.confirm, name="confirm"),
     path("cancel/<str:token>/", views.session_response, {"purpose": "cant_make_it"}, name="cant_make_it"),
     path("move/<str:token>/", views.session_response, {"purpose": "move"}, name="move"),
-
     path("hooks/twilio/status/", hooks.twilio_status, name="twilio_status"),
     path("hooks/twilio/inbound/", hooks.twilio_inbound, name="twilio_inbound"),
     path("hooks/mailgun/tracking/", hooks.email_tracking, name="email_tracking"),

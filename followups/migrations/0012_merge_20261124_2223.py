@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('followups', '0010_prov_delivery_status'),
-        ('followups', '0011_resp_reason_appointment_required'),
+        ("followups", "0010_prov_delivery_status"),
+        ("followups", "0011_resp_reason_appointment_required"),
     ]
 
-    operations = [
-    ]
+    operations = []

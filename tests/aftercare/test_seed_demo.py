@@ -159,6 +159,7 @@ def test_the_demo_s_first_reminded_client_gets_a_fee_free_move_offered_inside_th
     assert reminded.start == start and reminded.client_response == "moved"
     assert not NoShowEvent.objects.filter(appointment=reminded).exists()
 
+
 def test_seed_demo_gives_the_ladder_one_check_in_and_a_note_once():
     from engagement.models import CheckInTask, ReflectionNote
     from policies.models import EscalationStep
