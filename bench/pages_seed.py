@@ -163,6 +163,8 @@ def main() -> None:
                 rule="no_show" if e.kind == NoShowEvent.Kind.NO_SHOW else "late_cancel",
                 rule_detail="Bench fee",
                 due_at=e.recorded_at + timedelta(days=7),
+                session_start=by_id[e.appointment_id].start,
+                clinician_id=by_id[e.appointment_id].clinician_id,
             )
             for e in events
         )
