@@ -148,6 +148,23 @@ def load(port: int, path: str, cookie: str, seconds: float) -> dict:
     }
 
 
+def measure(port: int, pages: list, args) -> dict[str, list[dict]]:
+    """Every page once per round, rounds interleaved, after a short warm-up of both workers."""
+    for _, path, page_cookie in pages:  # cached templates, imports, connections
+        load(port, path, page_cookie, 0.5)
+    results: dict[str, list[dict]] = {label: [] for label, _, _ in pages}
+    for number in range(args.rounds):
+        for label, path, page_cookie in pages:
+            result = load(port, path, page_cookie, args.seconds)
+            results[label].append(result)
+            print(
+                f"round {number + 1}  {label:<40} {result['rps']:7.1f} req/s  p50 {result['p50']:6.1f} ms"
+                f"  p99 {result['p99']:6.1f} ms  {result['bytes'] / 1024:6.1f} KB  {result['statuses']}",
+                flush=True,
+            )
+    return results
+
+
 def database_fresh(url: str) -> None:
     import psycopg
 
@@ -166,6 +183,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 6)))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is (no rebuild)")
+    parser.add_argument(
+        "--large",
+        type=int,
+        nargs="?",
+        const=1_000_000,
+        default=0,
+        help="then add 1,000 practices with this many appointments (default 1M) and measure again",
+    )
     parser.add_argument("--out", default=None, help="Markdown file (default bench/results/pages-<date>.md)")
     args = parser.parse_args()
 
@@ -232,19 +257,14 @@ def main() -> None:
             ("Policies", "/policies/", cookie),
         ]
         load_before = os.getloadavg()
-        for _, path, page_cookie in pages:  # warm both workers (cached templates, imports)
-            load(port, path, page_cookie, 0.5)
-        results: dict[str, list[dict]] = {label: [] for label, _, _ in pages}
-        for number in range(args.rounds):
-            for label, path, page_cookie in pages:
-                result = load(port, path, page_cookie, args.seconds)
-                results[label].append(result)
-                print(
-                    f"round {number + 1}  {label:<40} {result['rps']:7.1f} req/s  p50 {result['p50']:6.1f} ms"
-                    f"  p99 {result['p99']:6.1f} ms  {result['bytes'] / 1024:6.1f} KB  {result['statuses']}",
-                    flush=True,
-                )
+        results = measure(port, pages, args)
         load_after = os.getloadavg()
+        large = None
+        if args.large:
+            print(f"growing the database by {args.large} appointments and their rows ...", flush=True)
+            began = time.monotonic()
+            print(run(python, "manage.py", "bench_build_large", "--appointments", str(args.large)).strip(), flush=True)
+            large = {"seconds": time.monotonic() - began, "results": measure(port, pages, args)}
     finally:
         gunicorn.terminate()
         try:
@@ -254,6 +274,8 @@ def main() -> None:
         log.close()
 
     report = render(results, pages, seed, args, load_before, load_after)
+    if large is not None:
+        report += render_large(results, large, pages, args)
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"pages-{datetime.now(UTC).date()}.md"
     out.write_text(report)
     print(report)
@@ -290,6 +312,29 @@ def render(results, pages, seed, args, load_before, load_after) -> str:
                 f"{result['p50']:.1f} | {result['p99']:.1f} | {result['bytes'] / 1024:.1f} | {signed_ratio:.2f} | "
                 f"{anon_ratio:.2f} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def render_large(small, large, pages, args) -> str:
+    lines = [
+        "",
+        f"## The same practice in a database of 1,000 more practices ({args.large} more appointments, missed "
+        f"sessions, fees and messages; built in {large['seconds']:.0f} s by `manage.py bench_build_large`)",
+        "",
+        "Target: every page's p50 within 1.3× of the small database's (same run, same server).",
+        "",
+        "| page | p50 small ms | p50 large ms | large ÷ small | req/s small | req/s large |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, _, _ in pages:
+        p50_small = statistics.median(r["p50"] for r in small[label])
+        p50_large = statistics.median(r["p50"] for r in large["results"][label])
+        rps_small = statistics.median(r["rps"] for r in small[label])
+        rps_large = statistics.median(r["rps"] for r in large["results"][label])
+        lines.append(
+            f"| {label} | {p50_small:.1f} | {p50_large:.1f} | {p50_large / p50_small:.2f} | {rps_small:.1f} | "
+            f"{rps_large:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
