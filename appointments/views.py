@@ -27,6 +27,9 @@ from .access import get_appointment_for_user, get_client_for_user, get_series_fo
 from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, CorrectionForm, MoveForm, OutcomeForm
 from .models import Appointment, Availability, Client
 
+# The client page's fees, follow-ups and reasons show at most this many, newest first.
+CLIENT_SECTION_CAP = 50
+
 
 def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
     """The clinician picked in the filter, if any, and the choices to show.
@@ -570,6 +573,9 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             changes={"notes": [n.pk for n in notes]},
         )
     membership = request.membership
+    # Bounded (issue 11): the latest of each; the Fees page and the message log have them all.
+    fees = list(policy_selectors.client_fees(client=client)[:CLIENT_SECTION_CAP])
+    followups = list(followup_selectors.client_messages(client=client)[:CLIENT_SECTION_CAP])
     note_form = None
     if membership.is_admin or membership.is_clinician:
         note_form = ReflectionNoteForm(misses=engagement_selectors.misses_for_notes(client=client))
@@ -580,12 +586,13 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "client": client,
             "history": history,
             "summary": selectors.client_attendance(client=client),
-            "fees": policy_selectors.client_fees(client=client),
+            "fees": fees,
+            "section_cap": CLIENT_SECTION_CAP,
             "policy": policy,
             "acknowledgement": policy_selectors.client_acknowledgement(client=client, version=policy),
             "waiver_reasons": FeeAssessment.WaiverReason.choices,
-            "followups": followup_selectors.client_messages(client=client),
-            "reasons": followup_selectors.client_reasons(client=client),
+            "followups": followups,
+            "reasons": followup_selectors.client_reasons(client=client)[:CLIENT_SECTION_CAP],
             "strip": strip,
             "engagement": engagement_selectors.engagement_rates(client=client, strip=strip),
             "notes": notes,

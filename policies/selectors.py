@@ -97,7 +97,7 @@ def client_fees(*, client: Client) -> QuerySet:
         .exclude(Q(missed_session__undone_at__isnull=False) & ~Q(state=State.PAID))
         .select_related("policy_version", "charged_under", "missed_session__appointment")
         .prefetch_related(_closing_changes())
-        .order_by("-missed_session__appointment__start", "-id")
+        .order_by("-session_start", "-id")
     )
 
 

@@ -139,3 +139,28 @@ def test_week_pages_show_no_other_practices_sessions(client, front_desk, practic
     response = client.get(reverse("appointments:week"))
     assert response.status_code == 200
     assert _rows(response) == []
+
+
+def test_client_page_shows_the_latest_fees_and_follow_ups_and_says_so(
+    client, therapist, client_of_therapist, practice, monkeypatch
+):
+    from aftercare import services as aftercare
+    from aftercare import tasks
+    from appointments import views
+    from tests.factories import make_policy
+
+    make_policy(practice)
+    for hours_ago in (30, 20, 10):
+        start = datetime.now(UTC) - timedelta(hours=hours_ago)
+        appointment = AppointmentFactory(client=client_of_therapist, start=start, end=start + timedelta(minutes=50))
+        event = aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event
+        tasks.process_missed_session(event.pk)
+    monkeypatch.setattr(views, "CLIENT_SECTION_CAP", 2)
+    client.force_login(therapist)
+    response = client.get(reverse("appointments:client_detail", args=[client_of_therapist.pk]))
+    page = response.content.decode()
+    assert len(response.context["fees"]) == 2
+    assert len(response.context["followups"]) == 2
+    assert 'id="client-fees-capped"' in page and 'id="client-followups-capped"' in page
+    newest = max(f.session_start for f in response.context["fees"])
+    assert response.context["fees"][0].session_start == newest
