@@ -38,6 +38,8 @@ from policies import services as policies
 from practice import timefmt
 from practice.emails import send_email
 from practice.services import audit_record
+from waitlist import services as waitlist
+from waitlist.models import FreedSlot
 
 from .services import LinkUnusable, SlotTaken, _enqueue_missed_session, _on_commit_robust
 
@@ -185,7 +187,13 @@ def client_cant_make_it(
             obj=appointment,
             changes={"by": "client", "late": late, "start": appointment.start.isoformat()},
         )
-        # waitlist: time freed
+        # The time is free for the waitlist, in this transaction.
+        waitlist.slot_freed(
+            appointment=appointment,
+            start=appointment.start,
+            end=appointment.end,
+            cause=FreedSlot.Cause.LATE_CANCEL if late else FreedSlot.Cause.CANCELLED,
+        )
         _on_commit_robust(_enqueue_response_notice, appointment.pk, "")
     log.info("client can't make it appointment_id=%s late=%s", appointment.pk, late)
     return appointment
@@ -223,7 +231,13 @@ def client_move(*, token: str, purpose: str, start: datetime, now: datetime | No
             raise SlotTaken from exc
         if not followups.client_link_use(link=link, now=now, new_appointment=appointment):
             raise LinkUnusable(practice=link.practice)
-        # waitlist: time freed
+        # The time the session left is free for the waitlist, in this transaction.
+        waitlist.slot_freed(
+            appointment=appointment,
+            start=old_start,
+            end=old_start + appointment.duration,
+            cause=FreedSlot.Cause.MOVED,
+        )
         _on_commit_robust(_enqueue_response_notice, appointment.pk, old_start.isoformat())
     log.info("client moved appointment_id=%s", appointment.pk)
     return appointment

@@ -23,6 +23,7 @@ from appointments.services import (
     OutcomeResult,
     appointment_book,
     appointment_correct_outcome,
+    appointment_move,
     appointment_record_outcome,
     appointment_undo_outcome,
 )
@@ -34,6 +35,8 @@ from policies.models import FeeAssessment, SafetyCheck
 from practice import timefmt
 from practice.emails import send_email
 from practice.models import Membership
+from waitlist import services as waitlist
+from waitlist.models import FreedSlot
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +124,34 @@ def attendance_record(
             # robust: a broker that is down must not undo the mark; the beat
             # sweep finds the unprocessed event a minute later.
             _on_commit_robust(_enqueue_missed_session, result.event.pk)
+        if result.changed and result.appointment.status in FREEING_STATUSES:
+            appointment = result.appointment
+            waitlist.slot_freed(
+                appointment=appointment,
+                start=appointment.start,
+                end=appointment.end,
+                cause=FREEING_STATUSES[appointment.status],
+            )
     return result
+
+
+# A cancel frees the clinician's time for the waitlist (a no-show still held it).
+FREEING_STATUSES = {
+    Appointment.Status.CANCELLED_IN_TIME: FreedSlot.Cause.CANCELLED,
+    Appointment.Status.CANCELLED_BY_CLINICIAN: FreedSlot.Cause.CANCELLED,
+    Appointment.Status.LATE_CANCEL: FreedSlot.Cause.LATE_CANCEL,
+}
+
+
+def session_move(*, appointment: Appointment, start: datetime, end: datetime, actor) -> Appointment:
+    """Move a session (appointments.services.appointment_move) and offer the time it left to the waitlist,
+    in one transaction."""
+    with transaction.atomic(durable=True):
+        old_start, old_end = appointment.start, appointment.end
+        moved = appointment_move(appointment=appointment, start=start, end=end, actor=actor)
+        if (old_start, old_end) != (moved.start, moved.end):
+            waitlist.slot_freed(appointment=moved, start=old_start, end=old_end, cause=FreedSlot.Cause.MOVED)
+    return moved
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from aftercare.services import attendance_correct, attendance_record, attendance_undo, makeup_book
+from aftercare.services import attendance_correct, attendance_record, attendance_undo, makeup_book, session_move
 from engagement import selectors as engagement_selectors
 from engagement.forms import ReflectionNoteForm
 from followups import selectors as followup_selectors
@@ -487,7 +487,7 @@ def appointment_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = MoveForm(request.POST or None, membership=request.membership, initial=_prefill(request, initial))
     if request.method == "POST" and form.is_valid():
         try:
-            services.appointment_move(
+            session_move(
                 appointment=appointment,
                 start=form.cleaned_data["start"],
                 end=form.cleaned_data["end"],

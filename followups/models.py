@@ -162,7 +162,12 @@ DEFAULT_VERSION = 0
 # Kinds of wording an outbox row can be rendered with: the editable ones, and fixed
 # e-mail templates (templates/emails/<name>-*) that are not edited in the app.
 ACK_REQUEST_KIND = "ack_request"
-OUTBOX_KINDS = [*MessageTemplate.Kind.choices, (ACK_REQUEST_KIND, "Policy acknowledgement request")]
+WAITLIST_OFFER_KIND = "waitlist_offer"
+OUTBOX_KINDS = [
+    *MessageTemplate.Kind.choices,
+    (ACK_REQUEST_KIND, "Policy acknowledgement request"),
+    (WAITLIST_OFFER_KIND, "Waitlist offer of a freed time"),
+]
 
 
 class OutboxMessage(models.Model):
@@ -179,6 +184,8 @@ class OutboxMessage(models.Model):
         FOLLOWUP = "followup", "Follow-up after a missed session"
         ACK_REQUEST = "ack_request", "Policy acknowledgement request"
         REMINDER = "reminder", "Reminder before a session"
+        # Registered by the waitlist app (waitlist/offers.py), which sits on top of the outbox.
+        WAITLIST_OFFER = "waitlist_offer", "Waitlist offer of a freed time"
 
     class Step(models.TextChoices):
         FIRST = "first", "First message"
@@ -223,6 +230,9 @@ class OutboxMessage(models.Model):
         OPTED_OUT = "opted_out", "The client opted out of reminders"
         REMINDERS_OFF = "reminders_off", "Reminders are off"
         TOO_LATE = "too_late", "Too late: the session starts before this reminder could go out"
+        SLOT_GONE = "slot_gone", "The offered time is no longer free"
+        OFFER_ENDED = "offer_ended", "The offer ended before it could go out"
+        LEFT_WAITLIST = "left_waitlist", "The client is no longer on the waitlist"
         STAFF = "staff", "Cancelled by staff"
         OTHER = "other", "Cancelled"
 
@@ -236,6 +246,9 @@ class OutboxMessage(models.Model):
         CancelCode.MOVED,
         CancelCode.NOT_SCHEDULED,
         CancelCode.TOO_LATE,
+        CancelCode.SLOT_GONE,
+        CancelCode.OFFER_ENDED,
+        CancelCode.LEFT_WAITLIST,
     )
 
     practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="outbox")
@@ -366,6 +379,7 @@ class ClientLink(models.Model):
         CONFIRM = "confirm", "Confirm a session from a reminder"
         CANT_MAKE_IT = "cant_make_it", "Say you can't make a session, from a reminder"
         MOVE = "move", "Move a session to another time, from a reminder"
+        WAITLIST_OFFER = "waitlist_offer", "Take (or decline) a freed time offered from the waitlist"
 
     # Purposes whose link is for one session at one start: it expires at that start, and
     # a session since moved, cancelled or marked makes it unusable.

@@ -6,7 +6,8 @@ serve every purpose; a purpose only says
   little later, or "" to send now;
 - `compose(message, plan, now)`: the Outgoing message, with a fresh link
   and the wording version it used.
-Waitlist offers register here next.
+Apps above the outbox (the waitlist) add theirs with `register` from their
+AppConfig.ready, so this module never imports them.
 """
 
 from collections.abc import Callable
@@ -230,6 +231,16 @@ PURPOSES: dict[str, Purpose] = {
     OutboxMessage.Purpose.ACK_REQUEST: Purpose(check=ack_request_check, compose=ack_request_compose),
     OutboxMessage.Purpose.REMINDER: Purpose(check=reminder_check, compose=reminder_compose),
 }
+
+
+OFFER = OutboxMessage.Purpose.WAITLIST_OFFER
+
+
+def register(name: str, purpose: Purpose) -> None:
+    """Add a purpose from an app above the outbox (waitlist/apps.py). Registering one name twice is a bug."""
+    if name in PURPOSES and PURPOSES[name] != purpose:
+        raise ValueError(f"outbox purpose {name!r} is already registered")
+    PURPOSES[name] = purpose
 
 
 def get(name: str) -> Purpose:

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "policies",
     "followups",
     "engagement",
+    "waitlist",
     "aftercare",
     "imports",
 ]
@@ -305,6 +306,11 @@ CELERY_BEAT_SCHEDULE = {
     # Writes reminder rows; sweep-followups sends them with every other outbox row.
     "sweep-reminders": {
         "task": "followups.tasks.sweep_reminders",
+        "schedule": crontab(minute="*"),
+    },
+    # Moves waitlist offers on to the next clients in line; sweep-followups sends them.
+    "sweep-waitlist": {
+        "task": "waitlist.tasks.sweep_waitlist",
         "schedule": crontab(minute="*"),
     },
     "sweep-fee-holds": {

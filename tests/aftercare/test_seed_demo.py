@@ -134,6 +134,19 @@ def test_seed_demo_shows_reminders_going_out_for_tomorrows_sessions():
     assert pending.count() >= 1
 
 
+def test_seed_demo_shows_a_freed_time_taken_from_the_waitlist():
+    from waitlist.models import FreedSlot, WaitlistEntry
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    taken = FreedSlot.objects.get(status=FreedSlot.Status.TAKEN)
+    assert taken.booked.status == "scheduled" and taken.booked.start == taken.start
+    assert taken.offers.filter(outcome="accepted").count() == 1
+    assert FreedSlot.objects.filter(status=FreedSlot.Status.OPEN).count() == 1
+    assert WaitlistEntry.objects.filter(left_at__isnull=True).count() == 2
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    assert FreedSlot.objects.count() == 2 and WaitlistEntry.objects.count() == 3
+
+
 def test_the_demo_s_first_reminded_client_gets_a_fee_free_move_offered_inside_the_window():
     """`make run`: "I can't make it" from the first reminder names the fee (grace was used last week)
     and offers times within the make-up window instead, where moving costs nothing."""

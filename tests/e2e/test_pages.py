@@ -25,6 +25,7 @@ def test_every_page_in_the_menu_loads_without_browser_errors(page, practice_admi
         ("Book", r"^Book a session$"),
         ("Policies", r"^Cancellation policy$"),
         ("Fees", r"^Fees$"),
+        ("Waitlist", r"^Waitlist$"),
         ("Today", r"^Today"),
     ]:
         menu.get_by_role("link", name=link, exact=True).click()

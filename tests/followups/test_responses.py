@@ -25,6 +25,7 @@ from policies import services as policies
 from policies.models import FeeAssessment, SafetyCheck
 from practice.models import AuditEvent
 from tests.factories import AppointmentFactory, ClientFactory, give_availability, make_policy
+from waitlist.models import FreedSlot
 
 pytestmark = pytest.mark.django_db
 
@@ -87,8 +88,9 @@ def test_outside_the_window_it_is_a_cancellation_with_no_fee(
     assert ClientLink.objects.get(purpose=CANT).used_at == MONDAY
     audit = AuditEvent.objects.get(action="appointment.client_cant_make_it")
     assert audit.changes["late"] is False and audit.actor is None and audit.client_ref == client_of_therapist.pk
-    # After commit: only the clinician's short notice is queued (no miss, nothing to assess).
-    assert len(callbacks) == 1
+    # After commit: the clinician's notice and the waitlist's offer of the freed time (no miss, nothing to assess).
+    assert sorted(c.__name__ for c in callbacks) == ["_enqueue_advance", "_enqueue_response_notice"]
+    assert FreedSlot.objects.get().start == THURSDAY_10AM
 
 
 # -------------------------------------------------------------- inside the window
@@ -140,7 +142,9 @@ def test_inside_the_window_a_move_within_the_make_up_window_is_a_move_with_no_fe
     new_start = TUESDAY_10AM + timedelta(days=2)
     with django_capture_on_commit_callbacks() as callbacks:
         moved = responses.client_move(token=token, purpose=MOVE, start=new_start)
-    assert len(callbacks) == 1  # the clinician's notice, queued after commit (below, run as the worker would)
+    # The clinician's notice (below, run as the worker would) and the waitlist's offer of the time it left.
+    assert sorted(c.__name__ for c in callbacks) == ["_enqueue_advance", "_enqueue_response_notice"]
+    assert FreedSlot.objects.get().start == TUESDAY_10AM
     assert moved.pk == session.pk
     session.refresh_from_db()
     assert (session.status, session.start, session.end) == ("scheduled", new_start, new_start + timedelta(minutes=50))

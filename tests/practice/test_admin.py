@@ -8,7 +8,7 @@ from tests.factories import AppointmentFactory
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = {"practice", "appointments", "policies", "followups"}
+OUR_APPS = {"practice", "appointments", "policies", "followups", "waitlist"}
 
 
 def test_every_model_of_ours_is_registered():

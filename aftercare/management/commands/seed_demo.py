@@ -16,16 +16,20 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from aftercare.services import attendance_record
 from appointments.models import Appointment, Availability, Client, NoShowEvent
 from appointments.services import appointment_book, appointment_record_outcome, availability_add, client_create
 from engagement import services as engagement
 from engagement.models import ReflectionNote
-from followups.models import FollowUpPlan, ReminderPlan
+from followups import services as followups
+from followups.models import ClientLink, FollowUpPlan, ReminderPlan
 from policies import rules
 from policies.models import Acknowledgement, EscalationStep, FeeAssessment, PolicyVersion
 from policies.services import acknowledgement_record, fee_assess, policy_version_create
 from practice.models import Membership, Practice
 from practice.two_factor import APP_DEVICE_NAME, secret_for_typing
+from waitlist import services as waitlist
+from waitlist.models import FreedSlot, WaitlistEntry
 
 User = get_user_model()
 
@@ -142,7 +146,9 @@ class Command(BaseCommand):
                 NoShowEvent.objects.filter(
                     practice=practice, processed_at=None, recorded_at__lt=timezone.now() - timedelta(hours=12)
                 ).update(processed_at=timezone.now())
-            self.stdout.write(f"{practice.name}: {len(clients)} clients, {booked} new sessions.")
+            # Outside the block above: the waitlist's steps are durable transactions of their own.
+            waiting = self._waitlist(practice, staff, clients)
+            self.stdout.write(f"{practice.name}: {len(clients)} clients, {booked} new sessions, {waiting} waiting.")
         self.stdout.write(self.style.WARNING("Demo accounts, password 'demo' (demo only, never in production):"))
         for number in range(1, practices + 1):
             suffix = "" if number == 1 else f"-{number}"
@@ -467,6 +473,56 @@ class Command(BaseCommand):
                             now=appointment.end,
                         )
         return booked
+
+    def _waitlist(self, practice, staff, clients) -> int:
+        """Three clients wait for an earlier time with the first therapist. A session in two days is
+        cancelled: its time is offered to the first two, and the first takes it (as from the link in
+        their email), so the Waitlist page shows a freed time taken. A second cancelled session, later,
+        is offered too; the worker sends those offers when `make run` starts. Once per practice."""
+        if WaitlistEntry.objects.filter(practice=practice).exists():
+            return 0
+        therapist = staff["therapist"]
+        now = timezone.now()
+        waiting = [
+            c for c in clients if c.clinician_id == therapist.pk and c.consent_email and c.email and not c.is_archived
+        ][-3:]
+        for client in waiting:
+            waitlist.entry_add(
+                practice=practice,
+                client=client,
+                actor=staff["frontdesk"],
+                clinicians=[therapist],
+                earliest=time(8),
+                latest=time(18),
+                expires_on=timezone.localdate(now, practice.time_zone) + timedelta(days=60),
+            )
+        later = (
+            Appointment.objects.filter(clinician=therapist, status=Appointment.Status.SCHEDULED, start__gt=now)
+            .exclude(client__in=waiting)
+            .order_by("start")
+        )
+        taken = later.filter(start__gte=now + timedelta(days=2)).first()
+        offered = later.filter(start__gte=now + timedelta(days=5)).first()
+        for session in (taken, offered):
+            if session is not None:
+                attendance_record(
+                    appointment_id=session.pk, outcome="cancelled", initiated_by="client", actor=staff["frontdesk"]
+                )
+        if taken is not None:
+            slot = FreedSlot.objects.get(freed_by=taken)
+            waitlist.slot_advance(slot_id=slot.pk)
+            offer = slot.offers.select_related("entry__client").order_by("id").first()
+            if offer is not None:
+                # What the client's link does: a link for the offer, then "Take this time".
+                token = followups.client_link_create(
+                    purpose=ClientLink.Purpose.WAITLIST_OFFER,
+                    client=offer.entry.client,
+                    days=0,
+                    expires_at=offer.held_until,
+                )
+                offer.links.add(ClientLink.objects.get(token_hash=followups.token_hash(token)))
+                waitlist.offer_accept(token=token)
+        return WaitlistEntry.objects.filter(practice=practice, left_at__isnull=True).count()
 
     @staticmethod
     def _today_starts(now: datetime, index: int) -> list[datetime]:
