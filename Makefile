@@ -55,9 +55,12 @@ bench: venv bench-pages
 
 # Staff pages against Django admin's own pages (issue 11): PostgreSQL database bench_pages
 # (BENCH_PAGES_DATABASE_URL), Redis db 8 (BENCH_REDIS_URL); writes bench/results/pages-<date>.md.
+# --large then adds 1M appointments and their rows (about 2 minutes, 8 GB free disk) and measures
+# again; BENCH_PAGES_ARGS= skips that.
+BENCH_PAGES_ARGS ?= --large
 bench-pages: venv
 	mkdir -p var
-	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/pages.py $(BENCH_PAGES_ARGS)
 
 # The fault suite (issue 8): PostgreSQL, its own Redis, real workers, beat, gunicorn and SMTP;
 # tens of minutes at full scale. Not part of `make test` or CI. See docs/operations.md.
