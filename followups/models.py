@@ -321,6 +321,9 @@ class OutboxMessage(models.Model):
             # followups.services.outbox_release_expired: rows whose worker lost its lease (same sweep).
             models.Index(fields=["lease_until"], condition=Q(status="sending"), name="outbox_lease_idx"),
             models.Index(fields=["practice", "status", "due_at"], name="outbox_practice_idx"),
+            # followups.selectors.messages_for: the message log, newest first, a page at a time. Without it
+            # PostgreSQL sorted the practice's rows after hashing the whole client table (issue 11).
+            models.Index(fields=["practice", "-due_at", "-id"], name="outbox_practice_due_idx"),
             # followups.selectors.ack_request_progress: the Policies page's progress panel.
             models.Index(fields=["policy_version", "status"], name="outbox_ack_idx"),
         ]
