@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("policies.urls")),
     path("", include("followups.urls")),
     path("", include("imports.urls")),
+    path("", include("insights.urls")),
     path("", include("appointments.urls")),
 ]
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "followups",
     "aftercare",
     "imports",
+    "insights",
 ]
 
 MIDDLEWARE = [
