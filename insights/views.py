@@ -20,7 +20,8 @@ from .forms import InsightsForm
 def insights(request: HttpRequest) -> HttpResponse:
     """Clinicians see their own caseload; admins and front desk the practice, or one clinician.
 
-    Bad input (dates, a clinician not in the practice) shows the form's message and no figures.
+    Bad input (dates, a clinician not in the practice) shows the form's message and no figures
+    (a 200, as the other filter pages answer: the page itself is fine, the filter is not).
     """
     membership = request.membership
     clinicians = list(clinicians_for(membership))
@@ -55,9 +56,7 @@ def insights(request: HttpRequest) -> HttpResponse:
             "figures": [(f, charts.chart_for(f)) for f in figures],
             "query": query.urlencode(),
             "min_group": selectors.MIN_GROUP,
-            "status": 200 if form.is_valid() else 400,
         },
-        status=200 if form.is_valid() else 400,
     )
 
 
