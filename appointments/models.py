@@ -232,6 +232,10 @@ class Appointment(models.Model):
             ),
             # followups.reminders.reminders_write_due: scheduled sessions starting soon (the reminder sweep).
             models.Index(fields=["start"], condition=Q(status="scheduled"), name="appt_reminder_sweep_idx"),
+            # insights.selectors: a client's first booking after a miss (rebooked within 7/30 days) and
+            # their sessions after it (re-engagement), one index probe per miss instead of a scan.
+            models.Index(fields=["client", "created_at"], name="appt_client_created_idx"),
+            models.Index(fields=["client", "start"], name="appt_client_start_idx"),
         ]
 
     def __str__(self) -> str:

@@ -25,7 +25,6 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -34,7 +33,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncWeek
+from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncWeek
 from django.utils import timezone
 
 from appointments.models import Appointment, NoShowEvent
@@ -334,28 +333,24 @@ def reasons(scope: Scope) -> Figure:
     )
 
 
-def _rebooked_at(miss_ref: str = "pk") -> Subquery:
-    """When the client next booked a session after this miss was recorded (any booking counts)."""
-    later = (
-        Appointment.objects.filter(
-            client_id=OuterRef("appointment__client_id"), created_at__gte=OuterRef("recorded_at")
-        )
-        .exclude(pk=OuterRef("appointment_id"))
-        .order_by()
-        .values("client_id")
-        .annotate(first=Min("created_at"))
-        .values("first")
-    )
-    return Subquery(later[:1])
+def _days_to_rebook(client: str, since: str, missed: str):
+    """Whole days from the miss (`since`) to the client's first other booking created after it.
 
-
-def _rebook_bucket(rebooked: str, since: str):
-    """Whole days from `since` to `rebooked`: 0..REBOOK_DAYS, REBOOK_DAYS + 1 for later, -1 if never."""
-    whens = [When(**{f"{rebooked}__isnull": True}, then=Value(-1))]
-    whens += [
-        When(**{f"{rebooked}__lt": F(since) + timedelta(days=d + 1)}, then=Value(d)) for d in range(REBOOK_DAYS + 1)
+    0..REBOOK_DAYS, REBOOK_DAYS + 1 for later, -1 when none. The bucket is worked out on
+    the one row the subquery returns (its first booking, one probe of
+    appt_client_created_idx), so the subquery runs once per miss.
+    """
+    whens = [
+        When(created_at__lt=OuterRef(since) + timedelta(days=d + 1), then=Value(d)) for d in range(REBOOK_DAYS + 1)
     ]
-    return Case(*whens, default=Value(REBOOK_DAYS + 1), output_field=IntegerField())
+    first = (
+        Appointment.objects.filter(client_id=OuterRef(client), created_at__gte=OuterRef(since))
+        .exclude(pk=OuterRef(missed))
+        .order_by("created_at")
+        .annotate(bucket=Case(*whens, default=Value(REBOOK_DAYS + 1), output_field=IntegerField()))
+        .values("bucket")[:1]
+    )
+    return Coalesce(Subquery(first, output_field=IntegerField()), Value(-1))
 
 
 def _matured(since: str, now: datetime):
@@ -412,8 +407,10 @@ def followup_outcomes(scope: Scope) -> Figure:
     now = timezone.now()
     misses = (
         _missed_sessions(scope)
-        .annotate(rebooked_at=_rebooked_at())
-        .annotate(matured=_matured("recorded_at", now), days=_rebook_bucket("rebooked_at", "recorded_at"))
+        .annotate(
+            matured=_matured("recorded_at", now),
+            days=_days_to_rebook("appointment__client_id", "recorded_at", "appointment_id"),
+        )
         .values("matured", "days")
         .annotate(n=Count("id"))
     )
@@ -429,21 +426,12 @@ def followup_outcomes(scope: Scope) -> Figure:
         )
         .order_by()
         .annotate(
-            rebooked_at=Subquery(
-                Appointment.objects.filter(
-                    client_id=OuterRef("missed_session__appointment__client_id"),
-                    created_at__gte=OuterRef("missed_session__recorded_at"),
-                )
-                .exclude(pk=OuterRef("missed_session__appointment_id"))
-                .order_by()
-                .values("client_id")
-                .annotate(first=Min("created_at"))
-                .values("first")[:1]
-            )
-        )
-        .annotate(
             matured=_matured("missed_session__recorded_at", now),
-            days=_rebook_bucket("rebooked_at", "missed_session__recorded_at"),
+            days=_days_to_rebook(
+                "missed_session__appointment__client_id",
+                "missed_session__recorded_at",
+                "missed_session__appointment_id",
+            ),
         )
         .values("step", "template_version", "matured", "days")
         .annotate(n=Count("id"))
