@@ -19,6 +19,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -218,83 +219,153 @@ def headline(scope: Scope, *, compare: bool) -> Figure:
     return Figure("overall", "Attendance over the period", OUTCOME_MEASURES, rows, note=_outcomes_note())
 
 
-def weekly(scope: Scope) -> Figure:
-    """Attendance, no-show and late-cancel rates by week (weeks start on Monday in the practice's zone)."""
-    rows = (
+# The attendance breakdowns: (key, title, the annotation grouped by). Labels in `_label`.
+def _dimensions(scope: Scope) -> list[tuple[str, str, object]]:
+    lead = Case(
+        *[
+            When(start__gte=F("created_at") + timedelta(days=days), then=Value(days))
+            for days, _ in reversed(LEAD_TIMES[1:])
+        ],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    intake = Case(
+        When(session_type=Appointment.SessionType.INTAKE, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    return [
+        ("weekly", "Attendance by week", TruncWeek("start", tzinfo=scope.zone)),
+        ("clinician", "By clinician", F("clinician_id")),
+        ("weekday", "By weekday", ExtractIsoWeekDay("start", tzinfo=scope.zone)),
+        ("hour", "By hour of day", ExtractHour("start", tzinfo=scope.zone)),
+        ("session_type", "By session type", F("session_type")),
+        ("modality", "By modality", F("modality")),
+        ("lead_time", "By how far ahead it was booked", lead),
+        ("intake", "First sessions versus established clients", intake),
+    ]
+
+
+def attendance(scope: Scope) -> dict[str, Figure]:
+    """Attendance, no-show and late-cancel rates by week, clinician, weekday, hour, type, modality, lead time, intake.
+
+    One query for all eight: the sessions in scope (each with its week, weekday and
+    hour in the practice's zone, lead-time band...) once, as a common table, then one
+    GROUP BY per breakdown joined with UNION ALL. The inner query is Django's own SQL
+    (so the zone arithmetic is the backend's, as in any ORM query); the outer part is
+    plain SQL that PostgreSQL and SQLite both speak.
+    """
+    dims = _dimensions(scope)
+    inner = (
         sessions(scope)
-        .annotate(week=TruncWeek("start", tzinfo=scope.zone))
-        .values("week")
-        .annotate(**_OUTCOME_COUNTS)
-        .order_by("week")
+        .annotate(
+            **{f"d_{key}": expression for key, _, expression in dims},
+            c_first=F("clinician__first_name"),
+            c_last=F("clinician__last_name"),
+            c_user=F("clinician__username"),
+            outcome=F("status"),
+        )
+        .values(*[f"d_{key}" for key, _, _ in dims], "c_first", "c_last", "c_user", "outcome")
     )
-    return Figure(
-        "weekly",
-        "Attendance by week",
-        OUTCOME_MEASURES,
-        [_outcome_row(f"Week of {_fmt(_as_date(r['week'], scope.zone))}", r) for r in rows],
-        chart="weeks",
-        note=_outcomes_note(),
+    sql, params = inner.query.sql_with_params()
+    counts = (
+        "COUNT(*), SUM(CASE WHEN outcome = 'attended' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN outcome = 'no_show' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome = 'late_cancel' THEN 1 ELSE 0 END)"
     )
+    branches = []
+    for key, _, _ in dims:
+        if key == "clinician":
+            full = "TRIM(MAX(c_first) || ' ' || MAX(c_last))"
+            label = f"MAX(c_last) || ' ' || MAX(c_first), CASE WHEN {full} = '' THEN MAX(c_user) ELSE {full} END"
+        else:
+            label = "NULL, NULL"
+        # Names of our own columns and constants only; the values travel as parameters.
+        branch = f"SELECT '{key}', CAST(d_{key} AS TEXT), {label}, {counts} FROM s GROUP BY d_{key}"  # noqa: S608
+        branches.append(branch)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH s AS ({sql}) " + " UNION ALL ".join(branches), params)  # noqa: S608 - no input in it
+        found = cursor.fetchall()
+    by_key: dict[str, list] = {key: [] for key, _, _ in dims}
+    for key, value, sort, name, n, attended, no_show, late_cancel in found:
+        if value is None:
+            continue
+        values = {"n": n, "attended": attended or 0, "no_show": no_show or 0, "late_cancel": late_cancel or 0}
+        by_key[key].append((_sort_key(key, value, sort), _label(key, value, name, scope), values))
+    return {
+        key: Figure(
+            key,
+            title,
+            OUTCOME_MEASURES,
+            [_outcome_row(label, values) for _, label, values in sorted(by_key[key], key=lambda g: g[0])],
+            chart="weeks" if key == "weekly" else "bars",
+            note=_outcomes_note(),
+        )
+        for key, title, _ in dims
+    }
 
 
-def _grouped(scope: Scope, key: str, title: str, expression, labels) -> Figure:
-    rows = sessions(scope).annotate(group=expression).values("group").annotate(**_OUTCOME_COUNTS).order_by("group")
-    return Figure(
-        key, title, OUTCOME_MEASURES, [_outcome_row(labels(r["group"]), r) for r in rows], note=_outcomes_note()
-    )
+_TYPES = dict(Appointment.SessionType.choices)
+_MODALITIES = dict(Appointment.Modality.choices)
+_INTAKE = {0: "First sessions (intake)", 1: "Established clients"}
+
+
+def _sort_key(key: str, value: str, sort: str | None):
+    if key == "weekly":
+        return value[:10]
+    if key == "clinician":
+        return (sort or "", int(value))
+    if key in ("session_type", "modality"):
+        return value
+    return int(float(value))
+
+
+def _label(key: str, value: str, name: str | None, scope: Scope) -> str:
+    if key == "weekly":
+        # The week's Monday as the backend wrote it, local wall clock ("2026-03-02 00:00:00").
+        return f"Week of {_fmt(date.fromisoformat(value[:10]))}"
+    if key == "clinician":
+        return name or f"Clinician #{value}"
+    if key == "weekday":
+        return WEEKDAYS[int(float(value)) - 1]
+    if key == "hour":
+        return f"{int(float(value)):02d}:00"
+    if key == "session_type":
+        return _TYPES.get(value, value)
+    if key == "modality":
+        return _MODALITIES.get(value, value)
+    if key == "lead_time":
+        return dict(LEAD_TIMES)[int(float(value))]
+    return _INTAKE[int(float(value))]
+
+
+def weekly(scope: Scope) -> Figure:
+    return attendance(scope)["weekly"]
 
 
 def by_clinician(scope: Scope) -> Figure:
-    rows = (
-        sessions(scope)
-        .values("clinician_id", "clinician__first_name", "clinician__last_name", "clinician__username")
-        .annotate(**_OUTCOME_COUNTS)
-        .order_by("clinician__last_name", "clinician__first_name", "clinician_id")
-    )
-    out = []
-    for r in rows:
-        name = f"{r['clinician__first_name']} {r['clinician__last_name']}".strip() or r["clinician__username"]
-        out.append(_outcome_row(name, r))
-    return Figure("clinician", "By clinician", OUTCOME_MEASURES, out, note=_outcomes_note())
+    return attendance(scope)["clinician"]
 
 
 def by_weekday(scope: Scope) -> Figure:
-    return _grouped(
-        scope, "weekday", "By weekday", ExtractIsoWeekDay("start", tzinfo=scope.zone), lambda d: WEEKDAYS[d - 1]
-    )
+    return attendance(scope)["weekday"]
 
 
 def by_hour(scope: Scope) -> Figure:
-    return _grouped(scope, "hour", "By hour of day", ExtractHour("start", tzinfo=scope.zone), lambda h: f"{h:02d}:00")
+    return attendance(scope)["hour"]
 
 
 def by_session_type(scope: Scope) -> Figure:
-    labels = dict(Appointment.SessionType.choices)
-    return _grouped(scope, "session_type", "By session type", F("session_type"), lambda v: labels.get(v, v))
+    return attendance(scope)["session_type"]
 
 
 def by_modality(scope: Scope) -> Figure:
-    labels = dict(Appointment.Modality.choices)
-    return _grouped(scope, "modality", "By modality", F("modality"), lambda v: labels.get(v, v))
+    return attendance(scope)["modality"]
 
 
 def by_lead_time(scope: Scope) -> Figure:
-    """How far ahead the session was booked: its start minus when it was created."""
-    whens = [
-        When(start__gte=F("created_at") + timedelta(days=days), then=Value(days))
-        for days, _ in reversed(LEAD_TIMES[1:])
-    ]
-    expression = Case(*whens, default=Value(0), output_field=IntegerField())
-    labels = dict(LEAD_TIMES)
-    return _grouped(scope, "lead_time", "By how far ahead it was booked", expression, lambda v: labels[v])
+    return attendance(scope)["lead_time"]
 
 
 def by_intake(scope: Scope) -> Figure:
-    expression = Case(
-        When(session_type=Appointment.SessionType.INTAKE, then=Value(0)), default=Value(1), output_field=IntegerField()
-    )
-    labels = {0: "First sessions (intake)", 1: "Established clients"}
-    return _grouped(scope, "intake", "First sessions versus established clients", expression, labels.__getitem__)
+    return attendance(scope)["intake"]
 
 
 def reasons(scope: Scope) -> Figure:
@@ -632,14 +703,7 @@ def insights(scope: Scope, *, compare: bool = False) -> list[Figure]:
     """Every figure on the page, in the order shown."""
     return [
         headline(scope, compare=compare),
-        weekly(scope),
-        by_clinician(scope),
-        by_weekday(scope),
-        by_hour(scope),
-        by_session_type(scope),
-        by_modality(scope),
-        by_lead_time(scope),
-        by_intake(scope),
+        *attendance(scope).values(),
         reasons(scope),
         followup_outcomes(scope),
         reminders(scope),

@@ -146,6 +146,7 @@ def test_the_page_makes_a_fixed_number_of_queries(client, front_desk, history, d
     client.force_login(front_desk)
     client.get(URL)  # the session's first page may add its own bookkeeping
     # Sign-in bookkeeping (session, user, membership, second factor), the clinicians, then
-    # one query per figure (what got in the way and the follow-ups: two each): 20 in all.
-    with django_assert_max_num_queries(20):
+    # the attendance breakdowns in one query, then one per other figure (what got in the way
+    # and the follow-ups: two each): 13 in all.
+    with django_assert_max_num_queries(13):
         client.get(URL, {"compare": "on"})
