@@ -99,6 +99,9 @@ def build_practice(name: str, *, clinicians: int, clients: int, sessions: int, d
                        CASE WHEN s.r BETWEEN 0.86 AND 0.96 AND random() < 0.3 THEN 'cant_make_it' ELSE '' END,
                        CASE WHEN random() < 0.45 THEN s.start - interval '1 day' END
                 FROM s JOIN c ON c.k = s.g %% %(clients)s
+                -- In the order a practice writes them (roughly by date), so the table's pages
+                -- hold neighbouring weeks together as they would in production.
+                ORDER BY s.start
                 """,
                 {"p": pid, "n": sessions, "days": days, "clients": clients},
             )
@@ -193,7 +196,9 @@ def ensure_data(args) -> "object":
                 f"Other {i}", clinicians=2, clients=25, sessions=max(args.other_sessions // max(args.others, 1), 1)
             )
         with connection.cursor() as cur:
-            cur.execute("ANALYZE")
+            # As autovacuum would have by the time anyone looks: statistics, and the visibility map
+            # that lets index-only scans skip the table.
+            cur.execute("VACUUM ANALYZE")
         print(f"built in {time.perf_counter() - started:.0f} s", flush=True)
     return practice
 

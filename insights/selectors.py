@@ -1,12 +1,13 @@
-"""The Insights page's figures: one aggregate query per figure, read only.
+"""The Insights page's figures: aggregate queries only, read only (13 queries for the page).
 
 Every figure is a list of rows, each row a group ("Monday", "Intake", "Week of 3 Mar")
 with one or more rates. A rate always carries its denominator ("12 of 140 sessions")
 and a group with fewer than MIN_GROUP in the denominator says "too few to tell".
 
 The number of queries does not depend on the date range: each figure is one GROUP BY
-(weeks, weekdays and hours are worked out by the database in the practice's zone,
-`tzinfo=`), so a five-year range costs the same round trips as a week.
+(the eight attendance breakdowns share one query; weeks, weekdays and hours are worked
+out by the database in the practice's zone, `tzinfo=`), so a five-year range costs the
+same round trips as a week.
 
 Which sessions count: those whose start falls on a day from `first` to `last` in the
 practice's zone and that have an outcome that says whether the client came: attended,
@@ -530,15 +531,22 @@ def followup_outcomes(scope: Scope) -> Figure:
 
 def reminders(scope: Scope) -> Figure:
     """Of the sessions reminded: confirmed, "can't make it", and the miss rate of confirmed versus not."""
-    reminded = OutboxMessage.objects.filter(
-        appointment=OuterRef("pk"), purpose=OutboxMessage.Purpose.REMINDER, status=OutboxMessage.Status.SENT
+    # A scalar subquery (one index probe per session, on the outbox's appointment index), not
+    # EXISTS: PostgreSQL turns an EXISTS into a hash join over every reminder on file.
+    reminded = Subquery(
+        OutboxMessage.objects.filter(
+            appointment=OuterRef("pk"), purpose=OutboxMessage.Purpose.REMINDER, status=OutboxMessage.Status.SENT
+        )
+        .order_by()
+        .values("pk")[:1]
     )
     missed = Q(status__in=Appointment.MISSED_STATUSES)
     outcome = Q(status__in=OUTCOME_STATUSES)
     confirmed = Q(confirmed_at__isnull=False)
     v = (
         Appointment.objects.filter(_sessions(scope))
-        .filter(Exists(reminded))
+        .annotate(reminder=reminded)
+        .filter(reminder__isnull=False)
         .order_by()
         .aggregate(
             n=Count("id"),
@@ -647,10 +655,14 @@ def reengagement(scope: Scope) -> Figure:
     A client counts for 30 (60) days once that long has passed since that miss.
     """
     now = timezone.now()
+    # The period's bounds as constants too, so the planner reads only the period's misses
+    # (the practice and start index), not every miss on file.
     later_miss = NoShowEvent.objects.filter(
         appointment__client_id=OuterRef("appointment__client_id"),
         undone_at__isnull=True,
+        appointment__practice_id=scope.practice_id,
         appointment__start__gt=OuterRef("appointment__start"),
+        appointment__start__gte=scope.start,
         appointment__start__lt=scope.end,
     )
 
@@ -722,13 +734,6 @@ def _with(aggregate: Count, extra: Q) -> Count:
 
 def _strip(values: dict, prefix: str) -> dict:
     return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix)}
-
-
-def _as_date(value, zone: zoneinfo.ZoneInfo) -> date:
-    """TruncWeek's answer as the local date it names (SQLite gives an aware datetime, PostgreSQL too)."""
-    if isinstance(value, datetime):
-        return value.astimezone(zone).date() if timezone.is_aware(value) else value.date()
-    return value
 
 
 def _fmt(day: date) -> str:
