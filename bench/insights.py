@@ -139,7 +139,8 @@ def build_practice(name: str, *, clinicians: int, clients: int, sessions: int, d
                        e.recorded_at + interval '1 hour'
                 FROM appointments_noshowevent e JOIN appointments_appointment a ON a.id = e.appointment_id
                 CROSS JOIN (VALUES ('first'), ('second')) st(step)
-                WHERE e.practice_id = %s AND (st.step = 'first' OR random() < 0.5)
+                -- random() must name a miss's column, or the planner evaluates it once per step, not per miss.
+                WHERE e.practice_id = %s AND (st.step = 'first' OR random() < 0.5 + 0 * e.id)
                 """,
                 [pid],
             )
