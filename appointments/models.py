@@ -181,8 +181,11 @@ class Appointment(models.Model):
     BLOCKING_STATUSES = (Status.SCHEDULED, Status.ATTENDED, Status.NO_SHOW)
     MISSED_STATUSES = (Status.NO_SHOW, Status.LATE_CANCEL)
 
-    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="appointments")
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="appointments")
+    # No single-column indexes on practice and client: appt_practice_start_idx and
+    # appt_client_start_idx / appt_client_created_idx lead with them and serve every lookup;
+    # with both, PostgreSQL picked the narrower one for period queries and read whole histories.
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="appointments", db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="appointments", db_index=False)
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments")
     start = models.DateTimeField()
     end = models.DateTimeField()
