@@ -176,8 +176,14 @@ def sessions(scope: Scope) -> QuerySet:
 
 
 def _missed_sessions(scope: Scope) -> QuerySet:
-    """Live missed-session records (not undone) of sessions in scope."""
-    return NoShowEvent.objects.filter(_sessions(scope, prefix="appointment__"), undone_at__isnull=True).order_by()
+    """Live missed-session records (not undone) of sessions in scope.
+
+    The record's own practice too: the planner then reads this practice's misses, not every
+    practice's (it hashes them rather than probing from the period's sessions).
+    """
+    return NoShowEvent.objects.filter(
+        _sessions(scope, prefix="appointment__"), practice_id=scope.practice_id, undone_at__isnull=True
+    ).order_by()
 
 
 _OUTCOME_COUNTS = {
@@ -495,6 +501,7 @@ def followup_outcomes(scope: Scope) -> Figure:
             purpose=OutboxMessage.Purpose.FOLLOWUP,
             status=OutboxMessage.Status.SENT,
             missed_session__undone_at__isnull=True,
+            missed_session__practice_id=scope.practice_id,
         )
         .order_by()
         .annotate(
