@@ -182,8 +182,11 @@ class Appointment(models.Model):
     BLOCKING_STATUSES = (Status.SCHEDULED, Status.ATTENDED, Status.NO_SHOW)
     MISSED_STATUSES = (Status.NO_SHOW, Status.LATE_CANCEL)
 
-    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="appointments")
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="appointments")
+    # No single-column indexes on practice and client: appt_practice_start_idx and
+    # appt_client_start_idx / appt_client_created_idx lead with them and serve every lookup;
+    # with both, PostgreSQL picked the narrower one for period queries and read whole histories.
+    practice = models.ForeignKey(Practice, on_delete=models.CASCADE, related_name="appointments", db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="appointments", db_index=False)
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments")
     start = models.DateTimeField()
     end = models.DateTimeField()
@@ -233,6 +236,10 @@ class Appointment(models.Model):
             ),
             # followups.reminders.reminders_write_due: scheduled sessions starting soon (the reminder sweep).
             models.Index(fields=["start"], condition=Q(status="scheduled"), name="appt_reminder_sweep_idx"),
+            # insights.selectors: a client's first booking after a miss (rebooked within 7/30 days) and
+            # their sessions after it (re-engagement), one index probe per miss instead of a scan.
+            models.Index(fields=["client", "created_at"], name="appt_client_created_idx"),
+            models.Index(fields=["client", "start"], name="appt_client_start_idx"),
         ]
 
     def __str__(self) -> str:

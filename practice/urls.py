@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("engagement.urls")),
     path("", include("waitlist.urls")),
     path("", include("imports.urls")),
+    path("", include("insights.urls")),
     path("", include("appointments.urls")),
 ]
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "waitlist",
     "aftercare",
     "imports",
+    "insights",
 ]
 
 MIDDLEWARE = [

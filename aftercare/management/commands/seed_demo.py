@@ -130,6 +130,8 @@ class Command(BaseCommand):
                 booked = self._sessions(practice, staff, clients, number)
                 booked += self._reminded_sessions(practice, staff, clients)
                 booked += self._repeated_misses(practice, staff, clients)
+
+                self._insights_history(practice, number)
                 # Misses on past days are history, not fresh work: the
                 # after-miss pipeline is for misses marked from now on.
                 NoShowEvent.objects.filter(
@@ -420,7 +422,8 @@ class Command(BaseCommand):
         booked = 0
         for index, clinician in enumerate([staff["therapist"], staff["therapist2"]]):
             own = [c for c in others if c.clinician_id == clinician.pk]
-            for offset in range(-28, 29):
+            # Twelve weeks back, so every chart on Insights has weeks to show.
+            for offset in range(-84, 29):
                 day = today + timedelta(days=offset)
                 if day.weekday() >= 5:
                     continue
@@ -514,6 +517,108 @@ class Command(BaseCommand):
                 offer.links.add(ClientLink.objects.get(token_hash=followups.token_hash(token)))
                 waitlist.offer_accept(token=token)
         return WaitlistEntry.objects.filter(practice=practice, left_at__isnull=True).count()
+
+    def _insights_history(self, practice, number: int) -> None:
+        """What the past would hold, so every chart on Insights means something (idempotent).
+
+        1. Sessions were booked ahead (created a few hours to a month before they start),
+           and some clients booked again within days of a miss.
+        2. Half the clients who missed said what got in the way.
+        3. The follow-ups of past misses went out (wording version 1 or 2); past sessions
+           were reminded, and most of those who came had confirmed.
+        4. Each past miss has its fee decided by the real rules (`fee_assess`).
+        Only sessions that started more than a day ago are touched; a second run finds
+        the follow-ups sent and the reminders there, and changes nothing.
+        """
+        from followups.models import MissReason, OutboxMessage
+        from followups.reminders import reminder_key
+
+        now = timezone.now()
+        past = list(
+            Appointment.objects.filter(practice=practice, start__lt=now - timedelta(days=1)).order_by("start", "id")
+        )
+        if not past or OutboxMessage.objects.filter(practice=practice, purpose="reminder", status="sent").exists():
+            return
+        rng = random.Random(1000 + number)
+        for appointment in past:
+            appointment.created_at = appointment.start - timedelta(hours=rng.choice([3, 20, 50, 100, 170, 340, 700]))
+        misses = list(
+            NoShowEvent.objects.filter(appointment__in=past, undone_at=None).select_related("appointment", "practice")
+        )
+        by_client: dict[int, list[Appointment]] = {}
+        for appointment in past:
+            by_client.setdefault(appointment.client_id, []).append(appointment)
+        for miss in misses:
+            later = [a for a in by_client[miss.appointment.client_id] if a.start > miss.appointment.start]
+            if later and rng.random() < 0.6:
+                rebooked = miss.recorded_at + timedelta(hours=rng.choice([2, 26, 75, 150, 400]))
+                if rebooked < later[0].start:
+                    later[0].created_at = rebooked
+        Appointment.objects.bulk_update(past, ["created_at"], batch_size=500)
+
+        reasons = [
+            MissReason(
+                practice=practice,
+                appointment=miss.appointment,
+                missed_session=miss,
+                reason=rng.choice(MissReason.Reason.values),
+            )
+            for miss in misses
+            if rng.random() < 0.5 and not MissReason.objects.filter(missed_session=miss).exists()
+        ]
+        MissReason.objects.bulk_create(reasons)
+        followups = []
+        for miss in misses:
+            first_kind = "first_late_cancel" if miss.kind == "late_cancel" else "first"
+            for step, kind, days in (("first", first_kind, 0), ("second", "second", 3)):
+                if step == "second" and rng.random() < 0.5:
+                    continue
+                sent_at = miss.recorded_at + timedelta(days=days, hours=1)
+                followups.append(
+                    OutboxMessage(
+                        practice=practice,
+                        purpose=OutboxMessage.Purpose.FOLLOWUP,
+                        idempotency_key=f"followup:{miss.pk}:{step}",
+                        missed_session=miss,
+                        client_id=miss.appointment.client_id,
+                        step=step,
+                        kind=kind,
+                        template_version=rng.choice([1, 2]),
+                        channel="email",
+                        status=OutboxMessage.Status.SENT,
+                        due_at=sent_at,
+                        sent_at=sent_at,
+                    )
+                )
+        OutboxMessage.objects.bulk_create(followups, ignore_conflicts=True)
+        reminded, confirmed = [], []
+        for appointment in past:
+            if appointment.status not in ("attended", "no_show", "late_cancel") or rng.random() > 0.8:
+                continue
+            reminded.append(
+                OutboxMessage(
+                    practice=practice,
+                    purpose=OutboxMessage.Purpose.REMINDER,
+                    idempotency_key=reminder_key(appointment_id=appointment.pk, start=appointment.start, number=1),
+                    appointment=appointment,
+                    appointment_start=appointment.start,
+                    reminder_number=1,
+                    client_id=appointment.client_id,
+                    kind="reminder",
+                    template_version=1,
+                    channel="email",
+                    status=OutboxMessage.Status.SENT,
+                    due_at=appointment.start - timedelta(hours=24),
+                    sent_at=appointment.start - timedelta(hours=24),
+                )
+            )
+            if rng.random() < (0.7 if appointment.status == "attended" else 0.25):
+                appointment.confirmed_at = appointment.start - timedelta(hours=rng.choice([2, 10, 20]))
+                confirmed.append(appointment)
+        OutboxMessage.objects.bulk_create(reminded, ignore_conflicts=True)
+        Appointment.objects.bulk_update(confirmed, ["confirmed_at"], batch_size=500)
+        for miss in sorted(misses, key=lambda m: m.recorded_at):
+            fee_assess(event=miss, now=miss.recorded_at)
 
     @staticmethod
     def _today_starts(now: datetime, index: int) -> list[datetime]:
