@@ -39,6 +39,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Late(Exception):
+    """Fewer messages than expected reached the SMTP server in time."""
+
+
 class Inbox:
     def __init__(self):
         self.arrivals: dict[str, float] = {}
@@ -59,7 +63,7 @@ class Inbox:
                 if len(self.arrivals) >= count:
                     return
             time.sleep(0.01)
-        raise SystemExit(f"only {len(self.arrivals)} of {count} messages arrived within {timeout}s")
+        raise Late(f"only {len(self.arrivals)} of {count} messages arrived within {timeout}s")
 
 
 def prepare_database() -> tuple[str, callable]:
@@ -83,6 +87,38 @@ def prepare_database() -> tuple[str, callable]:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}", lambda: None
+
+
+def report_missing(marked: dict[str, float], inbox: "Inbox", worker, worker_log: Path) -> None:
+    """Before giving up: the state of each marked miss whose follow-up has not arrived, by id only."""
+    from appointments.models import NoShowEvent
+    from followups.models import OutboxMessage
+
+    with inbox.lock:
+        arrived = set(inbox.arrivals)
+    missing = [address for address in marked if address not in arrived]
+    events = NoShowEvent.objects.filter(appointment__client__email__in=missing).select_related("appointment")
+    print(f"worker {'alive' if worker.poll() is None else f'exited with {worker.returncode}'}; log {worker_log}")
+    for event in events.order_by("pk"):
+        print(f"  missed session {event.pk}: recorded {event.recorded_at:%H:%M:%S.%f}, processed {event.processed_at}")
+        rows = OutboxMessage.objects.filter(missed_session=event).order_by("pk")
+        for row in rows:
+            print(
+                f"    outbox {row.pk} step={row.step} status={row.status} attempts={row.attempts} "
+                f"due_at={row.due_at:%H:%M:%S.%f} waiting_for_channel={row.waiting_for_channel} "
+                f"lease_until={row.lease_until} handed_over_at={row.handed_over_at} "
+                f"cancel_code={row.cancel_code or '-'} claimed_by={row.claimed_by or '-'} "
+                f"error_kind={row.last_error.split(':')[0][:60] or '-'}"
+            )
+        if not rows:
+            print("    no outbox row")
+    print(f"  now {timezone_now():%H:%M:%S.%f}", flush=True)
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -152,7 +188,10 @@ def main() -> None:
             headers={"X-Bench-Key": key},
             connection=connection,
         ).send()
-        inbox.wait(i + 1, 10)
+        try:
+            inbox.wait(i + 1, 10)
+        except Late as exc:
+            raise SystemExit(f"baseline: {exc}") from exc
         baseline.append(inbox.arrivals[key] - started)
     inbox.arrivals.clear()
 
@@ -191,6 +230,7 @@ def main() -> None:
             )
         )
 
+    worker_log = ROOT / "var" / f"bench-worker-{os.getpid()}.log"
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -209,7 +249,8 @@ def main() -> None:
         cwd=ROOT,
         env={**os.environ},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        # The worker logs ids only (never names or addresses): kept for a run that goes wrong.
+        stderr=worker_log.open("w"),
     )
     try:
         from practice.celery import app
@@ -231,6 +272,10 @@ def main() -> None:
             attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=clinician)
         marking = time.perf_counter() - burst_started
         inbox.wait(args.count, args.timeout)
+    except Late as exc:
+        print(exc, flush=True)
+        report_missing(marked, inbox, worker, worker_log)
+        raise SystemExit(1) from exc
     finally:
         worker.terminate()
         worker.wait(timeout=30)
