@@ -12,6 +12,7 @@ Used only when no broker server is set (practice.settings.base); production
 refuses the filesystem broker altogether.
 """
 
+import logging
 import os
 import uuid
 from time import monotonic
@@ -20,6 +21,8 @@ from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
+
+log = logging.getLogger(__name__)
 
 
 class Channel(filesystem.Channel):
@@ -34,6 +37,19 @@ class Channel(filesystem.Channel):
             os.replace(partial, os.path.join(self.data_folder_out, name))
         except OSError as exc:
             raise ChannelError(f"Cannot add a message to {self.data_folder_out!r}") from exc
+
+    def _get(self, queue):
+        """The next message on `queue`; one that cannot be read is dropped, and the worker goes on.
+
+        kombu's `_get` has already taken the file off the queue when its JSON fails to parse, and the
+        worker would stop on the error: a message lost is what the minute sweeps are for, a worker
+        that consumes nothing more is not.
+        """
+        while True:
+            try:
+                return super()._get(queue)
+            except ValueError:
+                log.warning("broker message unreadable, dropped queue=%s", queue)
 
 
 class Transport(filesystem.Transport):

@@ -103,3 +103,14 @@ def test_kombus_own_transport_loses_a_message_read_half_written(tmp_path, monkey
 
     assert polls.errors == ["JSONDecodeError"]
     assert not list(tmp_path.joinpath("queue").iterdir())
+
+
+def test_an_unreadable_message_is_dropped_and_the_next_one_read(tmp_path, caplog):
+    producer, consumer = channels(tmp_path, FILESYSTEM_BROKER_TRANSPORT)
+    # What kombu's own transport could leave: a message file with nothing in it yet, first in line.
+    tmp_path.joinpath("queue", "0_00000000-0000-0000-0000-000000000000.q.msg").touch()
+    producer._put("q", {"message_id": 2})
+
+    assert consumer._get("q") == {"message_id": 2}
+    assert "broker message unreadable, dropped queue=q" in caplog.text
+    assert not list(tmp_path.joinpath("queue").iterdir())
