@@ -2,9 +2,10 @@
 
 With the first-message delay at 0, N no-shows are marked one after another
 through the same service the schedule's button calls. A real Celery worker
-(started here, `celery -A practice worker`) processes them and sends the
+and beat (started here, as the Procfile starts them) process them and send the
 first message to a real SMTP server (aiosmtpd) on 127.0.0.1; the time from
-each mark to that message's arrival is one sample.
+each mark to that message's arrival is one sample. On a timeout, the state of
+each missing row is printed (ids only) and the worker's and beat's logs kept.
 
 Baseline, in the same run: the same SMTP server receiving N messages that
 this process sends straight through Django's SMTP backend (no database, no
@@ -17,6 +18,7 @@ broker under var/. Usage: `make bench` or `python bench/latency.py --count 100`.
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -89,7 +91,18 @@ def prepare_database() -> tuple[str, callable]:
     return f"sqlite:///{path}", lambda: None
 
 
-def report_missing(marked: dict[str, float], inbox: "Inbox", worker, worker_log: Path) -> None:
+def start_celery(log: Path, *args: str) -> subprocess.Popen:
+    """`celery -A practice <args>`, in this environment, logging warnings (ids only) to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "practice", *args, "--loglevel=WARNING", f"--logfile={log}"],
+        cwd=ROOT,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def report_missing(marked: dict[str, float], inbox: "Inbox", processes: dict) -> None:
     """Before giving up: the state of each marked miss whose follow-up has not arrived, by id only."""
     from appointments.models import NoShowEvent
     from followups.models import OutboxMessage
@@ -98,7 +111,9 @@ def report_missing(marked: dict[str, float], inbox: "Inbox", worker, worker_log:
         arrived = set(inbox.arrivals)
     missing = [address for address in marked if address not in arrived]
     events = NoShowEvent.objects.filter(appointment__client__email__in=missing).select_related("appointment")
-    print(f"worker {'alive' if worker.poll() is None else f'exited with {worker.returncode}'}; log {worker_log}")
+    for name, (process, log) in processes.items():
+        state = "alive" if process.poll() is None else f"exited with {process.returncode}"
+        print(f"{name} {state}; log {log}")
     for event in events.order_by("pk"):
         print(f"  missed session {event.pk}: recorded {event.recorded_at:%H:%M:%S.%f}, processed {event.processed_at}")
         rows = OutboxMessage.objects.filter(missed_session=event).order_by("pk")
@@ -231,27 +246,20 @@ def main() -> None:
         )
 
     worker_log = ROOT / "var" / f"bench-worker-{os.getpid()}.log"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "practice",
-            "worker",
-            "--concurrency=2",
-            "-Q",
-            env["CELERY_QUEUE"],
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        # The worker logs ids only (never names or addresses): kept for a run that goes wrong.
-        stderr=worker_log.open("w"),
+    # What production runs (Procfile): a worker, and beat for the minute sweeps. Without beat, a
+    # message whose wake-up was lost, or whose send failed once and was put back with a backoff,
+    # waited for a sweep that never came.
+    worker = start_celery(
+        worker_log,
+        "worker",
+        "--concurrency=2",
+        "-Q",
+        env["CELERY_QUEUE"],
+        "--without-gossip",
+        "--without-mingle",
     )
+    beat_log = worker_log.with_name(f"bench-beat-{os.getpid()}.log")
+    beat = start_celery(beat_log, "beat")
     try:
         from practice.celery import app
 
@@ -274,12 +282,16 @@ def main() -> None:
         inbox.wait(args.count, args.timeout)
     except Late as exc:
         print(exc, flush=True)
-        report_missing(marked, inbox, worker, worker_log)
+        report_missing(marked, inbox, {"worker": (worker, worker_log), "beat": (beat, beat_log)})
         raise SystemExit(1) from exc
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for process in (beat, worker):
+            process.terminate()
+            process.wait(timeout=30)
         controller.stop()
+    for log in (worker_log, beat_log):
+        log.unlink(missing_ok=True)
+    shutil.rmtree(env["BROKER_DIR"], ignore_errors=True)
     latencies = [
         inbox.arrivals[f"client-{i}@example.com"] - marked[f"client-{i}@example.com"] for i in range(args.count)
     ]
