@@ -94,11 +94,12 @@ def prepare_database() -> tuple[str, callable]:
 def start_celery(log: Path, *args: str) -> subprocess.Popen:
     """`celery -A practice <args>`, in this environment, logging warnings (ids only) to `log`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "practice", *args, "--loglevel=WARNING", f"--logfile={log}"],
+        [sys.executable, "-m", "celery", "-A", "practice", *args, "--loglevel=WARNING"],
         cwd=ROOT,
         env={**os.environ},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
+        # Its log and anything it prints before logging starts (an import error).
+        stderr=log.open("w"),
     )
 
 
