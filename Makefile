@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint fmt bench faults check venv clean
+.PHONY: run test lint fmt bench bench-pages bench-reminders faults check venv clean
 
 venv: $(STAMP)
 
@@ -49,9 +49,24 @@ check: venv
 		EMAIL_URL=$${EMAIL_URL:-smtp://127.0.0.1:25} SITE_URL=$${SITE_URL:-https://reconnect.example.org} \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
-bench: venv
+bench: venv bench-pages
 	mkdir -p var
 	$(BIN)/python bench/latency.py --count $${BENCH_COUNT:-100}
+
+# The reminder sweep at scale (issue 9): PostgreSQL, its own Redis, 2 workers, beat and an SMTP sink.
+# BENCH_COUNT sessions (10,000 by default) fall due in the same minute; see bench/reminders.py.
+bench-reminders: venv
+	mkdir -p var
+	$(BIN)/python bench/reminders.py --count $${BENCH_COUNT:-10000} --pool $${BENCH_POOL:-prefork}
+
+# Staff pages against Django admin's own pages (issue 11): PostgreSQL database bench_pages
+# (BENCH_PAGES_DATABASE_URL), Redis db 8 (BENCH_REDIS_URL); writes bench/results/pages-<date>.md.
+# --large then adds 1M appointments and their rows (about 2 minutes, 8 GB free disk) and measures
+# again; BENCH_PAGES_ARGS= skips that.
+BENCH_PAGES_ARGS ?= --large
+bench-pages: venv
+	mkdir -p var
+	$(BIN)/python bench/pages.py $(BENCH_PAGES_ARGS)
 
 # The fault suite (issue 8): PostgreSQL, its own Redis, real workers, beat, gunicorn and SMTP;
 # tens of minutes at full scale. Not part of `make test` or CI. See docs/operations.md.

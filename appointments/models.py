@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from practice.models import Membership, Practice
+from practice.urlcache import reverse_pk
 
 
 class ClientQuerySet(models.QuerySet):
@@ -79,7 +80,7 @@ class Client(models.Model):
         return self.full_name
 
     def get_absolute_url(self) -> str:
-        return reverse("appointments:client_detail", args=[self.pk])
+        return reverse_pk("appointments:client_detail", self.pk)
 
     @property
     def full_name(self) -> str:
@@ -238,7 +239,7 @@ class Appointment(models.Model):
         return f"Appointment #{self.pk} at {self.start:%Y-%m-%d %H:%M} UTC"
 
     def get_absolute_url(self) -> str:
-        return reverse("appointments:appointment_edit", args=[self.pk])
+        return reverse_pk("appointments:appointment_edit", self.pk)
 
     @property
     def duration(self) -> timedelta:

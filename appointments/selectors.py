@@ -52,13 +52,61 @@ def appointments_for(membership: Membership) -> QuerySet:
     return Appointment.objects.for_membership(membership).select_related("client", "clinician", "practice")
 
 
-def schedule(*, membership: Membership, first: date, days: int = 1, clinician_id: int | None = None) -> QuerySet:
+def schedule(
+    *,
+    membership: Membership,
+    first: date,
+    days: int = 1,
+    clinician_id: int | None = None,
+    clinician_ids: list[int] | None = None,
+) -> QuerySet:
     """Appointments in a run of local days, with what each row shows, in a fixed number of queries."""
     start, end = day_bounds(membership, first, days)
     qs = appointments_for(membership).filter(start__gte=start, start__lt=end)
     if clinician_id is not None:
         qs = qs.filter(clinician_id=clinician_id)
+    if clinician_ids is not None:
+        qs = qs.filter(clinician_id__in=clinician_ids)
     return qs.order_by("start", "clinician__last_name", "id")
+
+
+# Bounded lists (issue 11): the most rows one page of Today or Week shows. A session
+# row is about 1.3 KB of HTML, so a page stays well under 200 KB whatever the
+# practice's size; a front desk of a big practice pages on or picks a clinician.
+TODAY_PAGE_SIZE = 50
+WEEK_PAGE_ROWS = 120
+
+
+def schedule_clinician_pages(
+    *, membership: Membership, first: date, days: int, clinicians: list, cap: int = WEEK_PAGE_ROWS
+) -> list[list[int]]:
+    """Clinician ids grouped into pages of at most `cap` sessions in the window, in one query.
+
+    Each clinician's sessions stay on one page, so a page shows whole weeks.
+    Clinicians follow the order of `clinicians` (the filter's order); anyone
+    else with sessions in the window (a clinician who has left) comes last.
+    A clinician with more than `cap` sessions gets a page alone, which the
+    caller caps (`schedule(...)[:cap]`).
+    """
+    start, end = day_bounds(membership, first, days)
+    counts = dict(
+        Appointment.objects.for_membership(membership)
+        .filter(start__gte=start, start__lt=end)
+        .values_list("clinician_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    known = [c.pk for c in clinicians]
+    order = [pk for pk in known if pk in counts] + sorted(set(counts) - set(known))
+    pages: list[list[int]] = []
+    rows = 0
+    for pk in order:
+        if not pages or rows + counts[pk] > cap:
+            pages.append([])
+            rows = 0
+        pages[-1].append(pk)
+        rows += counts[pk]
+    return pages
 
 
 def needs_outcome(*, membership: Membership, clinician_id: int | None = None) -> QuerySet:

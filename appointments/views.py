@@ -27,6 +27,9 @@ from .access import get_appointment_for_user, get_client_for_user, get_series_fo
 from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, CorrectionForm, MoveForm, OutcomeForm
 from .models import Appointment, Availability, Client
 
+# The client page's fees, follow-ups and reasons show at most this many, newest first.
+CLIENT_SECTION_CAP = 50
+
 
 def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
     """The clinician picked in the filter, if any, and the choices to show.
@@ -67,12 +70,16 @@ def today(request: HttpRequest) -> HttpResponse:
     clinician_id, clinicians = _clinician_filter(request)
     day = selectors.local_today(request.membership)
     appointments = selectors.schedule(membership=request.membership, first=day, clinician_id=clinician_id)
+    # Bounded: a big practice's day is paged (the clinician picker narrows it).
+    page = Paginator(appointments, selectors.TODAY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "appointments/today.html",
         {
             "day": day,
-            "appointments": appointments,
+            "appointments": page.object_list,
+            "page": page,
+            "query": urlencode({"clinician": clinician_id}) if clinician_id else "",
             "safety_checks": policy_selectors.safety_checks_open(membership=request.membership),
             "unreached": followup_selectors.messages_failed(membership=request.membership)[:20],
             "unconfirmed": followup_selectors.unconfirmed_soon(membership=request.membership),
@@ -98,9 +105,23 @@ def week(request: HttpRequest) -> HttpResponse:
         messages.warning(request, "That date is outside the dates this schedule shows; showing this week.")
         first = today_
     first -= timedelta(days=first.weekday())  # weeks start on Monday
-    appointments = selectors.schedule(membership=request.membership, first=first, days=7, clinician_id=clinician_id)
+    # Bounded: pages of whole weeks for groups of clinicians, at most WEEK_PAGE_ROWS rows each.
+    cap = selectors.WEEK_PAGE_ROWS
+    if clinician_id is None:
+        groups = selectors.schedule_clinician_pages(
+            membership=request.membership, first=first, days=7, clinicians=clinicians, cap=cap
+        ) or [[]]
+        page = Paginator(groups, 1).get_page(request.GET.get("page"))
+        ids = page.object_list[0]
+        page_clinicians = [c for c in clinicians if c.pk in ids] if page.has_other_pages() else []
+        appointments = selectors.schedule(membership=request.membership, first=first, days=7, clinician_ids=ids)
+    else:
+        page, page_clinicians = None, []
+        appointments = selectors.schedule(membership=request.membership, first=first, days=7, clinician_id=clinician_id)
+    appointments = list(appointments[: cap + 1])
+    truncated = len(appointments) > cap
     days = {first + timedelta(days=i): [] for i in range(7)}
-    for appointment in appointments:
+    for appointment in appointments[:cap]:
         days[appointment.start.astimezone(selectors.practice_zone(request.membership)).date()].append(appointment)
     return render(
         request,
@@ -113,6 +134,12 @@ def week(request: HttpRequest) -> HttpResponse:
             "today": today_,
             "clinicians": clinicians,
             "clinician_id": clinician_id,
+            "page": page,
+            "query": urlencode({"start": first.isoformat()}),
+            "truncated": truncated,
+            "cap": cap,
+            "page_clinicians": page_clinicians,
+            "week_params": [("start", first.isoformat())],
         },
     )
 
@@ -546,6 +573,9 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             changes={"notes": [n.pk for n in notes]},
         )
     membership = request.membership
+    # Bounded (issue 11): the latest of each; the Fees page and the message log have them all.
+    fees = list(policy_selectors.client_fees(client=client)[:CLIENT_SECTION_CAP])
+    followups = list(followup_selectors.client_messages(client=client)[:CLIENT_SECTION_CAP])
     note_form = None
     if membership.is_admin or membership.is_clinician:
         note_form = ReflectionNoteForm(misses=engagement_selectors.misses_for_notes(client=client))
@@ -556,12 +586,13 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "client": client,
             "history": history,
             "summary": selectors.client_attendance(client=client),
-            "fees": policy_selectors.client_fees(client=client),
+            "fees": fees,
+            "section_cap": CLIENT_SECTION_CAP,
             "policy": policy,
             "acknowledgement": policy_selectors.client_acknowledgement(client=client, version=policy),
             "waiver_reasons": FeeAssessment.WaiverReason.choices,
-            "followups": followup_selectors.client_messages(client=client),
-            "reasons": followup_selectors.client_reasons(client=client),
+            "followups": followups,
+            "reasons": followup_selectors.client_reasons(client=client)[:CLIENT_SECTION_CAP],
             "strip": strip,
             "engagement": engagement_selectors.engagement_rates(client=client, strip=strip),
             "notes": notes,

@@ -309,7 +309,8 @@ class OutboxMessage(models.Model):
             ),
         ]
         indexes = [
-            # followups.services.outbox_claim_next: the minute sweep (aftercare.tasks.sweep_followups).
+            # followups.services.outbox_claim_batch: the sending sweeps (aftercare.tasks.sweep_followups,
+            # followups.tasks.send_due).
             models.Index(fields=["due_at"], condition=Q(status="pending"), name="outbox_due_idx"),
             # followups.services._catch_up: rows in backoff because their channel was away.
             models.Index(
@@ -320,6 +321,9 @@ class OutboxMessage(models.Model):
             # followups.services.outbox_release_expired: rows whose worker lost its lease (same sweep).
             models.Index(fields=["lease_until"], condition=Q(status="sending"), name="outbox_lease_idx"),
             models.Index(fields=["practice", "status", "due_at"], name="outbox_practice_idx"),
+            # followups.selectors.messages_for: the message log, newest first, a page at a time. Without it
+            # PostgreSQL sorted the practice's rows after hashing the whole client table (issue 11).
+            models.Index(fields=["practice", "-due_at", "-id"], name="outbox_practice_due_idx"),
             # followups.selectors.ack_request_progress: the Policies page's progress panel.
             models.Index(fields=["policy_version", "status"], name="outbox_ack_idx"),
         ]

@@ -160,7 +160,7 @@ def reminder_check(message: OutboxMessage) -> str:
         return CancelCode.ARCHIVED
     if client.reminders_opt_out:
         return CancelCode.OPTED_OUT
-    if not reminders.plans_of(message.practice)[0].enabled:
+    if not reminders.reminder_plan_of(message.practice).enabled:
         return CancelCode.REMINDERS_OFF
     return _consent(message)
 
@@ -193,17 +193,15 @@ def reminder_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) 
     practice = message.practice
     appointment = message.appointment
     zone = practice.time_zone
-    token = reminders.confirm_link_create(appointment=appointment, now=now)
-    link = settings.SITE_URL + reverse("followups:confirm", args=[token])
-    cancel_token = reminders.session_link_create(
-        purpose=ClientLink.Purpose.CANT_MAKE_IT, appointment=appointment, now=now
-    )
-    cancel_link = settings.SITE_URL + reverse("followups:cant_make_it", args=[cancel_token])
     # A text stays short: no move link (its line is left out); the "can't make it" page offers moving too.
-    move_link = ""
+    wanted = [ClientLink.Purpose.CONFIRM, ClientLink.Purpose.CANT_MAKE_IT]
     if message.channel == OutboxMessage.Channel.EMAIL:
-        move_token = reminders.session_link_create(purpose=ClientLink.Purpose.MOVE, appointment=appointment, now=now)
-        move_link = settings.SITE_URL + reverse("followups:move", args=[move_token])
+        wanted.append(ClientLink.Purpose.MOVE)
+    tokens = reminders.session_links_create(purposes=wanted, appointment=appointment, client=message.client)
+    link = settings.SITE_URL + reverse("followups:confirm", args=[tokens[ClientLink.Purpose.CONFIRM]])
+    cancel_link = settings.SITE_URL + reverse("followups:cant_make_it", args=[tokens[ClientLink.Purpose.CANT_MAKE_IT]])
+    move_token = tokens.get(ClientLink.Purpose.MOVE)
+    move_link = settings.SITE_URL + reverse("followups:move", args=[move_token]) if move_token else ""
     reply_to = header_safe(practice.reply_to_email)
     in_person = appointment.modality == Appointment.Modality.IN_PERSON
     place = " ".join(practice.address.split()) if in_person and practice.address else ""

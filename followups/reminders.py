@@ -15,13 +15,16 @@ The minute sweep (`reminders_write_due`, task followups.tasks.sweep_reminders):
    down) is written as skipped, with the reason, and never sent; so is one
    that could only go out, after quiet hours, once the session has started.
 3. Bounded: at most `limit` sessions a run; the task runs again while a run is full.
+4. The task then wakes the senders (followups.tasks.send_due, one chunk per
+   worker) instead of leaving the rows to the next minute's sweep.
 """
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -34,7 +37,8 @@ from .models import ClientLink, FollowUpPlan, MessageTemplate, OutboxMessage, Re
 
 log = logging.getLogger(__name__)
 
-REMINDER_BATCH = 500
+# Rows one sweep run writes; the task runs again while a run is full.
+REMINDER_BATCH = 2000
 # A reminder the sweep finds later than this after its time is skipped, not sent late.
 LATE_GRACE = timedelta(hours=1)
 Status = OutboxMessage.Status
@@ -56,6 +60,14 @@ def reminder_key(*, appointment_id: int, start: datetime, number: int) -> str:
     return f"reminder:{appointment_id}:{start.astimezone(UTC).isoformat()}:{number}"
 
 
+def reminder_plan_of(practice: Practice) -> ReminderPlan:
+    """The practice's reminder plan as saved (no query when fetched with select_related), or the default."""
+    try:
+        return practice.reminder_plan
+    except ReminderPlan.DoesNotExist:
+        return ReminderPlan(practice=practice)
+
+
 def plans_of(practice: Practice) -> tuple[ReminderPlan, FollowUpPlan]:
     """The practice's plans as saved, or the defaults (unsaved) when it never changed them."""
     try:
@@ -70,7 +82,13 @@ def plans_of(practice: Practice) -> tuple[ReminderPlan, FollowUpPlan]:
 
 
 def reminders_write_due(*, now: datetime | None = None, limit: int = REMINDER_BATCH) -> int:
-    """Write the outbox rows of reminders whose time has come (see the module docstring). Returns rows written."""
+    """Write the outbox rows of reminders whose time has come (see the module docstring).
+
+    Returns how many sessions it wrote a row for. The rows go in with one
+    INSERT per practice and reminder (`bulk_create(ignore_conflicts=True)` on the
+    unique key): a row another sweep wrote at the same moment is kept as it is,
+    and counted here too, so two sweeps at once never make a second row.
+    """
     now = now or timezone.now()
     written = 0
     practices = Practice.objects.select_related("reminder_plan", "followup_plan").order_by("pk")
@@ -103,45 +121,66 @@ def reminders_write_due(*, now: datetime | None = None, limit: int = REMINDER_BA
                     client__is_archived=False,
                 )
                 .exclude(Exists(already))
-                .order_by("start")[: limit - written]
+                .order_by("start")
+                .values_list("pk", "client_id", "start")[: limit - written]
             )
-            for appointment in sessions:
-                written += _write_one(appointment, number=number, hours=hours, channel=channel, now=now, quiet=quiet)
+            rows = [
+                row
+                for pk, client_id, start in sessions
+                if (
+                    row := _row(
+                        practice.pk,
+                        pk,
+                        client_id,
+                        start,
+                        number=number,
+                        hours=hours,
+                        channel=channel,
+                        now=now,
+                        quiet=quiet,
+                    )
+                )
+            ]
+            OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
+            written += len(rows)
     return written
 
 
-def _write_one(appointment: Appointment, *, number: int, hours: int, channel: str, now: datetime, quiet: dict) -> int:
-    """1 if this wrote the reminder's row, else 0 (not due yet, or written by another sweep)."""
-    due = timing.evening_before(appointment.start - timedelta(hours=hours), **quiet)
+def _row(
+    practice_id: int,
+    appointment_id: int,
+    client_id: int,
+    start: datetime,
+    *,
+    number: int,
+    hours: int,
+    channel: str,
+    now: datetime,
+    quiet: dict,
+) -> OutboxMessage | None:
+    """The reminder's row, unsaved; None if it is not due yet."""
+    due = timing.evening_before(start - timedelta(hours=hours), **quiet)
     if due > now:
-        return 0
+        return None
     status, code = Status.PENDING, ""
     send_at = timing.next_sendable(now, **quiet)
-    if now - due > LATE_GRACE or send_at >= appointment.start:
+    if now - due > LATE_GRACE or send_at >= start:
         status, code = Status.CANCELLED, CancelCode.TOO_LATE
-    try:
-        with transaction.atomic():
-            _, created = OutboxMessage.objects.get_or_create(
-                idempotency_key=reminder_key(appointment_id=appointment.pk, start=appointment.start, number=number),
-                defaults={
-                    "purpose": OutboxMessage.Purpose.REMINDER,
-                    "practice_id": appointment.practice_id,
-                    "client_id": appointment.client_id,
-                    "appointment": appointment,
-                    "appointment_start": appointment.start,
-                    "reminder_number": number,
-                    "kind": MessageTemplate.Kind.REMINDER,
-                    "channel": channel,
-                    "due_at": send_at,
-                    "status": status,
-                    "cancel_code": code,
-                    "cancel_reason": CancelCode(code).label if code else "",
-                },
-            )
-    except IntegrityError:
-        # Another sweep wrote it in the meantime (the unique key): one row, as wanted.
-        return 0
-    return int(created)
+    return OutboxMessage(
+        idempotency_key=reminder_key(appointment_id=appointment_id, start=start, number=number),
+        purpose=OutboxMessage.Purpose.REMINDER,
+        practice_id=practice_id,
+        client_id=client_id,
+        appointment_id=appointment_id,
+        appointment_start=start,
+        reminder_number=number,
+        kind=MessageTemplate.Kind.REMINDER,
+        channel=channel,
+        due_at=send_at,
+        status=status,
+        cancel_code=code,
+        cancel_reason=CancelCode(code).label if code else "",
+    )
 
 
 # ------------------------------------------------------------ confirm link
@@ -163,6 +202,29 @@ def session_link_create(*, purpose: str, appointment: Appointment, now: datetime
         expires_at=appointment.start,
         now=now,
     )
+
+
+def session_links_create(*, purposes: list[str], appointment: Appointment, client=None) -> dict[str, str]:
+    """The links of one reminder (one per purpose, as `session_link_create`), written in one INSERT.
+
+    `client` is the session's client when the caller has it already (no query for it). Returns purpose -> token.
+    """
+    if any(purpose not in ClientLink.SESSION_PURPOSES for purpose in purposes):
+        raise ValueError(purposes)
+    client = client or appointment.client
+    tokens = {purpose: secrets.token_urlsafe(32) for purpose in purposes}
+    ClientLink.objects.bulk_create(
+        ClientLink(
+            practice_id=client.practice_id,
+            client=client,
+            purpose=purpose,
+            appointment=appointment,
+            token_hash=services.token_hash(token),
+            expires_at=appointment.start,
+        )
+        for purpose, token in tokens.items()
+    )
+    return tokens
 
 
 def confirm_link_create(*, appointment: Appointment, now: datetime | None = None) -> str:

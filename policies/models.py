@@ -187,6 +187,14 @@ class FeeAssessment(models.Model):
     rule = models.CharField(max_length=30)
     rule_detail = models.CharField(max_length=200)
     due_at = models.DateTimeField(null=True, blank=True)
+    # Copied from the missed session's appointment when the fee is written (issue 11): the Fees
+    # page sorts and filters by them, and through the join it scanned the missed-session table
+    # of a 1M-row database. They never change: a missed session is not moved, and a corrected
+    # or undone mark voids the fee instead. Null only for rows no service wrote.
+    session_start = models.DateTimeField(null=True, blank=True)
+    clinician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -194,6 +202,9 @@ class FeeAssessment(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["practice", "state", "created_at"], name="fee_practice_state_idx"),
+            # policies.selectors.fees_for: the Fees page, newest session first, and its clinician filter.
+            models.Index(fields=["practice", "-session_start", "-id"], name="fee_practice_start_idx"),
+            models.Index(fields=["practice", "clinician", "-session_start"], name="fee_practice_clinician_idx"),
             # policies.services.fees_mark_due: the beat sweep that ends review holds.
             models.Index(fields=["due_at"], condition=Q(state="proposed"), name="fee_hold_due_idx"),
         ]

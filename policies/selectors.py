@@ -55,11 +55,13 @@ def fees_for(*, membership: Membership) -> QuerySet:
     """Fees this member may see: the practice's, or a clinician's own clients'."""
     qs = FeeAssessment.objects.filter(practice_id=membership.practice_id)
     if not membership.sees_whole_practice:
-        qs = qs.filter(missed_session__appointment__clinician_id=membership.user_id)
+        qs = qs.filter(clinician_id=membership.user_id)
+    # Sorted and filtered on the fee's own copies of the session's start and clinician
+    # (indexes fee_practice_start_idx, fee_practice_clinician_idx), not through the join.
     return (
         qs.select_related("client", "policy_version", "charged_under", "missed_session__appointment__clinician")
         .prefetch_related(_closing_changes())
-        .order_by("-missed_session__appointment__start", "-id")
+        .order_by("-session_start", "-id")
     )
 
 
@@ -77,12 +79,12 @@ def fees_filtered(
     zone = membership.practice.time_zone
     qs = qs.filter(state=state) if state else qs.exclude(state=State.VOID)
     if clinician_id:
-        qs = qs.filter(missed_session__appointment__clinician_id=clinician_id)
+        qs = qs.filter(clinician_id=clinician_id)
     if date_from:
-        qs = qs.filter(missed_session__appointment__start__gte=datetime.combine(date_from, time.min, tzinfo=zone))
+        qs = qs.filter(session_start__gte=datetime.combine(date_from, time.min, tzinfo=zone))
     if date_to:
         end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone)
-        qs = qs.filter(missed_session__appointment__start__lt=end)
+        qs = qs.filter(session_start__lt=end)
     return qs
 
 
@@ -95,7 +97,7 @@ def client_fees(*, client: Client) -> QuerySet:
         .exclude(Q(missed_session__undone_at__isnull=False) & ~Q(state=State.PAID))
         .select_related("policy_version", "charged_under", "missed_session__appointment")
         .prefetch_related(_closing_changes())
-        .order_by("-missed_session__appointment__start", "-id")
+        .order_by("-session_start", "-id")
     )
 
 

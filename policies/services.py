@@ -372,6 +372,8 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
                 rule=decision.rule,
                 rule_detail=decision.detail[:200],
                 due_at=due_at,
+                session_start=appointment.start,
+                clinician_id=appointment.clinician_id,
             )
             FeeChange.objects.create(
                 fee=fee,

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('followups', '0012_setup_drop_repeat_fields'),
-        ('followups', '0013_wait_offer_purpose'),
+        ("followups", "0012_setup_drop_repeat_fields"),
+        ("followups", "0013_wait_offer_purpose"),
     ]
 
-    operations = [
-    ]
+    operations = []

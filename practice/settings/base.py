@@ -334,6 +334,9 @@ UNDO_WINDOW_MINUTES = env.int("UNDO_WINDOW_MINUTES", default=10)
 # How long a worker holds a claimed outbox row before another may take it
 # (followups/services.py): a worker that died is replaced within this plus a minute.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=90)
+# How many sending tasks a reminder sweep that wrote rows starts (followups/tasks.py): one per
+# task slot of the workers, so all of them send at once (the Procfile's one worker runs 2 threads).
+OUTBOX_SEND_FANOUT = env.int("OUTBOX_SEND_FANOUT", default=2)
 
 LOGGING = {
     "version": 1,

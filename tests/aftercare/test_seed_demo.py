@@ -1,6 +1,7 @@
 from datetime import time, timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -157,7 +158,7 @@ def test_the_demo_s_first_reminded_client_gets_a_fee_free_move_offered_inside_th
     call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
     now = timezone.now()
     reminded = (
-        Appointment.objects.filter(practice__name="Demo Practice", start__gt=now + timedelta(hours=24))
+        Appointment.objects.filter(practice__name="Demo Practice", start__gt=now + timedelta(hours=23, minutes=30))
         .filter(start__lte=now + timedelta(hours=25))
         .order_by("start")
         .first()
@@ -194,3 +195,20 @@ def test_seed_demo_gives_the_ladder_one_check_in_and_a_note_once():
     assert task.is_open and task.clinician.username == "therapist" and task.misses >= 2
     assert set(CheckInTask.objects.values_list("client", flat=True)) == {task.client_id}
     assert ReflectionNote.objects.filter(practice=practice, client=task.client).count() == 1
+
+
+def test_seed_demo_has_a_reminder_that_goes_out_at_the_first_minute_sweep(mailoutbox):
+    """`make run`: the first minute's sweep writes a reminder for a session tomorrow and sends it."""
+    from followups import tasks
+    from followups.models import OutboxMessage
+
+    call_command("seed_demo", stdout=open(__import__("os").devnull, "w"))  # noqa: SIM115
+    practice = Practice.objects.get(name="Demo Practice")
+    first_minute = timezone.now() + timedelta(minutes=1)
+    with time_machine.travel(first_minute, tick=False):
+        assert tasks.sweep_reminders() >= 1
+        assert tasks.send_due() >= 1
+    sent = OutboxMessage.objects.filter(practice=practice, purpose="reminder", status="sent")
+    assert sent.count() >= 1
+    assert all(row.appointment.start.date() >= timezone.now().date() for row in sent)
+    assert {m.to[0] for m in mailoutbox} >= {row.client.email for row in sent}

@@ -15,7 +15,7 @@ from aftercare import tasks as aftercare_tasks
 from followups import tasks as followup_tasks
 from followups.models import FollowUpPlan, ReminderPlan
 from tests.browser_fixtures import page_check
-from tests.factories import AppointmentFactory
+from tests.factories import AppointmentFactory, ClientFactory
 
 from .helpers import log_in
 
@@ -116,3 +116,29 @@ def test_admin_edits_the_reminder_wording_with_the_live_preview(page, practice, 
     expect(page).to_have_url(re.compile(r"/policies/#reminders$"))
     expect(card.locator(".badge")).to_have_text("edited")
     expect(card).to_contain_text("Cancelling after that costs $40.")
+
+
+def test_after_the_minute_sweep_the_messages_page_lists_the_sent_reminders(page, practice, practice_admin, therapist):
+    """`make run`'s demo: sessions tomorrow whose reminder time has come; the sweep (the task functions,
+    as a worker runs them) writes and sends the reminders, and staff see them on the Messages page."""
+    FollowUpPlan.objects.update_or_create(practice=practice, defaults={"quiet_start": time(0), "quiet_end": time(0)})
+    ReminderPlan.objects.update_or_create(practice=practice, defaults={"first_hours": 24, "first_channel": "email"})
+    start = (timezone.now() + timedelta(hours=24) - timedelta(minutes=2)).replace(second=0, microsecond=0)
+    names = ["Ada", "Bo", "Cy"]
+    for offset, name in enumerate(names):
+        client = ClientFactory(practice=practice, clinician=therapist, first_name=name, email=f"{name.lower()}@x.org")
+        AppointmentFactory(client=client, start=start - timedelta(minutes=offset), end=start + timedelta(minutes=50))
+
+    assert followup_tasks.sweep_reminders() == 3
+    assert followup_tasks.send_due() == 3
+    assert sorted(m.to[0] for m in mail.outbox) == ["ada@x.org", "bo@x.org", "cy@x.org"]
+
+    log_in(page, practice_admin)
+    page.get_by_role("navigation").get_by_role("link", name="Messages", exact=True).click()
+    rows = page.locator("#message-log tbody tr")
+    expect(rows).to_have_count(3)
+    for name in names:
+        row = rows.filter(has_text=name)
+        expect(row).to_contain_text("Reminder before a session")
+        expect(row.get_by_text("Sent", exact=True)).to_be_visible()
+    page_check(page, "/messages/ (reminders sent by the sweep)")

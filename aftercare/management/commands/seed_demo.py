@@ -272,19 +272,25 @@ class Command(BaseCommand):
         ReminderPlan.objects.filter(practice=practice).update(first_hours=24, first_channel="email")
 
     def _reminded_sessions(self, practice, staff, clients) -> int:
-        """Two sessions a little over a day from now, so `make run` shows their reminders going out
-        within the hour (the minute sweep). Tomorrow's other sessions get theirs as their time comes;
-        those whose reminder time passed before the demo was seeded show as skipped, with the reason.
-        A run that finds a session in that hour already adds nothing."""
+        """Three sessions about a day from now, so `make run` shows reminders going out: the first
+        one's reminder time (24 hours before) passed a few minutes ago, so the first minute sweep
+        sends it and the Messages page lists it; the other two follow within the hour. Tomorrow's
+        other sessions get theirs as their time comes; those whose reminder time passed more than an
+        hour before the demo was seeded show as skipped, with the reason. The first one's client used
+        their grace last week (`_grace_used`), so its "I can't make it" names the fee and offers a
+        fee-free move. A run that finds a session in those hours already adds nothing."""
+        self._reminders(practice)
         now = timezone.now().replace(second=0, microsecond=0)
         soon = now + timedelta(hours=24)
-        if Appointment.objects.filter(practice=practice, start__gt=soon, start__lte=soon + timedelta(hours=1)).exists():
+        window = (soon - timedelta(minutes=30), soon + timedelta(hours=1))
+        if Appointment.objects.filter(practice=practice, start__gt=window[0], start__lte=window[1]).exists():
             return 0
-        ready = [c for c in clients if not c.is_archived and c.consent_email and c.email][:2]
+        ready = [c for c in clients if not c.is_archived and c.consent_email and c.email][:3]
+        clinicians = (staff["therapist"], staff["therapist2"], staff["therapist"])
         if ready:
             self._grace_used(practice, staff, ready[0])
         booked = 0
-        for minutes, clinician, client in zip((10, 40), (staff["therapist"], staff["therapist2"]), ready, strict=False):
+        for minutes, clinician, client in zip((-5, 10, 55), clinicians, ready, strict=False):
             start = soon + timedelta(minutes=minutes)
             try:
                 appointment_book(

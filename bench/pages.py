@@ -1,0 +1,348 @@
+"""Staff pages against Django's own admin, in one run (issue 11): `make bench-pages`.
+
+1. A fresh PostgreSQL database (`bench_pages` unless BENCH_PAGES_DATABASE_URL names
+   another `bench_*` one), migrated, with a realistic practice (bench/pages_seed.py).
+2. gunicorn with 2 sync workers and production settings over plain http. The only
+   bench-only setting is SECURE_SSL_REDIRECT=false (no TLS proxy in front of it here);
+   idle timeout, two-factor session state, CSRF and the audit of views all stay on.
+3. A real sign-in as the practice admin: password, then a TOTP code from the device.
+4. The floors from Django itself: its admin login page (anonymous) and its admin index
+   for the same signed-in practice admin. Then each page, in two interleaved rounds
+   (every page once per round), with a small load generator: threads + http.client,
+   keep-alive off, concurrency 4, for a fixed time per page.
+5. Prints and writes `bench/results/pages-<date>.md`: req/s, p50, p99, bytes, and the
+   ratio of each page's req/s to both floors' (above 1 means slower than the floor).
+
+Others may use the machine at the same time: the ratios come from the same run, and
+the load average at the start and end is written with them.
+"""
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.faults.stack import free_port, wait_for_port  # noqa: E402
+
+DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_pages"
+CONCURRENCY = 4
+
+
+def totp_now(key_hex: str, step: int = 30, digits: int = 6) -> str:
+    """RFC 6238, as django-otp computes it (SHA-1, 30 s, 6 digits)."""
+    counter = struct.pack(">Q", int(time.time()) // step)
+    digest = hmac.new(bytes.fromhex(key_hex), counter, hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    code = (struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 10**digits
+    return f"{code:0{digits}d}"
+
+
+class Session:
+    """Cookies and CSRF for a sign-in; then a frozen Cookie header the load threads share."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, fields: dict | None = None) -> tuple[int, dict, str]:
+        headers = {"Host": f"127.0.0.1:{self.port}"}
+        if self.cookies:
+            headers["Cookie"] = self.cookie_header()
+        body = None
+        if method == "POST":
+            body = urlencode({**(fields or {}), "csrfmiddlewaretoken": self.cookies.get("csrftoken", "")})
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, path, body, headers)
+            response = conn.getresponse()
+            text = response.read().decode("utf-8", errors="replace")
+            for header in response.msg.get_all("Set-Cookie") or []:
+                cookie = SimpleCookie()
+                cookie.load(header)
+                for name, morsel in cookie.items():
+                    self.cookies[name] = morsel.value
+            return response.status, dict(response.getheaders()), text
+        finally:
+            conn.close()
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    def sign_in(self, username: str, password: str, totp_key: str) -> None:
+        self.request("GET", "/accounts/login/")
+        status, headers, _ = self.request("POST", "/accounts/login/", {"username": username, "password": password})
+        if status != 302:
+            raise RuntimeError(f"password step answered {status}")
+        status, _, _ = self.request("GET", "/accounts/two-factor/verify/")
+        status, headers, text = self.request("POST", "/accounts/two-factor/verify/", {"code": totp_now(totp_key)})
+        if status != 302:
+            raise RuntimeError(f"two-factor step answered {status}")
+        status, _, _ = self.request("GET", "/")
+        if status != 200:
+            raise RuntimeError(f"Today after sign-in answered {status}")
+
+
+def load(port: int, path: str, cookie: str, seconds: float) -> dict:
+    """Concurrency 4, keep-alive off, for `seconds`: req/s, p50 and p99 in ms, bytes, statuses."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    sizes: list[int] = []
+    lock = threading.Lock()
+    headers = {"Host": f"127.0.0.1:{port}", "Connection": "close"}
+    if cookie:
+        headers["Cookie"] = cookie
+    stop_at = time.monotonic() + seconds
+
+    def worker() -> None:
+        while time.monotonic() < stop_at:
+            began = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status, body = 0, b""
+            finally:
+                conn.close()
+            took = time.perf_counter() - began
+            with lock:
+                latencies.append(took)
+                statuses[status] = statuses.get(status, 0) + 1
+                sizes.append(len(body))
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "bytes": int(statistics.median(sizes)) if sizes else 0,
+        "statuses": statuses,
+    }
+
+
+def measure(port: int, pages: list, args) -> dict[str, list[dict]]:
+    """Every page once per round, rounds interleaved, after a short warm-up of both workers."""
+    for _, path, page_cookie in pages:  # cached templates, imports, connections
+        load(port, path, page_cookie, 0.5)
+    results: dict[str, list[dict]] = {label: [] for label, _, _ in pages}
+    for number in range(args.rounds):
+        for label, path, page_cookie in pages:
+            result = load(port, path, page_cookie, args.seconds)
+            results[label].append(result)
+            print(
+                f"round {number + 1}  {label:<40} {result['rps']:7.1f} req/s  p50 {result['p50']:6.1f} ms"
+                f"  p99 {result['p99']:6.1f} ms  {result['bytes'] / 1024:6.1f} KB  {result['statuses']}",
+                flush=True,
+            )
+    return results
+
+
+def database_fresh(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not re.fullmatch(r"bench_[a-z0-9_]+", name):
+        raise SystemExit(f"the page bench uses a database named bench_*, not {name!r}")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 6)))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is (no rebuild)")
+    parser.add_argument(
+        "--large",
+        type=int,
+        nargs="?",
+        const=1_000_000,
+        default=0,
+        help="then add 1,000 practices with this many appointments (default 1M) and measure again",
+    )
+    parser.add_argument("--out", default=None, help="Markdown file (default bench/results/pages-<date>.md)")
+    args = parser.parse_args()
+
+    database_url = os.environ.get("BENCH_PAGES_DATABASE_URL", DEFAULT_DATABASE)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "practice.settings.production",
+        "SECRET_KEY": f"bench-only-{uuid.uuid4().hex}-{uuid.uuid4().hex}",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
+        "CELERY_BROKER_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
+        "EMAIL_URL": "smtp://127.0.0.1:2",  # nothing is sent while pages are read
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        # Bench-only: plain http on 127.0.0.1, no TLS proxy in front (docs/operations.md).
+        "SECURE_SSL_REDIRECT": "false",
+        "STATIC_ROOT": str(ROOT / "var" / "bench-static"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    python = sys.executable
+    logs = ROOT / "var" / "bench-pages"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def run(*argv: str) -> str:
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(argv[:4])} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        return done.stdout
+
+    seed_file = logs / "seed.json"
+    if not args.keep or not seed_file.exists():
+        print("building the bench database ...", flush=True)
+        database_fresh(database_url)
+        run(python, "manage.py", "migrate", "--noinput")
+        seed_file.write_text(run(python, "-m", "bench.pages_seed").strip().splitlines()[-1])
+    run(python, "manage.py", "collectstatic", "--noinput", "-v", "0")
+    seed = json.loads(seed_file.read_text())
+
+    log = (logs / "gunicorn.log").open("ab")
+    gunicorn = subprocess.Popen(
+        [python, "-m", "gunicorn", "practice.wsgi", "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_port(port, 60, gunicorn)
+        session = Session(port)
+        session.sign_in(seed["admin"], seed["password"], seed["totp_key"])
+        cookie = session.cookie_header()
+        pages = [
+            ("floor: Django admin login (anonymous)", "/admin/login/", ""),
+            ("floor: Django admin index (signed in)", "/admin/", cookie),
+            ("Today", "/", cookie),
+            ("Week", "/week/", cookie),
+            ("Needs outcome", "/needs-outcome/", cookie),
+            ("Client page (60 sessions)", f"/clients/{seed['client_id']}/", cookie),
+            ("Clients (500)", "/clients/", cookie),
+            ("Messages", "/messages/", cookie),
+            ("Fees", "/fees/", cookie),
+            ("Policies", "/policies/", cookie),
+        ]
+        load_before = os.getloadavg()
+        results = measure(port, pages, args)
+        load_after = os.getloadavg()
+        large = None
+        if args.large:
+            print(f"growing the database by {args.large} appointments and their rows ...", flush=True)
+            began = time.monotonic()
+            print(run(python, "manage.py", "bench_build_large", "--appointments", str(args.large)).strip(), flush=True)
+            large = {"seconds": time.monotonic() - began, "results": measure(port, pages, args)}
+    finally:
+        gunicorn.terminate()
+        try:
+            gunicorn.wait(15)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+        log.close()
+
+    report = render(results, pages, seed, args, load_before, load_after)
+    if large is not None:
+        report += render_large(results, large, pages, args)
+    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"pages-{datetime.now(UTC).date()}.md"
+    out.write_text(report)
+    print(report)
+    print(f"written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+
+
+def render(results, pages, seed, args, load_before, load_after) -> str:
+    anon, signed = pages[0][0], pages[1][0]
+    lines = [
+        f"# Staff pages against Django's own admin ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"`make bench-pages` (bench/pages.py): gunicorn, 2 sync workers, production settings over plain http "
+        f"(SECURE_SSL_REDIRECT=false, bench only), PostgreSQL, Redis; concurrency {CONCURRENCY}, keep-alive off, "
+        f"{args.seconds:g} s per page per round, {args.rounds} interleaved rounds. Signed in for real as a practice "
+        "admin (password + TOTP); idle timeout, two-factor session state and the audit of views on.",
+        f"Data: Today {seed['today']} sessions, Week ~140 rows, a client with 60 sessions, 500 clients, "
+        f"{seed['missed']} missed sessions with fees and messages.",
+        f"Machine: {os.cpu_count()} cores shared with other people's test runs; load average "
+        f"{load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end. Compare ratios (same run), "
+        "not absolute figures.",
+        "",
+        "Ratio = the floor's req/s ÷ the page's req/s in the same round (1.0 = as fast as the floor; higher = slower).",
+        "",
+        "| page | round | req/s | p50 ms | p99 ms | KB | × logged-in floor | × anonymous floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, _, _ in pages:
+        for number, result in enumerate(results[label]):
+            signed_ratio = results[signed][number]["rps"] / result["rps"] if result["rps"] else float("inf")
+            anon_ratio = results[anon][number]["rps"] / result["rps"] if result["rps"] else float("inf")
+            bad = {s: c for s, c in result["statuses"].items() if s != 200}
+            lines.append(
+                f"| {label}{' (non-200: ' + str(bad) + ')' if bad else ''} | {number + 1} | {result['rps']:.1f} | "
+                f"{result['p50']:.1f} | {result['p99']:.1f} | {result['bytes'] / 1024:.1f} | {signed_ratio:.2f} | "
+                f"{anon_ratio:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def render_large(small, large, pages, args) -> str:
+    lines = [
+        "",
+        f"## The same practice in a database of 1,000 more practices ({args.large} more appointments, missed "
+        f"sessions, fees and messages; built in {large['seconds']:.0f} s by `manage.py bench_build_large`)",
+        "",
+        "Target: every page's p50 within 1.3× of the small database's (same run, same server). The machine's "
+        "load moves between the two halves too, so the last column divides by the logged-in floor's own "
+        "large ÷ small (Django admin's index reads none of the grown tables).",
+        "",
+        "| page | p50 small ms | p50 large ms | large ÷ small | req/s small | req/s large | ÷ the floor's change |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    signed = pages[1][0]
+    floor_change = statistics.median(r["p50"] for r in large["results"][signed]) / statistics.median(
+        r["p50"] for r in small[signed]
+    )
+    for label, _, _ in pages:
+        p50_small = statistics.median(r["p50"] for r in small[label])
+        p50_large = statistics.median(r["p50"] for r in large["results"][label])
+        rps_small = statistics.median(r["rps"] for r in small[label])
+        rps_large = statistics.median(r["rps"] for r in large["results"][label])
+        lines.append(
+            f"| {label} | {p50_small:.1f} | {p50_large:.1f} | {p50_large / p50_small:.2f} | {rps_small:.1f} | "
+            f"{rps_large:.1f} | {p50_large / p50_small / floor_change:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
