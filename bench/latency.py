@@ -2,9 +2,10 @@
 
 With the first-message delay at 0, N no-shows are marked one after another
 through the same service the schedule's button calls. A real Celery worker
-(started here, `celery -A practice worker`) processes them and sends the
+and beat (started here, as the Procfile starts them) process them and send the
 first message to a real SMTP server (aiosmtpd) on 127.0.0.1; the time from
-each mark to that message's arrival is one sample.
+each mark to that message's arrival is one sample. On a timeout, the state of
+each missing row is printed (ids only) and the worker's and beat's logs kept.
 
 Baseline, in the same run: the same SMTP server receiving N messages that
 this process sends straight through Django's SMTP backend (no database, no
@@ -17,6 +18,7 @@ broker under var/. Usage: `make bench` or `python bench/latency.py --count 100`.
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +41,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Late(Exception):
+    """Fewer messages than expected reached the SMTP server in time."""
+
+
 class Inbox:
     def __init__(self):
         self.arrivals: dict[str, float] = {}
@@ -59,7 +65,7 @@ class Inbox:
                 if len(self.arrivals) >= count:
                     return
             time.sleep(0.01)
-        raise SystemExit(f"only {len(self.arrivals)} of {count} messages arrived within {timeout}s")
+        raise Late(f"only {len(self.arrivals)} of {count} messages arrived within {timeout}s")
 
 
 def prepare_database() -> tuple[str, callable]:
@@ -83,6 +89,52 @@ def prepare_database() -> tuple[str, callable]:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}", lambda: None
+
+
+def start_celery(log: Path, *args: str) -> subprocess.Popen:
+    """`celery -A practice <args>`, in this environment, logging warnings (ids only) to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "practice", *args, "--loglevel=WARNING"],
+        cwd=ROOT,
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        # Its log and anything it prints before logging starts (an import error).
+        stderr=log.open("w"),
+    )
+
+
+def report_missing(marked: dict[str, float], inbox: "Inbox", processes: dict) -> None:
+    """Before giving up: the state of each marked miss whose follow-up has not arrived, by id only."""
+    from appointments.models import NoShowEvent
+    from followups.models import OutboxMessage
+
+    with inbox.lock:
+        arrived = set(inbox.arrivals)
+    missing = [address for address in marked if address not in arrived]
+    events = NoShowEvent.objects.filter(appointment__client__email__in=missing).select_related("appointment")
+    for name, (process, log) in processes.items():
+        state = "alive" if process.poll() is None else f"exited with {process.returncode}"
+        print(f"{name} {state}; log {log}")
+    for event in events.order_by("pk"):
+        print(f"  missed session {event.pk}: recorded {event.recorded_at:%H:%M:%S.%f}, processed {event.processed_at}")
+        rows = OutboxMessage.objects.filter(missed_session=event).order_by("pk")
+        for row in rows:
+            print(
+                f"    outbox {row.pk} step={row.step} status={row.status} attempts={row.attempts} "
+                f"due_at={row.due_at:%H:%M:%S.%f} waiting_for_channel={row.waiting_for_channel} "
+                f"lease_until={row.lease_until} handed_over_at={row.handed_over_at} "
+                f"cancel_code={row.cancel_code or '-'} claimed_by={row.claimed_by or '-'} "
+                f"error_kind={row.last_error.split(':')[0][:60] or '-'}"
+            )
+        if not rows:
+            print("    no outbox row")
+    print(f"  now {timezone_now():%H:%M:%S.%f}", flush=True)
+
+
+def timezone_now():
+    from django.utils import timezone
+
+    return timezone.now()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -152,7 +204,10 @@ def main() -> None:
             headers={"X-Bench-Key": key},
             connection=connection,
         ).send()
-        inbox.wait(i + 1, 10)
+        try:
+            inbox.wait(i + 1, 10)
+        except Late as exc:
+            raise SystemExit(f"baseline: {exc}") from exc
         baseline.append(inbox.arrivals[key] - started)
     inbox.arrivals.clear()
 
@@ -191,26 +246,21 @@ def main() -> None:
             )
         )
 
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "practice",
-            "worker",
-            "--concurrency=2",
-            "-Q",
-            env["CELERY_QUEUE"],
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=WARNING",
-        ],
-        cwd=ROOT,
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    worker_log = ROOT / "var" / f"bench-worker-{os.getpid()}.log"
+    # What production runs (Procfile): a worker, and beat for the minute sweeps. Without beat, a
+    # message whose wake-up was lost, or whose send failed once and was put back with a backoff,
+    # waited for a sweep that never came.
+    worker = start_celery(
+        worker_log,
+        "worker",
+        "--concurrency=2",
+        "-Q",
+        env["CELERY_QUEUE"],
+        "--without-gossip",
+        "--without-mingle",
     )
+    beat_log = worker_log.with_name(f"bench-beat-{os.getpid()}.log")
+    beat = start_celery(beat_log, "beat")
     try:
         from practice.celery import app
 
@@ -231,10 +281,18 @@ def main() -> None:
             attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=clinician)
         marking = time.perf_counter() - burst_started
         inbox.wait(args.count, args.timeout)
+    except Late as exc:
+        print(exc, flush=True)
+        report_missing(marked, inbox, {"worker": (worker, worker_log), "beat": (beat, beat_log)})
+        raise SystemExit(1) from exc
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for process in (beat, worker):
+            process.terminate()
+            process.wait(timeout=30)
         controller.stop()
+    for log in (worker_log, beat_log):
+        log.unlink(missing_ok=True)
+    shutil.rmtree(env["BROKER_DIR"], ignore_errors=True)
     latencies = [
         inbox.arrivals[f"client-{i}@example.com"] - marked[f"client-{i}@example.com"] for i in range(args.count)
     ]

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('followups', '0014_merge_20261124_2247'),
-        ('followups', '0014_speed_outbox_practice_due'),
+        ("followups", "0014_merge_20261124_2247"),
+        ("followups", "0014_speed_outbox_practice_due"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -262,7 +262,11 @@ def filesystem_broker_options(folder: Path) -> dict:
     }
 
 
+# kombu's own filesystem transport lets a poll read a message half-written,
+# which loses it and stops the worker (practice/broker.py): ours writes whole.
+FILESYSTEM_BROKER_TRANSPORT = "practice.broker:Transport"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = FILESYSTEM_BROKER_TRANSPORT
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
