@@ -596,6 +596,8 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "strip": strip,
             "engagement": engagement_selectors.engagement_rates(client=client, strip=strip),
             "notes": notes,
+            "replies": engagement_selectors.client_replies(client=client),
+            "replies_shown": engagement_selectors.REPLIES_SHOWN,
             "note_form": note_form,
             "checkins": engagement_selectors.client_checkin_tasks(membership=membership, client=client),
         },

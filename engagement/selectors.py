@@ -1,13 +1,16 @@
 """Reads for a client's engagement and the ladder's tasks. Bounded; counted in the database."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from appointments.models import Appointment, Client, NoShowEvent
 from followups.models import MissReason, OutboxMessage
-from practice.models import Membership
+from policies.models import Acknowledgement
+from practice.models import AuditEvent, Membership
+from waitlist.models import WaitlistOffer
 
 from .models import CheckInTask, ReflectionNote
 
@@ -168,3 +171,110 @@ def client_checkin_tasks(*, membership: Membership, client: Client) -> QuerySet:
         .select_related("done_by", "missed_session__appointment")
         .order_by("-created_at", "-id")[:STRIP_LENGTH]
     )
+
+
+# What the client told us (issue 10, package "replies").
+REPLIES_SHOWN = 20
+# Audit actions for replies that leave no row of their own (a text reply's STOP / START).
+REPLY_AUDIT_ACTIONS = {
+    "client.sms_opted_out": "Texted STOP: no more text messages",
+    "client.sms_start_received": "Texted START",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One thing the client told us: when, what, and about which session (None: not about one)."""
+
+    at: datetime
+    kind: str
+    what: str
+    session_start: datetime | None = None
+    # A rebooking: the new session's start (shown in the practice's zone by the page).
+    new_start: datetime | None = None
+
+
+def client_replies(*, client: Client) -> list[Reply]:
+    """The latest 20 things the client told us, newest first. Seven bounded queries, whatever the history.
+
+    Each source is read newest first and cut at 20, so the 20 newest of all
+    are among what is read: confirmations and reminder answers
+    (`Appointment.confirmed_at`, `client_response`), rebookings through the
+    link (a session booked with `rescheduled_from` and no staff author), the
+    reasons given for a miss (`MissReason`), waitlist answers (offers accepted
+    or left), policy acknowledgements, and text replies that changed no row of
+    their own (STOP / START: their audit events). Every read is limited to this
+    client, so to its practice.
+    """
+    n = REPLIES_SHOWN
+    replies: list[Reply] = []
+    sessions = Appointment.objects.filter(client=client, practice_id=client.practice_id)
+    for a in sessions.exclude(confirmed_at=None).only("start", "confirmed_at").order_by("-confirmed_at", "-id")[:n]:
+        replies.append(Reply(a.confirmed_at, "confirmed", "Confirmed the session", a.start))
+    answered = (
+        sessions.exclude(client_response="")
+        .exclude(client_responded_at=None)
+        .only("start", "status", "client_response", "client_responded_at")
+        .order_by("-client_responded_at", "-id")[:n]
+    )
+    for a in answered:
+        if a.client_response == Appointment.ClientResponse.MOVED:
+            what = "Moved the session from a reminder"
+        else:
+            what = "Said they can't make it"
+        replies.append(Reply(a.client_responded_at, a.client_response, what, a.start))
+    rebooked = (
+        sessions.filter(rescheduled_from__isnull=False, created_by=None)
+        .select_related("rescheduled_from")
+        .only("start", "created_at", "rescheduled_from__start")
+        .order_by("-created_at", "-id")[:n]
+    )
+    for a in rebooked:
+        replies.append(Reply(a.created_at, "rebooked", "Rebooked through the link", a.rescheduled_from.start, a.start))
+    labels = dict(MissReason.Reason.choices)
+    reasons = (
+        MissReason.objects.filter(appointment__client=client, practice_id=client.practice_id)
+        .select_related("appointment")
+        .only("reason", "text", "created_at", "appointment__start")
+        .order_by("-created_at", "-id")[:n]
+    )
+    for r in reasons:
+        said = labels.get(r.reason, "")
+        if r.text:
+            said = f"{said}: “{r.text}”" if said else f"“{r.text}”"
+        replies.append(Reply(r.created_at, "reason", f"Told us what got in the way: {said}", r.appointment.start))
+    offers = (
+        WaitlistOffer.objects.filter(
+            entry__client=client,
+            entry__practice_id=client.practice_id,
+            outcome__in=(WaitlistOffer.Outcome.ACCEPTED, WaitlistOffer.Outcome.LEFT),
+        )
+        .exclude(answered_at=None)
+        .select_related("slot")
+        .only("outcome", "answered_at", "slot__start")
+        .order_by("-answered_at", "-id")[:n]
+    )
+    for o in offers:
+        if o.outcome == WaitlistOffer.Outcome.ACCEPTED:
+            what = "Took a time offered from the waitlist"
+        else:
+            what = "Left the waitlist from an offer"
+        replies.append(Reply(o.answered_at, f"waitlist_{o.outcome}", what, o.slot.start))
+    acks = (
+        Acknowledgement.objects.filter(client=client, practice_id=client.practice_id)
+        .select_related("version")
+        .only("method", "acknowledged_at", "version__number")
+        .order_by("-acknowledged_at", "-id")[:n]
+    )
+    for ack in acks:
+        what = f"Acknowledged the policy (version {ack.version.number}): {ack.get_method_display().lower()}"
+        replies.append(Reply(ack.acknowledged_at, "acknowledged", what))
+    events = (
+        AuditEvent.objects.filter(practice_id=client.practice_id, client_ref=client.pk, action__in=REPLY_AUDIT_ACTIONS)
+        .only("action", "at")
+        .order_by("-at", "-id")[:n]
+    )
+    for e in events:
+        replies.append(Reply(e.at, e.action.removeprefix("client."), REPLY_AUDIT_ACTIONS[e.action]))
+    replies.sort(key=lambda r: r.at, reverse=True)
+    return replies[:n]

@@ -90,3 +90,37 @@ def test_a_new_client_shows_too_few_to_tell(page, practice, therapist, client_of
     expect(page.locator("#engagement-rates")).to_contain_text("Attended: 1 of 1 session: too few to tell")
     expect(page.locator("#engagement-misses")).to_have_count(0)
     page_check(page, "/clients/<id>/ (too few to tell)")
+
+
+def test_front_desk_reads_what_the_client_told_us_in_the_practice_zone(page, practice, front_desk, client_of_therapist):
+    from practice.timefmt import local
+    from tests.engagement.replies import KINDS, every_kind_of_reply
+
+    practice.time_zone = "Pacific/Auckland"
+    practice.save(update_fields=["time_zone"])
+    made = every_kind_of_reply(client_of_therapist)
+    log_in(page, front_desk)
+    page.goto(client_of_therapist.get_absolute_url())
+    replies = page.locator("#client-replies")
+    expect(page.get_by_role("heading", name="What the client told us")).to_be_visible()
+    expect(replies.locator("tbody tr")).to_have_count(len(KINDS))
+    # Newest first: the STOP and START texts were recorded last.
+    expect(replies.locator("tbody tr").first).to_contain_text("Texted START")
+    confirmed = replies.locator('tr[data-kind="confirmed"]')
+    expect(confirmed).to_contain_text("Confirmed the session")
+    at = local(made["confirmed"].confirmed_at, practice)
+    start = local(made["confirmed"].start, practice)
+    expect(confirmed).to_contain_text(f"{at.day} {at:%b %Y %H:%M}")
+    expect(confirmed).to_contain_text(f"{start:%a} {start.day} {start:%b %Y %H:%M}")
+    expect(replies.locator('tr[data-kind="reason"]')).to_contain_text("Transport: “The bus was late”")
+    expect(replies.locator('tr[data-kind="acknowledged"]')).to_contain_text("not about one session")
+    expect(page.locator("#client-replies-note")).to_contain_text("Reply-To")
+    page_check(page, "/clients/<id>/ (what the client told us)")
+
+
+def test_a_client_who_told_us_nothing_yet_says_so(page, therapist, client_of_therapist):
+    log_in(page, therapist)
+    page.goto(client_of_therapist.get_absolute_url())
+    expect(page.locator("#client-replies-empty")).to_have_text("Nothing from the client yet.")
+    expect(page.locator("#client-replies-note")).to_contain_text("not shown here")
+    page_check(page, "/clients/<id>/ (nothing told yet)")

@@ -9,6 +9,7 @@ from django.utils import timezone
 from appointments.models import Appointment, NoShowEvent
 from engagement import selectors
 from followups.models import MissReason, OutboxMessage
+from practice.services import audit_record
 from tests.factories import AppointmentFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +107,66 @@ def test_the_strip_and_rates_take_two_queries_however_long_the_history(practice,
         strip = selectors.engagement_strip(client=client)
         selectors.engagement_rates(client=client, strip=strip)
     assert len(strip) == 20
+
+
+# What the client told us (package "replies").
+
+
+def test_every_kind_of_reply_appears_newest_first_with_its_session(practice, therapist):
+    from tests.engagement.replies import KINDS, every_kind_of_reply
+
+    client = ClientFactory(practice=practice, clinician=therapist)
+    made = every_kind_of_reply(client)
+    replies = selectors.client_replies(client=client)
+    assert {r.kind for r in replies} == KINDS and len(replies) == len(KINDS)
+    assert [r.at for r in replies] == sorted((r.at for r in replies), reverse=True)
+    by_kind = {r.kind: r for r in replies}
+    assert by_kind["confirmed"].session_start == made["confirmed"].start
+    assert by_kind["rebooked"].session_start == made["missed"].start
+    assert by_kind["rebooked"].new_start == made["makeup"].start
+    assert "The bus was late" in by_kind["reason"].what and by_kind["reason"].session_start == made["missed"].start
+    assert by_kind["acknowledged"].session_start is None and "version 1" in by_kind["acknowledged"].what
+    assert "STOP" in by_kind["sms_opted_out"].what
+
+
+def test_a_rebooking_by_staff_is_not_something_the_client_said(practice, therapist):
+    client = ClientFactory(practice=practice, clinician=therapist)
+    missed = AppointmentFactory(client=client, status=S.NO_SHOW)
+    AppointmentFactory(client=client, rescheduled_from=missed, created_by=therapist)
+    assert selectors.client_replies(client=client) == []
+
+
+def test_replies_are_bounded_to_the_latest_twenty_in_a_constant_number_of_queries(
+    practice, therapist, django_assert_num_queries
+):
+    client = ClientFactory(practice=practice, clinician=therapist)
+    now = timezone.now()
+    for i in range(25):
+        AppointmentFactory(client=client, start=now + timedelta(days=i + 1), confirmed_at=now - timedelta(hours=i))
+    for i in range(25):
+        AppointmentFactory(
+            client=client,
+            start=now + timedelta(days=40 + i),
+            status=S.CANCELLED_IN_TIME,
+            client_response=Appointment.ClientResponse.CANT_MAKE_IT,
+            client_responded_at=now - timedelta(hours=i, minutes=30),
+        )
+    with django_assert_num_queries(7):
+        replies = selectors.client_replies(client=client)
+    assert len(replies) == selectors.REPLIES_SHOWN
+    times = [now - timedelta(hours=i) for i in range(25)] + [now - timedelta(hours=i, minutes=30) for i in range(25)]
+    assert [r.at for r in replies] == sorted(times, reverse=True)[:20]
+
+
+def test_other_clients_and_other_practices_never_appear(practice, therapist, other_practice, other_practice_therapist):
+    from tests.engagement.replies import every_kind_of_reply
+
+    mine = ClientFactory(practice=practice, clinician=therapist)
+    neighbour = ClientFactory(practice=practice, clinician=therapist)
+    elsewhere = ClientFactory(practice=other_practice, clinician=other_practice_therapist)
+    every_kind_of_reply(neighbour)
+    every_kind_of_reply(elsewhere)
+    assert selectors.client_replies(client=mine) == []
+    # The same client id in another practice's audit trail is not read (a client_ref alone is not enough).
+    audit_record(practice=other_practice, actor=None, action="client.sms_start_received", obj=mine)
+    assert selectors.client_replies(client=mine) == []

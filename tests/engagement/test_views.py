@@ -254,3 +254,43 @@ def test_the_client_page_shows_the_strip_with_denominators(client, therapist, cl
     body = client_page(client, therapist, client_of_therapist).content.decode()
     assert 'id="engagement-strip"' in body
     assert "1 of 3 sessions: too few to tell" in body
+
+
+# What the client told us (package "replies").
+
+
+def test_what_the_client_told_us_shows_for_front_desk_in_a_fixed_number_of_queries(
+    client, practice, front_desk, client_of_therapist, django_assert_num_queries
+):
+    from tests.engagement.replies import KINDS, every_kind_of_reply
+
+    client.force_login(front_desk)
+    url = reverse("appointments:client_detail", args=[client_of_therapist.pk])
+    every_kind_of_reply(client_of_therapist)
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(url).content.decode()
+    few = len(ctx.captured_queries)
+    assert body.count("<tr data-kind=") == len(KINDS)
+    assert "Told us what got in the way: Transport: “The bus was late”" in body
+    assert "Reply-To" in body and "not shown here" in body
+    now = timezone.now()
+    for i in range(30):
+        AppointmentFactory(
+            client=client_of_therapist, start=now + timedelta(days=60 + i), confirmed_at=now - timedelta(minutes=i)
+        )
+    with django_assert_num_queries(few):
+        body = client.get(url).content.decode()
+    assert body.count("<tr data-kind=") == 20  # bounded: the latest 20
+    # The two texts (STOP, START) were recorded just now; the 18 newest confirmations follow.
+    assert body.count('<tr data-kind="confirmed">') == 18 and '<tr data-kind="sms_opted_out">' in body
+
+
+def test_what_the_client_told_us_is_not_shown_to_another_practice(
+    client, other_practice_therapist, client_of_therapist
+):
+    from tests.engagement.replies import every_kind_of_reply
+
+    every_kind_of_reply(client_of_therapist)
+    client.force_login(other_practice_therapist)
+    response = client.get(reverse("appointments:client_detail", args=[client_of_therapist.pk]))
+    assert response.status_code == 404 and "The bus was late" not in response.content.decode()
