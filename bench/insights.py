@@ -129,14 +129,14 @@ def build_practice(name: str, *, clinicians: int, clients: int, sessions: int, d
             outbox_cols = """practice_id, purpose, idempotency_key, missed_session_id, appointment_id,
                 appointment_start, reminder_number, client_id, step, kind, template_version, channel, status, due_at,
                 attempts, generation, claim_token, claimed_by, provider_message_id, last_error, waiting_for_channel,
-                cancel_code, cancel_reason, created_at, sent_at"""
+                cancel_code, cancel_reason, created_at, sent_at, delivery_detail, delivery_status"""
             cur.execute(
                 f"""
                 INSERT INTO followups_outboxmessage ({outbox_cols})
                 SELECT e.practice_id, 'followup', 'followup:' || e.id || ':' || st.step, e.id, NULL, NULL, NULL,
                        a.client_id, st.step, st.step, 1 + floor(random() * 2)::int, 'email', 'sent',
                        e.recorded_at + interval '1 hour', 1, 0, '', '', '', '', false, '', '', e.recorded_at,
-                       e.recorded_at + interval '1 hour'
+                       e.recorded_at + interval '1 hour', '', ''
                 FROM appointments_noshowevent e JOIN appointments_appointment a ON a.id = e.appointment_id
                 CROSS JOIN (VALUES ('first'), ('second')) st(step)
                 -- random() must name a miss's column, or the planner evaluates it once per step, not per miss.
@@ -149,7 +149,7 @@ def build_practice(name: str, *, clinicians: int, clients: int, sessions: int, d
                 INSERT INTO followups_outboxmessage ({outbox_cols})
                 SELECT practice_id, 'reminder', 'reminder:' || id || ':1', NULL, id, start, 1, client_id, '',
                        'reminder', 1, 'email', 'sent', start - interval '1 day', 1, 0, '', '', '', '', false, '', '',
-                       start - interval '2 days', start - interval '1 day'
+                       start - interval '2 days', start - interval '1 day', '', ''
                 FROM appointments_appointment WHERE practice_id = %s AND random() < 0.7
                 """,
                 [pid],

@@ -37,7 +37,7 @@ def bars(figure: Figure) -> dict:
     """Horizontal bars: the first rate of each row; a row with too few shows no bar and says so."""
     span = WIDTH - LABEL_W - 150
     out = []
-    for i, row in enumerate(figure.rows):
+    for i, row in enumerate(figure.chart_rows):
         rate = row.rates[0]
         y = i * (BAR_H + GAP)
         pct = rate.percent
@@ -65,12 +65,13 @@ def weeks(figure: Figure) -> dict:
     """One line per measure over the weeks, 0-100 %; weeks with too few sessions leave a gap in the dots."""
     height, top, left, bottom = 220, 10, 40, 30
     plot_w, plot_h = WIDTH - left - 10, height - top - bottom
-    n = len(figure.rows)
+    rows = figure.chart_rows
+    n = len(rows)
     step = plot_w / max(n - 1, 1)
     series = []
     for m, name in enumerate(figure.measures):
         dots = []
-        for i, row in enumerate(figure.rows):
+        for i, row in enumerate(rows):
             pct = row.rates[m].percent
             if pct is not None:
                 dots.append((round(left + i * step, 1), round(top + plot_h * (1 - pct / 100), 1)))
@@ -84,13 +85,13 @@ def weeks(figure: Figure) -> dict:
         "width": WIDTH,
         "left": left,
         "right": WIDTH - 10,
-        "first": figure.rows[0].label if figure.rows else "",
-        "last": figure.rows[-1].label if figure.rows else "",
+        "first": rows[0].label if rows else "",
+        "last": rows[-1].label if rows else "",
         "base_y": height - 8,
     }
 
 
 def chart_for(figure: Figure) -> dict | None:
-    if not figure.rows:
+    if not figure.chart_rows:
         return None
     return weeks(figure) if figure.chart == "weeks" else bars(figure)

@@ -91,6 +91,12 @@ class Row:
     label: str
     rates: list[Rate]
     extra: str = ""  # one more column (a median, an amount), already worded
+    # With the comparison on: the previous period's rates for the same group (each with its own
+    # denominator), its extra column, and its own label where it differs (weeks are matched by position).
+    previous: list[Rate] | None = None
+    previous_extra: str = ""
+    previous_label: str = ""
+    only_before: bool = False  # a group seen only in the previous period: not drawn in the chart
 
 
 @dataclass
@@ -103,11 +109,26 @@ class Figure:
     chart: str = "bars"  # "bars" (the first rate of each row) or "weeks" (a line per measure)
     extra_label: str = ""
     summary: str = ""  # the headline denominator, e.g. "41 of 380 missed sessions had a reason given"
+    previous_period: str = ""  # "21 Oct 2025 to 19 Jan 2026" when each row carries the previous period's rates
 
     @property
     def table(self) -> list[tuple[Row, list[tuple[str, Rate]]]]:
         """Each row with its (measure, rate) cells, for the data table under the chart."""
         return [(row, list(zip(self.measures, row.rates, strict=True))) for row in self.rows]
+
+    @property
+    def previous_table(self) -> list[tuple[Row, list[tuple[str, Rate, Rate | None]]]]:
+        """Each row with its (measure, rate, previous period's rate) cells (None: no such row then)."""
+        out = []
+        for row in self.rows:
+            before = row.previous or [None] * len(self.measures)
+            out.append((row, list(zip(self.measures, row.rates, before, strict=True))))
+        return out
+
+    @property
+    def chart_rows(self) -> list[Row]:
+        """The rows the chart draws: the chosen period's only."""
+        return [row for row in self.rows if not row.only_before]
 
 
 @dataclass(frozen=True)
@@ -718,10 +739,9 @@ def reengagement(scope: Scope) -> Figure:
     )
 
 
-def insights(scope: Scope, *, compare: bool = False) -> list[Figure]:
-    """Every figure on the page, in the order shown."""
+def _figures(scope: Scope) -> list[Figure]:
+    """Every figure but the headline, for one period."""
     return [
-        headline(scope, compare=compare),
         *attendance(scope).values(),
         reasons(scope),
         followup_outcomes(scope),
@@ -729,6 +749,54 @@ def insights(scope: Scope, *, compare: bool = False) -> list[Figure]:
         fees(scope),
         reengagement(scope),
     ]
+
+
+def insights(scope: Scope, *, compare: bool = False) -> list[Figure]:
+    """Every figure on the page, in the order shown.
+
+    With `compare`, each figure's rows also carry the previous period's rates (the same
+    figures worked out for `scope.previous()`: the same queries once more, so the count
+    doubles for those figures and still does not depend on the range). The headline
+    compares in its own query, as a second row.
+    """
+    figures = _figures(scope)
+    if compare:
+        before = scope.previous()
+        figures = [with_previous(now, then, before) for now, then in zip(figures, _figures(before), strict=True)]
+    return [headline(scope, compare=compare), *figures]
+
+
+def with_previous(now: Figure, then: Figure, before: Scope) -> Figure:
+    """`now` with the previous period's rates beside each row.
+
+    Groups are matched by label (a clinician, a weekday, a reason); weeks by position (the
+    first week of this period beside the first of the previous one, each with its own label).
+    A group seen only in the previous period gets a row of its own (0 of 0 now), not drawn
+    in the chart.
+    """
+    now.previous_period = f"{_fmt(before.first)} to {_fmt(before.last)}"
+    if then.summary:
+        now.summary = f"{now.summary} Previous period: {then.summary}"
+    if now.chart == "weeks":
+        for i, old in enumerate(then.rows):
+            if i < len(now.rows):
+                row = now.rows[i]
+            else:
+                row = Row("\u2014", [Rate(0, 0, r.noun) for r in old.rates], only_before=True)
+                now.rows.append(row)
+            row.previous, row.previous_extra, row.previous_label = old.rates, old.extra, old.label
+        return now
+    by_label = {row.label: row for row in now.rows}
+    for old in then.rows:
+        row = by_label.get(old.label)
+        if row is None:
+            row = Row(old.label, [Rate(0, 0, r.noun) for r in old.rates], only_before=True)
+            now.rows.append(row)
+        row.previous, row.previous_extra = old.rates, old.extra
+    for row in now.rows:
+        if row.previous is None:
+            row.previous = [Rate(0, 0, r.noun) for r in row.rates]
+    return now
 
 
 # ------------------------------------------------------------------ helpers

@@ -43,7 +43,9 @@ def insights(request: HttpRequest) -> HttpResponse:
         figures = selectors.insights(scope, compare=form.cleaned_data["compare"])
         if request.GET.get("export") == "csv":
             wanted = request.GET.get("figure", "")
-            return _csv(scope, [f for f in figures if not wanted or f.key == wanted])
+            return _csv(
+                scope, [f for f in figures if not wanted or f.key == wanted], compare=form.cleaned_data["compare"]
+            )
     query = request.GET.copy()
     query.pop("export", None)
     query.pop("figure", None)
@@ -60,37 +62,39 @@ def insights(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _csv(scope: selectors.Scope, figures: list[selectors.Figure]) -> HttpResponse:
-    """One row per group and measure: the count, its denominator and the rate (empty when too few to tell)."""
+def _rate_cells(rate: selectors.Rate | None) -> list:
+    if rate is None:
+        return ["", "", "", ""]
+    percent = "" if rate.percent is None else rate.percent
+    return [rate.count, rate.total, percent, "too few to tell" if rate.too_few else ""]
+
+
+def _csv(scope: selectors.Scope, figures: list[selectors.Figure], *, compare: bool = False) -> HttpResponse:
+    """One row per group and measure: the count, its denominator and the rate (empty when too few to tell).
+
+    With the comparison on, four more columns: the previous period's count, denominator, rate
+    and note for the same group (empty where the group had no row then, or for the headline,
+    whose previous period is a row of its own).
+    """
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"insights-{scope.first:%Y%m%d}-{scope.last:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
-    writer.writerow(["figure", "group", "measure", "count", "of", "percent", "note"])
+    header = ["figure", "group", "measure", "count", "of", "percent", "note"]
+    if compare:
+        header += ["previous_group", "previous_count", "previous_of", "previous_percent", "previous_note"]
+    writer.writerow(header)
     for figure in figures:
-        for row in figure.rows:
-            for measure, rate in zip(figure.measures, row.rates, strict=True):
-                writer.writerow(
-                    [
-                        csv_cell(figure.title),
-                        csv_cell(row.label),
-                        csv_cell(measure),
-                        rate.count,
-                        rate.total,
-                        "" if rate.percent is None else rate.percent,
-                        "too few to tell" if rate.too_few else "",
-                    ]
-                )
-            if row.extra:
-                writer.writerow(
-                    [
-                        csv_cell(figure.title),
-                        csv_cell(row.label),
-                        csv_cell(figure.extra_label),
-                        "",
-                        "",
-                        "",
-                        csv_cell(row.extra),
-                    ]
-                )
+        for row, cells in figure.previous_table:
+            for measure, rate, old in cells:
+                line = [csv_cell(figure.title), csv_cell(row.label), csv_cell(measure), *_rate_cells(rate)]
+                if compare:
+                    line += [csv_cell(row.previous_label or (row.label if old else "")), *_rate_cells(old)]
+                writer.writerow(line)
+            if row.extra or row.previous_extra:
+                line = [csv_cell(figure.title), csv_cell(row.label), csv_cell(figure.extra_label), "", "", ""]
+                line.append(csv_cell(row.extra))
+                if compare:
+                    line += [csv_cell(row.previous_label or row.label), "", "", "", csv_cell(row.previous_extra)]
+                writer.writerow(line)
     return response

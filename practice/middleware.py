@@ -45,7 +45,7 @@ class SignInMiddleware:
        are let through.
     """
 
-    OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz/")
+    OPEN_PREFIXES = ("/accounts/", "/static/", "/healthz/", "/favicon.ico")
     STAMP_EVERY = 60
     DEFAULT_IDLE_MINUTES = 30
 

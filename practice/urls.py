@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("healthz/", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("audit/", views.audit_log, name="audit"),
     path("staff/", staff_views.staff_list, name="staff"),
     path("staff/<int:pk>/", staff_views.staff_member, name="staff_member"),

@@ -46,6 +46,20 @@ def test_front_desk_reads_the_practice_figures_filters_by_clinician_and_download
     expect(by_clinician.locator("tbody th")).to_have_text(therapist2.get_full_name())
     page_check(page, "insights, one clinician compared")
 
+    # Every figure has the previous period beside each row; the chart says it is this period only.
+    weekday = page.locator("section", has=page.get_by_role("heading", name="By weekday"))
+    expect(weekday.get_by_role("columnheader", name="Attended, previous period")).to_have_count(1)
+    expect(weekday.locator('td[data-label="Attended, previous period"]').first).to_contain_text(
+        re.compile(r"\d+ of \d+ sessions")
+    )
+    expect(weekday.get_by_text("the table has the previous period")).to_be_visible()
+    reminders = page.locator("section", has=page.get_by_role("heading", name="Reminders"))
+    expect(reminders.locator('td[data-label="Share, previous period"]')).to_have_count(4)
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(weekday.locator('td[data-label="Attended, previous period"]').first).to_be_visible()
+    page_check(page, "insights, compared at 390 px")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
     with page.expect_download() as download:
         page.get_by_role("link", name="Export all as CSV").click()
     text = Path(download.value.path()).read_text(encoding="utf-8")
