@@ -293,9 +293,9 @@ def render(results, pages, seed, args, load_before, load_after) -> str:
         "admin (password + TOTP); idle timeout, two-factor session state and the audit of views on.",
         f"Data: Today {seed['today']} sessions, Week ~140 rows, a client with 60 sessions, 500 clients, "
         f"{seed['missed']} missed sessions with fees and messages.",
-        f"Machine: {os.cpu_count()} cores shared with other people's test runs; load average "
-        f"{load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end. Compare ratios (same run), "
-        "not absolute figures.",
+        f"Machine: {os.cpu_count()} cores; load average {load_before[0]:.2f} at the start, "
+        f"{load_after[0]:.2f} at the end (above the core count, something else was running). Compare ratios "
+        "(same run), not absolute figures.",
         "",
         "Ratio = the floor's req/s ÷ the page's req/s in the same round (1.0 = as fast as the floor; higher = slower).",
         "",
