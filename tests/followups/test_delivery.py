@@ -24,6 +24,15 @@ NY = ZoneInfo("America/New_York")
 AFTERNOON = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _afternoon_in_new_york():
+    """Every test here runs at a New York afternoon unless it travels elsewhere itself: marked at
+    "now", a first message an hour later must not meet the practice's quiet hours (20:00-08:00),
+    whatever the hour the suite happens to run."""
+    with time_machine.travel(AFTERNOON, tick=True):
+        yield
+
+
 @pytest.fixture
 def plan(practice):
     plan = services.plan_for(practice)
