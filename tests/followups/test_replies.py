@@ -1,6 +1,6 @@
 """Replies reach a person: Reply-To on every email to a client, and a contact line that never reads "call us on ."."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -156,6 +156,7 @@ def test_an_sms_follow_up_offers_the_phone_not_a_reply(plan, practice, therapist
         ("", "", None),
     ],
 )
+@time_machine.travel(datetime(2026, 6, 10, 18, 0, tzinfo=UTC), tick=True)  # a New York afternoon: not quiet hours
 def test_the_acknowledgement_email_reaches_a_person_too(
     client, front_desk, practice, client_of_therapist, phone, reply_to, line
 ):

@@ -1,9 +1,10 @@
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -205,6 +206,7 @@ def test_staff_record_an_acknowledgement_on_the_client_page(client, front_desk, 
     assert "Acknowledged policy v1" in client.get(client_of_therapist.get_absolute_url()).content.decode()
 
 
+@time_machine.travel(datetime(2026, 6, 10, 18, 0, tzinfo=UTC), tick=True)  # a New York afternoon: not quiet hours
 def test_the_acknowledgement_link_goes_through_the_outbox_shows_on_get_and_records_on_post_once(
     client, front_desk, practice, client_of_therapist, mailoutbox
 ):
