@@ -38,10 +38,11 @@ from policies import services as policies
 from practice import timefmt
 from practice.emails import send_email
 from practice.services import audit_record
+from practice.transactions import on_commit_robust
 from waitlist import services as waitlist
 from waitlist.models import FreedSlot
 
-from .services import LinkUnusable, SlotTaken, _enqueue_missed_session, _on_commit_robust
+from .services import LinkUnusable, SlotTaken, enqueue_missed_session
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def client_cant_make_it(
             event.told_by_client = True
             event.save(update_fields=["told_by_client"])
             # The fee, or for a flagged client the safety check (clinician alerted first). No follow-up.
-            _on_commit_robust(_enqueue_missed_session, event.pk)
+            on_commit_robust(enqueue_missed_session, event.pk)
         if reason or text:
             followups.miss_reason_record(appointment=appointment, event=event, reason=reason, text=text)
         audit_record(
@@ -194,7 +195,7 @@ def client_cant_make_it(
             end=appointment.end,
             cause=FreedSlot.Cause.LATE_CANCEL if late else FreedSlot.Cause.CANCELLED,
         )
-        _on_commit_robust(_enqueue_response_notice, appointment.pk, "")
+        on_commit_robust(_enqueue_response_notice, appointment.pk, "")
     log.info("client can't make it appointment_id=%s late=%s", appointment.pk, late)
     return appointment
 
@@ -238,7 +239,7 @@ def client_move(*, token: str, purpose: str, start: datetime, now: datetime | No
             end=old_start + appointment.duration,
             cause=FreedSlot.Cause.MOVED,
         )
-        _on_commit_robust(_enqueue_response_notice, appointment.pk, old_start.isoformat())
+        on_commit_robust(_enqueue_response_notice, appointment.pk, old_start.isoformat())
     log.info("client moved appointment_id=%s", appointment.pk)
     return appointment
 

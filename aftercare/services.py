@@ -10,7 +10,6 @@ outbox and rescheduling links) explicitly.
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial, update_wrapper
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -35,6 +34,7 @@ from policies.models import FeeAssessment, SafetyCheck
 from practice import timefmt
 from practice.emails import send_email
 from practice.models import Membership
+from practice.transactions import on_commit_robust
 from waitlist import services as waitlist
 from waitlist.models import FreedSlot
 
@@ -47,7 +47,7 @@ SWEEP_BATCH = 200
 FOLLOWUP_BATCH = 50
 
 
-def _enqueue_missed_session(event_id: int) -> None:
+def enqueue_missed_session(event_id: int) -> None:
     # Imported here: tasks import this module.
     from .tasks import process_missed_session
 
@@ -74,17 +74,7 @@ def _plan_followups(event: NoShowEvent, start: datetime | None = None) -> None:
     now = timezone.now()
     for message in followups.followups_plan(event=event, start=start):
         if message.status == OutboxMessage.Status.PENDING and message.due_at <= now:
-            _on_commit_robust(_enqueue_followup, message.pk)
-
-
-def _on_commit_robust(func, *args) -> None:
-    """Call `func(*args)` once the transaction commits; log, never raise, if it fails.
-
-    Django names a failed robust callback by its `__qualname__`, which a bare
-    `partial` lacks: the logging itself raised, and a broker that was down
-    turned into a 500 for a mark that had already been saved.
-    """
-    transaction.on_commit(update_wrapper(partial(func, *args), func), robust=True)
+            on_commit_robust(_enqueue_followup, message.pk)
 
 
 def attendance_record(
@@ -123,7 +113,7 @@ def attendance_record(
                 _plan_followups(result.event)
             # robust: a broker that is down must not undo the mark; the beat
             # sweep finds the unprocessed event a minute later.
-            _on_commit_robust(_enqueue_missed_session, result.event.pk)
+            on_commit_robust(enqueue_missed_session, result.event.pk)
         if result.changed and result.appointment.status in FREEING_STATUSES:
             appointment = result.appointment
             waitlist.slot_freed(
@@ -278,7 +268,7 @@ def attendance_correct(
                 policies.fee_void(fee=fee, actor=actor, note="The outcome was corrected.", reason_code="undo")
         opened = correction.opened
         if opened is not None:
-            _on_commit_robust(_enqueue_missed_session, opened.pk)
+            on_commit_robust(enqueue_missed_session, opened.pk)
             client = appointment.client
             if client.needs_safety_check:
                 notes.append("The client is flagged for a safety check: the clinician is alerted before anything else.")
@@ -327,7 +317,7 @@ def missed_session_process(*, event_id: int, now: datetime | None = None) -> boo
         if event.appointment.client.needs_safety_check:
             check, created = policies.safety_check_open(event=event)
             if created:
-                _on_commit_robust(_enqueue_safety_alert, check.pk)
+                on_commit_robust(_enqueue_safety_alert, check.pk)
         else:
             policies.fee_assess(event=event, now=now)
         engagement.checkin_tasks_for_miss(event=event)
@@ -498,7 +488,7 @@ def client_reschedule(
         policies.fee_waive_for_makeup(event=event, makeup=makeup)
         if reason or text:
             followups.miss_reason_record(event=event, reason=reason, text=text)
-        _on_commit_robust(_enqueue_rebooked_notice, makeup.pk)
+        on_commit_robust(_enqueue_rebooked_notice, makeup.pk)
     log.info("client rescheduled event_id=%s appointment_id=%s", event.pk, makeup.pk)
     return makeup
 

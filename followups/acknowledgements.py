@@ -7,7 +7,6 @@ is a ClientLink of purpose acknowledge, valid for 30 days, used once.
 
 import logging
 from datetime import datetime
-from functools import partial, update_wrapper
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,6 +17,7 @@ from policies import selectors as policy_selectors
 from policies import services as policies
 from policies.models import Acknowledgement, PolicyVersion
 from practice.services import audit_record
+from practice.transactions import on_commit_robust
 
 from . import services, timing
 from .models import ACK_REQUEST_KIND, ClientLink, OutboxMessage
@@ -86,7 +86,7 @@ def ack_requests_queue(
             if due <= now:
                 new_ids = OutboxMessage.objects.filter(idempotency_key__in=new_keys).values_list("pk", flat=True)
                 for message_id in new_ids:
-                    transaction.on_commit(update_wrapper(partial(_wake, message_id), _wake), robust=True)
+                    on_commit_robust(_wake, message_id)
     log.info("ack requests queued practice_id=%s version_id=%s count=%s", practice.pk, version.pk, len(new_keys))
     return len(new_keys)
 

@@ -7,7 +7,6 @@ booking holds for an imported one.
 
 import logging
 from datetime import timedelta
-from functools import partial, update_wrapper
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,6 +16,7 @@ from appointments import services as appointment_services
 from appointments.models import Client
 from practice.models import Practice
 from practice.services import audit_record
+from practice.transactions import on_commit_robust
 
 from . import parsing, selectors
 from .models import ImportedClientRef, ImportUpload
@@ -91,7 +91,7 @@ def import_request(*, upload: ImportUpload, actor) -> ImportUpload:
         upload.requested_by = actor
         upload.error = ""
         upload.save(update_fields=["requested_at", "requested_by", "error"])
-        transaction.on_commit(update_wrapper(partial(_enqueue, upload.pk), _enqueue), robust=True)
+        on_commit_robust(_enqueue, upload.pk)
     return upload
 
 
@@ -121,7 +121,7 @@ def imports_requested_unstarted(*, now=None) -> list[int]:
             .values_list("pk", flat=True)[:SWEEP_BATCH]
         )
         for upload_id in ids:
-            transaction.on_commit(update_wrapper(partial(_enqueue, upload_id), _enqueue), robust=True)
+            on_commit_robust(_enqueue, upload_id)
     return ids
 
 

@@ -16,7 +16,6 @@ Fair offers, in steps (`slot_advance`, run by the minute sweep and once on commi
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import partial, update_wrapper
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -30,6 +29,7 @@ from followups import timing
 from followups.models import WAITLIST_OFFER_KIND, ClientLink, FollowUpPlan, OutboxMessage
 from practice.models import Membership, Practice
 from practice.services import audit_record
+from practice.transactions import on_commit_robust
 
 from .models import FreedSlot, WaitlistEntry, WaitlistOffer, WaitlistPlan
 
@@ -41,11 +41,6 @@ SWEEP_BATCH = 200
 # Entries looked at per round: the first few that match are asked; the rest wait for later rounds.
 MATCH_SCAN = 500
 ENTRY_FIELDS = ("clinicians", "weekdays", "earliest", "latest", "expires_on")
-
-
-def _on_commit_robust(func, *args) -> None:
-    """As aftercare.services._on_commit_robust: a broker that is down never undoes the change; a sweep finds it."""
-    transaction.on_commit(update_wrapper(partial(func, *args), func), robust=True)
 
 
 # ------------------------------------------------------------------ plan
@@ -216,7 +211,7 @@ def slot_freed(*, appointment: Appointment, start: datetime, end: datetime, caus
             obj=slot,
             changes={"cause": cause, "appointment": appointment.pk},
         )
-        _on_commit_robust(_enqueue_advance, slot.pk)
+        on_commit_robust(_enqueue_advance, slot.pk)
     return slot
 
 
@@ -350,7 +345,7 @@ def slot_advance(*, slot_id: int, now: datetime | None = None) -> int:
                 client_id=entry.client_id,
             )
         for message_id in written:
-            _on_commit_robust(_enqueue_offer, message_id)
+            on_commit_robust(_enqueue_offer, message_id)
     log.info("waitlist round slot_id=%s round=%s offers=%s", slot_id, slot.round, len(written))
     return len(written)
 
