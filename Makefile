@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements/*.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint fmt bench bench-pages bench-reminders faults check venv clean
+.PHONY: run test lint fmt bench bench-quick bench-latency bench-pages bench-marking bench-rebooking bench-reminders bench-pipeline faults check venv clean
 
 venv: $(STAMP)
 
@@ -49,7 +49,19 @@ check: venv
 		EMAIL_URL=$${EMAIL_URL:-smtp://127.0.0.1:25} SITE_URL=$${SITE_URL:-https://reconnect.example.org} \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
-bench: venv bench-pages
+# The bench suite of issue 11 (bench/suite.py): every bench below in one run, then
+# bench/results/suite-<date>.md with each figure, its target and whether it was met.
+# About an hour (the 1M-row database, 10,000 reminders); `make bench-quick` for a first look.
+bench: venv
+	mkdir -p var
+	$(BIN)/python bench/suite.py
+
+bench-quick: venv
+	mkdir -p var
+	$(BIN)/python bench/suite.py --quick
+
+# Mark a no-show, time until its follow-up reaches the SMTP server, one at a time (BENCH_COUNT).
+bench-latency: venv
 	mkdir -p var
 	$(BIN)/python bench/latency.py --count $${BENCH_COUNT:-100}
 
@@ -59,6 +71,12 @@ bench-reminders: venv
 	mkdir -p var
 	$(BIN)/python bench/reminders.py --count $${BENCH_COUNT:-10000} --pool $${BENCH_POOL:-prefork}
 
+# The after-miss pipeline (issue 11): BENCH_COUNT no-shows (5,000 by default) marked in a burst, 2 workers,
+# beat, PostgreSQL bench_pipe, its own Redis (port 6391) and an SMTP sink; then single marks' latency.
+bench-pipeline: venv
+	mkdir -p var
+	$(BIN)/python bench/pipeline.py --count $${BENCH_COUNT:-5000}
+
 # Staff pages against Django admin's own pages (issue 11): PostgreSQL database bench_pages
 # (BENCH_PAGES_DATABASE_URL), Redis db 8 (BENCH_REDIS_URL); writes bench/results/pages-<date>.md.
 # --large then adds 1M appointments and their rows (about 2 minutes, 8 GB free disk) and measures
@@ -67,6 +85,19 @@ BENCH_PAGES_ARGS ?= --large
 bench-pages: venv
 	mkdir -p var
 	$(BIN)/python bench/pages.py $(BENCH_PAGES_ARGS)
+
+# Marking outcomes over HTTP (issue 11): PostgreSQL database bench_marking
+# (BENCH_MARKING_DATABASE_URL), a redis-server of its own on port 6392 (BENCH_REDIS_URL to use
+# another; then no outage round); writes bench/results/marking-<date>.md.
+bench-marking: venv
+	mkdir -p var
+	$(BIN)/python bench/marking.py $(BENCH_MARKING_ARGS)
+# The client's rebooking page against django-appointment's available-slots endpoint (issue 11):
+# django-appointment in its own virtualenv under var/ (pip, once), PostgreSQL databases bench_rebooking
+# and bench_rebooking_appt, Redis db 11; writes bench/results/rebooking-<date>.md.
+bench-rebooking: venv
+	mkdir -p var
+	$(BIN)/python bench/rebooking.py
 
 # The fault suite (issue 8): PostgreSQL, its own Redis, real workers, beat, gunicorn and SMTP;
 # tens of minutes at full scale. Not part of `make test` or CI. See docs/operations.md.

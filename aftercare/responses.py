@@ -195,7 +195,7 @@ def client_cant_make_it(
             end=appointment.end,
             cause=FreedSlot.Cause.LATE_CANCEL if late else FreedSlot.Cause.CANCELLED,
         )
-        on_commit_robust(_enqueue_response_notice, appointment.pk, "")
+        on_commit_robust(_enqueue_response_notice, appointment.pk, "", swept=False)
     log.info("client can't make it appointment_id=%s late=%s", appointment.pk, late)
     return appointment
 
@@ -239,7 +239,7 @@ def client_move(*, token: str, purpose: str, start: datetime, now: datetime | No
             end=old_start + appointment.duration,
             cause=FreedSlot.Cause.MOVED,
         )
-        on_commit_robust(_enqueue_response_notice, appointment.pk, old_start.isoformat())
+        on_commit_robust(_enqueue_response_notice, appointment.pk, old_start.isoformat(), swept=False)
     log.info("client moved appointment_id=%s", appointment.pk)
     return appointment
 

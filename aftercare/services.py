@@ -11,12 +11,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
-from appointments.selectors import open_slots_for
+from appointments.selectors import open_slots_for, open_slots_from
 from appointments.services import (
     Outcome,
     OutcomeResult,
@@ -38,6 +39,8 @@ from practice.transactions import on_commit_robust
 from waitlist import services as waitlist
 from waitlist.models import FreedSlot
 
+from . import selectors
+
 log = logging.getLogger(__name__)
 
 # The sweep leaves a fresh event alone this long: the on-commit enqueue
@@ -45,6 +48,10 @@ log = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(minutes=1)
 SWEEP_BATCH = 200
 FOLLOWUP_BATCH = 50
+# Missed sessions the on-commit task takes in one transaction (missed_sessions_process).
+MISSED_BATCH = 50
+# Due outbox rows the on-commit send task sends after its own (followup_send_now).
+FOLLOWUP_DRAIN = 200
 
 
 def enqueue_missed_session(event_id: int) -> None:
@@ -288,43 +295,119 @@ def attendance_correct(
 
 
 def missed_session_process(*, event_id: int, now: datetime | None = None) -> bool:
-    """Run the after-miss work for one missed session, exactly once.
+    """Run the after-miss work for one missed session, exactly once (the sweep's path).
 
     1. Lock the event row, skipping it if another worker holds it.
     2. Give up if it is gone, undone, or already processed: a redelivery,
        a second worker or the sweep racing the on-commit enqueue.
-    3. A client flagged for a safety check: open the check and alert the
-       clinician. Nothing is charged (or sent) until the check is done.
-    4. Otherwise assess the fee.
-    5. The ladder for repeated misses: a check-in task for the clinician for
-       each step this miss reaches (once per client, step and window). It
-       never charges, books or discharges anything.
-    6. Stamp `processed_at` in the same transaction, so a crash before the
-       commit leaves the event for the sweep to retry.
+    3. The work itself (`_missed_session_work`): the safety check or the fee,
+       the ladder's check-in task, `processed_at`, all in this transaction, so
+       a crash before the commit leaves the event for the sweep to retry.
 
     Returns True when this call did the work.
     """
     now = now or timezone.now()
     with transaction.atomic(durable=True):
-        event = (
-            NoShowEvent.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
-            .select_related("appointment__client")
-            .filter(pk=event_id, processed_at=None, undone_at=None)
-            .first()
-        )
+        event = _unprocessed_locked().filter(pk=event_id).first()
         if event is None:
             return False
-        if event.appointment.client.needs_safety_check:
-            check, created = policies.safety_check_open(event=event)
-            if created:
-                on_commit_robust(_enqueue_safety_alert, check.pk)
-        else:
-            policies.fee_assess(event=event, now=now)
-        engagement.checkin_tasks_for_miss(event=event)
-        event.processed_at = now
-        event.save(update_fields=["processed_at"])
+        _missed_session_work(event, now)
     log.info("missed session processed event_id=%s", event_id)
     return True
+
+
+def missed_sessions_process(*, event_id: int, limit: int = MISSED_BATCH, now: datetime | None = None) -> bool:
+    """The on-commit path: this missed session and, in the same transaction, up to `limit` - 1 others still waiting.
+
+    A burst of marks (a busy practice at 9:05, an import) queues one task per
+    miss; the first task to run takes the waiting ones with it, so the rest
+    find theirs done and end after one query, and each batch pays one commit.
+    1. Lock this event; if it is not waiting any more, stop (someone has it,
+       and every waiting miss has its own task). Then the oldest other unprocessed events, FOR NO KEY
+       UPDATE OF the event only, SKIP LOCKED: rows another worker (or the
+       sweep) holds are its own; two workers take different rows.
+    2. The batch's work runs in one savepoint. If one event raises, the batch
+       is rolled back to it and each event runs again in a savepoint of its own:
+       the one that raises is rolled back alone, logged by id, and stays
+       unprocessed for the sweep; the rest commit.
+    3. Exactly once as before: only `processed_at IS NULL AND undone_at IS NULL`
+       rows are taken, and `processed_at` is stamped in the same transaction
+       (an undo waits for the commit, then finds the fee to void).
+
+    Returns True when this call did this event's work (as `missed_session_process`).
+    """
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        own = _unprocessed_locked().filter(pk=event_id).first()
+        if own is None:
+            # Done, undone, or in another worker's batch right now: that worker is draining, and
+            # every miss still waiting has its own task to come. Ending here keeps the no-op one
+            # query: the scan for waiting misses walks the partial index's dead entries in a burst.
+            return False
+        others = list(
+            _unprocessed_locked().filter(recorded_at__lte=now).exclude(pk=event_id).order_by("recorded_at")[: limit - 1]
+        )
+        events = [own, *others]
+        try:
+            # One savepoint for the batch: the usual case pays none per miss.
+            with transaction.atomic():
+                for event in events:
+                    _missed_session_work(event, now)
+            done = [event.pk for event in events]
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:  # noqa: BLE001 - one bad miss must not hold back the batch
+            # Rolled back together (with the callbacks they queued); now each in a savepoint of its own.
+            done = [event.pk for event in events if _missed_session_work_alone(event, now)]
+    for pk in done:
+        log.info("missed session processed event_id=%s", pk)
+    return own.pk in done
+
+
+def _missed_session_work_alone(event: NoShowEvent, now: datetime) -> bool:
+    """`_missed_session_work` in a savepoint of its own: one that raises is rolled back, logged, left to the sweep."""
+    try:
+        with transaction.atomic():
+            _missed_session_work(event, now)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:  # noqa: BLE001 - handed to the sweep
+        # The class name only: an exception's text can carry a name.
+        error = f"{type(exc).__module__}.{type(exc).__name__}"
+        log.warning("missed session failed in a batch event_id=%s error=%s", event.pk, error)
+        return False
+    return True
+
+
+def _unprocessed_locked():
+    """Events still waiting for the pipeline, locked as they are read (the event row only, SKIP LOCKED)."""
+    return (
+        NoShowEvent.objects.select_for_update(skip_locked=True, no_key=True, of=("self",))
+        .select_related("appointment__client", "appointment__practice")
+        .filter(processed_at=None, undone_at=None)
+    )
+
+
+def _missed_session_work(event: NoShowEvent, now: datetime) -> None:
+    """The after-miss work for one locked, unprocessed event, in the caller's transaction.
+
+    1. A client flagged for a safety check: open the check and alert the
+       clinician. Nothing is charged (or sent) until the check is done.
+    2. Otherwise assess the fee.
+    3. The ladder for repeated misses: a check-in task for the clinician for
+       each step this miss reaches (once per client, step and window). It
+       never charges, books or discharges anything.
+    4. Stamp `processed_at`.
+    """
+    if event.appointment.client.needs_safety_check:
+        check, created = policies.safety_check_open(event=event)
+        if created:
+            on_commit_robust(_enqueue_safety_alert, check.pk)
+    else:
+        policies.fee_assess(event=event, now=now)
+    engagement.checkin_tasks_for_miss(event=event)
+    event.processed_at = now
+    event.save(update_fields=["processed_at"])
 
 
 def safety_check_done(*, check: SafetyCheck, actor, note: str = "", send_followups: bool = True) -> SafetyCheck:
@@ -387,9 +470,23 @@ def safety_alerts_unsent(*, now: datetime | None = None, limit: int = SWEEP_BATC
     )
 
 
-def followup_send_now(*, message_id: int) -> str:
-    """The on-commit path: claim this row if it is still due and free, then send it."""
-    return followups.outbox_send_now(message_id=message_id)
+def followup_send_now(*, message_id: int, drain: int = FOLLOWUP_DRAIN) -> str:
+    """The on-commit path: claim this row if it is still due and free and send it, then up to `drain` more due rows.
+
+    A burst of marks queues one task per first message; the first tasks send
+    the rows already due, claimed CLAIM_BATCH at a time through the sending
+    sweep's own path (a lease and a token per row, SKIP LOCKED, the check just
+    before sending, the point of no return, one SMTP connection per worker),
+    so the later tasks find theirs sent and end after one query. A task whose
+    row was already taken drains nothing: whoever took it is draining, and every
+    row still pending has its own task to come, so none is left to the sweep.
+    Returns this row's new status.
+    """
+    status = followups.outbox_send_now(message_id=message_id)
+    if status and drain:
+        # No lease housekeeping here: that is the minute sweep's (sweep_followups).
+        followups.outbox_send_due(limit=drain, batch=followups.CLAIM_BATCH, housekeeping=False)
+    return status
 
 
 def followups_send_due(*, limit: int = FOLLOWUP_BATCH) -> int:
@@ -416,10 +513,38 @@ class RescheduleOffer:
 
 
 def reschedule_offer(*, token: str, now: datetime | None = None) -> RescheduleOffer:
-    """What the client's page shows. Reads only: mail scanners open links before people do."""
-    link, missed = _usable_link(token=token, now=now, lock=False)
-    slots = open_slots_for(clinician_id=rebook_clinician(missed).pk, practice=missed.practice, now=now)
+    """What the client's page shows. Reads only: mail scanners open links before people do.
+
+    One query whatever the link (tests/followups/test_reschedule.py counts it): the link, all that
+    decides whether it is usable, and the clinician's windows and booked sessions, in the one
+    hand-written statement of `aftercare.selectors.rebook_page_read` (why SQL: its docstring).
+    """
+    now = now or timezone.now()
+    if not token or len(token) > 100:
+        raise LinkUnusable
+    page = selectors.rebook_page_read(token_hash=followups.token_hash(token), now=now, days=REBOOK_DAYS)
+    if page is None:
+        raise LinkUnusable
+    link, missed = page.link, page.missed
+    if _link_unusable(link=link, missed=missed, now=now, rebooked=page.rebooked, archived=missed.client.is_archived):
+        raise LinkUnusable(practice=missed.practice)
+    slots = open_slots_from(windows=page.windows, busy=page.busy, practice=missed.practice, now=now, days=REBOOK_DAYS)
     return RescheduleOffer(link=link, missed=missed, slots=slots)
+
+
+# The rebooking page offers this many local days from today (open_slots_for's default).
+REBOOK_DAYS = 14
+
+
+def _link_unusable(*, link: ClientLink, missed: Appointment, now: datetime, rebooked: bool, archived: bool) -> bool:
+    """Used, expired, the miss undone, already rebooked, or the client archived: the kind page instead."""
+    return (
+        link.used_at is not None
+        or link.expires_at <= now
+        or link.missed_session.undone_at is not None
+        or rebooked
+        or archived
+    )
 
 
 def rebook_clinician(missed: Appointment):
@@ -438,12 +563,12 @@ def _usable_link(*, token: str, now: datetime | None, lock: bool) -> tuple[Clien
     event = NoShowEvent.objects.select_related("appointment__practice").get(pk=link.missed_session_id)
     link.missed_session = event
     missed = event.appointment
-    if (
-        link.used_at is not None
-        or link.expires_at <= now
-        or event.undone_at is not None
-        or missed.rescheduled_to.filter(status__in=Appointment.BLOCKING_STATUSES).exists()
-        or Client.objects.filter(pk=missed.client_id, is_archived=True).exists()
+    if _link_unusable(
+        link=link,
+        missed=missed,
+        now=now,
+        rebooked=missed.rescheduled_to.filter(status__in=Appointment.BLOCKING_STATUSES).exists(),
+        archived=Client.objects.filter(pk=missed.client_id, is_archived=True).exists(),
     ):
         raise LinkUnusable(practice=missed.practice)
     return link, missed
@@ -488,7 +613,7 @@ def client_reschedule(
         policies.fee_waive_for_makeup(event=event, makeup=makeup)
         if reason or text:
             followups.miss_reason_record(event=event, reason=reason, text=text)
-        on_commit_robust(_enqueue_rebooked_notice, makeup.pk)
+        on_commit_robust(_enqueue_rebooked_notice, makeup.pk, swept=False)
     log.info("client rescheduled event_id=%s appointment_id=%s", event.pk, makeup.pk)
     return makeup
 

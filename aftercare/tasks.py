@@ -20,7 +20,8 @@ SMTP_RETRY = {"autoretry_for": (OSError,), "retry_backoff": 30, "retry_backoff_m
 
 @shared_task(**IDEMPOTENT)
 def process_missed_session(event_id: int) -> bool:
-    return services.missed_session_process(event_id=event_id)
+    """The on-commit wake-up: this missed session, and others still waiting, in one transaction."""
+    return services.missed_sessions_process(event_id=event_id)
 
 
 @shared_task(**IDEMPOTENT, **SMTP_RETRY)

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q, QuerySet, Window
 from django.utils import timezone
 
 from practice.models import Membership, Practice
@@ -52,6 +53,31 @@ def appointments_for(membership: Membership) -> QuerySet:
     return Appointment.objects.for_membership(membership).select_related("client", "clinician", "practice")
 
 
+# What a schedule row shows (appointments.rows.schedule_row), and only that: the practice
+# comes from the membership, so it is not joined, and the wide client and user rows are not read whole.
+ROW_FIELDS = (
+    "start",
+    "end",
+    "status",
+    "session_type",
+    "modality",
+    "confirmed_at",
+    "client_response",
+    "status_changed_at",
+    "client__first_name",
+    "client__last_name",
+    "client__needs_safety_check",
+    "clinician__first_name",
+    "clinician__last_name",
+    "clinician__username",
+)
+
+
+def schedule_appointments(membership: Membership) -> QuerySet:
+    """The member's appointments with what their schedule rows show."""
+    return Appointment.objects.for_membership(membership).select_related("client", "clinician").only(*ROW_FIELDS)
+
+
 def schedule(
     *,
     membership: Membership,
@@ -62,7 +88,7 @@ def schedule(
 ) -> QuerySet:
     """Appointments in a run of local days, with what each row shows, in a fixed number of queries."""
     start, end = day_bounds(membership, first, days)
-    qs = appointments_for(membership).filter(start__gte=start, start__lt=end)
+    qs = schedule_appointments(membership).filter(start__gte=start, start__lt=end)
     if clinician_id is not None:
         qs = qs.filter(clinician_id=clinician_id)
     if clinician_ids is not None:
@@ -75,6 +101,45 @@ def schedule(
 # practice's size; a front desk of a big practice pages on or picks a clinician.
 TODAY_PAGE_SIZE = 50
 WEEK_PAGE_ROWS = 120
+
+
+def counted_page(queryset: QuerySet, number, per_page: int, *, window: bool = False) -> Page:
+    """`Paginator(queryset, per_page).get_page(number)`, usually without the separate COUNT.
+
+    1. The page's rows are read first. A page that is not full is the last one,
+       so the total is its offset plus its rows (a first page with none: 0).
+    2. With `window=True` the total comes with the rows (`COUNT(*) OVER ()`,
+       computed before LIMIT), so even a full page takes one query. Only for
+       lists that are bounded anyway (a day's sessions): the window makes
+       PostgreSQL read and join every matching row, where LIMIT may stop early.
+    3. Otherwise a full page asks the paginator's COUNT; a page past the end or a
+       number below 1 (get_page shows the last page for both) is get_page's own answer.
+    """
+    paginator = Paginator(queryset, per_page)
+    try:
+        wanted = int(number)
+    except (TypeError, ValueError):
+        wanted = 1  # as get_page: not a whole number, the first page
+    if wanted < 1:
+        return paginator.get_page(number)
+    offset = (wanted - 1) * per_page
+    if window:
+        queryset = queryset.annotate(page_total=Window(Count("*")))
+    rows = list(queryset[offset : offset + per_page])
+    if rows and window:
+        total = rows[0].page_total
+    elif len(rows) < per_page and (rows or wanted == 1):
+        total = offset + len(rows)
+    elif rows:
+        total = paginator.count
+    else:
+        return paginator.get_page(number)
+    paginator.count = total  # what the paginator's COUNT(*) says (a cached_property, set here)
+    return Page(rows, wanted, paginator)
+
+
+# Needs outcome shows this many sessions a page.
+NEEDS_OUTCOME_PAGE_SIZE = 50
 
 
 def schedule_clinician_pages(
@@ -111,7 +176,7 @@ def schedule_clinician_pages(
 
 def needs_outcome(*, membership: Membership, clinician_id: int | None = None) -> QuerySet:
     """Past sessions still marked scheduled (partial index appt_awaiting_outcome_idx)."""
-    qs = appointments_for(membership).filter(status=Appointment.Status.SCHEDULED, start__lt=timezone.now())
+    qs = schedule_appointments(membership).filter(status=Appointment.Status.SCHEDULED, start__lt=timezone.now())
     if clinician_id is not None:
         qs = qs.filter(clinician_id=clinician_id)
     return qs.order_by("-start", "id")
@@ -138,9 +203,14 @@ class AttendanceSummary:
     late_cancel: int
     cancelled: int
     upcoming: int
+    # For the client page's other sections, from the same query (issue 11): every session
+    # (the history's pager), and those cancelled in time (the engagement rates).
+    total: int = 0
+    cancelled_in_time: int = 0
 
 
 def client_attendance(*, client: Client) -> AttendanceSummary:
+    """Counts of the client's sessions by outcome, in one query."""
     S = Appointment.Status
     counts = client.appointments.aggregate(
         attended=Count("pk", filter=Q(status=S.ATTENDED)),
@@ -148,12 +218,29 @@ def client_attendance(*, client: Client) -> AttendanceSummary:
         late_cancel=Count("pk", filter=Q(status=S.LATE_CANCEL)),
         cancelled=Count("pk", filter=Q(status__in=[S.CANCELLED_IN_TIME, S.CANCELLED_BY_CLINICIAN, S.RESCHEDULED])),
         upcoming=Count("pk", filter=Q(status=S.SCHEDULED, start__gte=timezone.now())),
+        total=Count("pk"),
+        cancelled_in_time=Count("pk", filter=Q(status=S.CANCELLED_IN_TIME)),
     )
     return AttendanceSummary(**counts)
 
 
 def client_history(*, client: Client) -> QuerySet:
-    return client.appointments.select_related("clinician", "practice").order_by("-start", "-id")
+    """The client page's attendance table: only what its rows show (issue 11)."""
+    return (
+        client.appointments.select_related("clinician")
+        .only(
+            "client",  # the related manager sets each row's client from it
+            "start",
+            "status",
+            "session_type",
+            "modality",
+            "initiated_by",
+            "clinician__username",
+            "clinician__first_name",
+            "clinician__last_name",
+        )
+        .order_by("-start", "-id")
+    )
 
 
 def availability_for(*, membership: Membership, clinician_id: int) -> QuerySet:
@@ -184,8 +271,6 @@ def open_slots_for(
     form `exclude_id`, so a session does not block its own new time.
     """
     now = now or timezone.now()
-    tz = zoneinfo.ZoneInfo(str(practice.time_zone))
-    first = now.astimezone(tz).date()
     windows = [
         slots.Window(window.weekday, window.start_time, window.end_time, *window.effective(practice))
         for window in Availability.objects.filter(
@@ -197,12 +282,39 @@ def open_slots_for(
     ]
     if not windows:
         return []
-    range_end = datetime.combine(first + timedelta(days=days), time.min, tzinfo=tz)
+    _first, range_end = _open_range(practice=practice, now=now, days=days)
     # Sessions over before now cannot clash with a slot that starts after it.
     holding = Appointment.objects.holding_time().filter(clinician_id=clinician_id, start__lt=range_end, end__gt=now)
     if exclude_id is not None:
         holding = holding.exclude(pk=exclude_id)
     busy = list(holding.values_list("start", "end"))
+    return open_slots_from(windows=windows, busy=busy, practice=practice, now=now, days=days, lead=lead)
+
+
+def _open_range(*, practice: Practice, now: datetime, days: int) -> tuple[date, datetime]:
+    """The first local date offered and the UTC instant of the local midnight `days` later."""
+    tz = zoneinfo.ZoneInfo(str(practice.time_zone))
+    first = now.astimezone(tz).date()
+    return first, datetime.combine(first + timedelta(days=days), time.min, tzinfo=tz)
+
+
+def open_slots_from(
+    *,
+    windows: list[slots.Window],
+    busy: list[tuple[datetime, datetime]],
+    practice: Practice,
+    now: datetime,
+    days: int = 14,
+    lead: timedelta = BOOKING_LEAD,
+) -> list[tuple[datetime, datetime]]:
+    """`open_slots_for` from windows and booked sessions already read (the rebooking page reads
+    them in its one statement, aftercare.selectors.rebook_page_read). Sessions that start at or
+    after the range's last local midnight are left out, as `open_slots_for`'s query leaves them."""
+    if not windows:
+        return []
+    first, range_end = _open_range(practice=practice, now=now, days=days)
+    busy = [(start, end) for start, end in busy if start < range_end and end > now]
+    tz = zoneinfo.ZoneInfo(str(practice.time_zone))
     return slots.open_slots(windows=windows, busy=busy, zone=tz, start=first, days=days, now=now, lead=lead)
 
 

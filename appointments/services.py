@@ -370,7 +370,13 @@ def appointment_record_outcome(
     if outcome == Outcome.LATE_CANCEL and not initiated_by:
         initiated_by = Appointment.Initiator.CLIENT
     with transaction.atomic():
-        appointment = Appointment.objects.select_for_update(no_key=True).get(pk=appointment_id)
+        # Locks the appointment row only; the practice (audit, undo window), the client (safety
+        # flag, follow-ups) and the clinician (the schedule row) come in the same query.
+        appointment = (
+            Appointment.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("practice", "client", "clinician")
+            .get(pk=appointment_id)
+        )
         if appointment.status == status:
             event = NoShowEvent.objects.filter(appointment=appointment, undone_at=None).first()
             return OutcomeResult(appointment=appointment, event=event, changed=False)

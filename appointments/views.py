@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Exists
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,15 +18,17 @@ from engagement import selectors as engagement_selectors
 from engagement.forms import ReflectionNoteForm
 from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
-from policies.models import FeeAssessment
 from practice.access import membership_required
 from practice.http import date_is_sane, safe_next
+from practice.models import Practice
 from practice.services import audit_access
 
 from . import selectors, services, slots
-from .access import get_appointment_for_user, get_client_for_user, get_series_for_user
+from .access import check_appointment_for_user, get_appointment_for_user, get_client_for_user, get_series_for_user
 from .forms import AvailabilityForm, BookingForm, CancelForm, ClientForm, CorrectionForm, MoveForm, OutcomeForm
 from .models import Appointment, Availability, Client
+from .rows import render as render_schedule_rows
+from .rows import schedule_row, schedule_rows, with_message
 
 # The client page's fees, follow-ups and reasons show at most this many, newest first.
 CLIENT_SECTION_CAP = 50
@@ -34,13 +37,15 @@ CLIENT_SECTION_CAP = 50
 def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
     """The clinician picked in the filter, if any, and the choices to show.
 
-    A clinician always sees their own schedule; admins and front desk see
-    everyone's, or one clinician's. An unknown id is ignored with a message.
+    A clinician always sees their own schedule, with no picker (so no query
+    for its choices); admins and front desk see everyone's, or one
+    clinician's. An unknown id is ignored with a message.
     """
     membership = request.membership
-    clinicians = list(selectors.clinicians_for(membership))
     if not membership.sees_whole_practice:
-        return membership.user_id, clinicians
+        return membership.user_id, []
+    # The picker shows names only.
+    clinicians = list(selectors.clinicians_for(membership).only("first_name", "last_name", "username"))
     raw = request.GET.get("clinician", "")
     if not raw:
         return None, clinicians
@@ -51,43 +56,67 @@ def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
     return None, clinicians
 
 
-def _row_response(request, appointment: Appointment, error: str = "", note: str = "") -> HttpResponse:
-    return render(
-        request,
-        "appointments/schedule.html#row",
-        {
-            "appointment": appointment,
-            "row_error": error,
-            "row_note": note,
-            "show_date": request.POST.get("show_date") == "1",
-        },
-    )
+def _row_response(
+    request, appointment: Appointment, error: str = "", note: str = "", *, show_date: bool
+) -> HttpResponse:
+    """One schedule row for htmx to swap in; a row with a message is rendered afresh (practice/rowcache.py)."""
+    row = schedule_row(appointment, membership=request.membership, now=timezone.now(), show_date=show_date)
+    return HttpResponse(render_schedule_rows([with_message(row, error=error, note=note)]))
 
 
 @require_GET
 @membership_required
 def today(request: HttpRequest) -> HttpResponse:
+    membership = request.membership
     clinician_id, clinicians = _clinician_filter(request)
-    day = selectors.local_today(request.membership)
-    appointments = selectors.schedule(membership=request.membership, first=day, clinician_id=clinician_id)
+    day = selectors.local_today(membership)
+    appointments = selectors.schedule(membership=membership, first=day, clinician_id=clinician_id)
     # Bounded: a big practice's day is paged (the clinician picker narrows it).
-    page = Paginator(appointments, selectors.TODAY_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = selectors.counted_page(appointments, request.GET.get("page"), selectors.TODAY_PAGE_SIZE, window=True)
     return render(
         request,
         "appointments/today.html",
         {
             "day": day,
-            "appointments": page.object_list,
+            "rows": schedule_rows(page.object_list, membership=membership, show_date=False),
             "page": page,
             "query": urlencode({"clinician": clinician_id}) if clinician_id else "",
-            "safety_checks": policy_selectors.safety_checks_open(membership=request.membership),
-            "unreached": followup_selectors.messages_failed(membership=request.membership)[:20],
-            "unconfirmed": followup_selectors.unconfirmed_soon(membership=request.membership),
-            "checkins": engagement_selectors.checkin_tasks_open(membership=request.membership),
+            **_today_alerts(membership),
             "clinicians": clinicians,
             "clinician_id": clinician_id,
         },
     )
+
+
+def _today_alerts(membership) -> dict:
+    """Today's four alert lists: safety checks, clients we could not reach, unconfirmed sessions, check-ins.
+
+    Usually all four are empty, so one query first asks which have anything
+    (an EXISTS of each selector's own queryset, so the scoping is theirs), and
+    only those lists are read. An empty list costs no query of its own.
+    """
+    now = timezone.now()
+    lists = {
+        "safety_checks": policy_selectors.safety_checks_open(membership=membership),
+        "unreached": followup_selectors.messages_failed(membership=membership),
+        "unconfirmed": followup_selectors.unconfirmed_soon_queryset(membership=membership, now=now),
+        "checkins": engagement_selectors.checkin_tasks_open(membership=membership),
+    }
+    found = (
+        Practice.objects.filter(pk=membership.practice_id)
+        .order_by()
+        .values_list(*(Exists(qs) for qs in lists.values()))
+        .get()
+    )
+    has = dict(zip(lists, found, strict=True))
+    return {
+        "safety_checks": lists["safety_checks"] if has["safety_checks"] else [],
+        "unreached": lists["unreached"][:20] if has["unreached"] else [],
+        "unconfirmed": followup_selectors.unconfirmed_soon(membership=membership, now=now)
+        if has["unconfirmed"]
+        else [],
+        "checkins": lists["checkins"] if has["checkins"] else [],
+    }
 
 
 @require_GET
@@ -121,8 +150,12 @@ def week(request: HttpRequest) -> HttpResponse:
     appointments = list(appointments[: cap + 1])
     truncated = len(appointments) > cap
     days = {first + timedelta(days=i): [] for i in range(7)}
+    zone = selectors.practice_zone(request.membership)
+    now = timezone.now()
     for appointment in appointments[:cap]:
-        days[appointment.start.astimezone(selectors.practice_zone(request.membership)).date()].append(appointment)
+        days[appointment.start.astimezone(zone).date()].append(
+            schedule_row(appointment, membership=request.membership, now=now, show_date=False, zone=zone)
+        )
     return render(
         request,
         "appointments/week.html",
@@ -149,26 +182,32 @@ def week(request: HttpRequest) -> HttpResponse:
 def needs_outcome(request: HttpRequest) -> HttpResponse:
     clinician_id, clinicians = _clinician_filter(request)
     qs = selectors.needs_outcome(membership=request.membership, clinician_id=clinician_id)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = selectors.counted_page(qs, request.GET.get("page"), selectors.NEEDS_OUTCOME_PAGE_SIZE)
     return render(
         request,
         "appointments/needs_outcome.html",
-        {"page": page, "clinicians": clinicians, "clinician_id": clinician_id},
+        {
+            "page": page,
+            "rows": schedule_rows(page.object_list, membership=request.membership, show_date=True),
+            "clinicians": clinicians,
+            "clinician_id": clinician_id,
+        },
     )
 
 
 @require_POST
 @membership_required
 def appointment_outcome(request: HttpRequest, pk: int) -> HttpResponse:
-    appointment = get_appointment_for_user(request, pk)
+    check_appointment_for_user(request, pk)
     form = OutcomeForm(request.POST)
     error = ""
+    appointment = None
     if not form.is_valid():
         error = "That action was not understood. Nothing was changed."
     else:
         try:
-            attendance_record(
-                appointment_id=appointment.pk,
+            recorded = attendance_record(
+                appointment_id=pk,
                 actor=request.user,
                 outcome=form.cleaned_data["outcome"],
                 initiated_by=form.cleaned_data["initiated_by"],
@@ -177,9 +216,14 @@ def appointment_outcome(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as exc:
             error = " ".join(exc.messages)
-    appointment = get_appointment_for_user(request, pk)
+        else:
+            # The row as committed, with the client, clinician and practice the service read
+            # in its locking query: no second read for the row (issue 11, marks per second).
+            appointment = recorded.appointment
+    if appointment is None:
+        appointment = get_appointment_for_user(request, pk)
     if request.htmx:
-        return _row_response(request, appointment, error)
+        return _row_response(request, appointment, error, show_date=request.POST.get("show_date") == "1")
     if error:
         messages.error(request, error)
     else:
@@ -212,7 +256,7 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 else ""
             )
             if request.htmx:
-                return _row_response(request, appointment, note=note)
+                return _row_response(request, appointment, note=note, show_date=request.POST.get("show_date") == "1")
             messages.success(request, note or "Session cancelled.")
             return redirect("appointments:today")
     template = "appointments/schedule.html#cancel-row" if request.htmx else "appointments/cancel.html"
@@ -227,14 +271,8 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @membership_required
 def appointment_row(request: HttpRequest, pk: int) -> HttpResponse:
     """One schedule row, for htmx to put back (the cancel form's 'Back')."""
-    return render(
-        request,
-        "appointments/schedule.html#row",
-        {
-            "appointment": get_appointment_for_user(request, pk),
-            "show_date": request.GET.get("show_date") == "1",
-        },
-    )
+    appointment = get_appointment_for_user(request, pk)
+    return _row_response(request, appointment, show_date=request.GET.get("show_date") == "1")
 
 
 @require_POST
@@ -250,7 +288,7 @@ def appointment_undo(request: HttpRequest, pk: int) -> HttpResponse:
         note = _undo_note(outcome)
     appointment = get_appointment_for_user(request, pk)
     if request.htmx:
-        return _row_response(request, appointment, error, note=note)
+        return _row_response(request, appointment, error, note=note, show_date=request.POST.get("show_date") == "1")
     if error:
         messages.error(request, error)
     else:
@@ -513,7 +551,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").replace("\x00", "")[:100]
     include_archived = request.GET.get("archived") == "1"
     qs = selectors.clients_for(membership=request.membership, search=search, include_archived=include_archived)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = selectors.counted_page(qs, request.GET.get("page"), selectors.NEEDS_OUTCOME_PAGE_SIZE)
     if search:
         audit_access(request=request, action="clients.searched", changes={"results": page.paginator.count})
     template = "appointments/clients.html#results" if request.htmx else "appointments/clients.html"
@@ -558,10 +596,15 @@ def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @membership_required
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    client = get_client_for_user(request, pk)
+    client = get_client_for_user(request, pk, related=("clinician",))
     audit_access(request=request, action="client.viewed", obj=client)
-    policy = policy_selectors.policy_current(membership=request.membership)
-    history = Paginator(selectors.client_history(client=client), 50).get_page(request.GET.get("page"))
+    # Only its number shows here: no per-session-type overrides to fetch.
+    policy = policy_selectors.policy_current(membership=request.membership, overrides=False)
+    # One count of the client's sessions serves the summary, the engagement rates and the pager.
+    summary = selectors.client_attendance(client=client)
+    history = _CountedPaginator(selectors.client_history(client=client), 50, count=summary.total).get_page(
+        request.GET.get("page")
+    )
     strip = engagement_selectors.engagement_strip(client=client)
     notes = list(engagement_selectors.reflection_notes_for(membership=request.membership, client=client))
     if notes:
@@ -585,16 +628,15 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "client": client,
             "history": history,
-            "summary": selectors.client_attendance(client=client),
+            "summary": summary,
             "fees": fees,
             "section_cap": CLIENT_SECTION_CAP,
             "policy": policy,
             "acknowledgement": policy_selectors.client_acknowledgement(client=client, version=policy),
-            "waiver_reasons": FeeAssessment.WaiverReason.choices,
             "followups": followups,
             "reasons": followup_selectors.client_reasons(client=client)[:CLIENT_SECTION_CAP],
             "strip": strip,
-            "engagement": engagement_selectors.engagement_rates(client=client, strip=strip),
+            "engagement": engagement_selectors.engagement_rates(client=client, strip=strip, summary=summary),
             "notes": notes,
             "replies": engagement_selectors.client_replies(client=client),
             "replies_shown": engagement_selectors.REPLIES_SHOWN,
@@ -602,6 +644,14 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "checkins": engagement_selectors.client_checkin_tasks(membership=membership, client=client),
         },
     )
+
+
+class _CountedPaginator(Paginator):
+    """A paginator told its count, read with other figures in one query, instead of a COUNT of its own."""
+
+    def __init__(self, object_list, per_page, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
 
 
 def _availability_clinician(request: HttpRequest):

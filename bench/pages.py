@@ -26,11 +26,9 @@ import os
 import re
 import statistics
 import struct
-import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -39,7 +37,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.faults.stack import free_port, wait_for_port  # noqa: E402
+from bench import summary  # noqa: E402
+from bench.faults.stack import free_port  # noqa: E402
+from bench.webstack import gunicorn_running, manage, server_env  # noqa: E402
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_pages"
 CONCURRENCY = 4
@@ -100,13 +100,13 @@ class Session:
             raise RuntimeError(f"Today after sign-in answered {status}")
 
 
-def load(port: int, path: str, cookie: str, seconds: float) -> dict:
+def load(port: int, path: str, cookie: str, seconds: float, extra_headers: dict | None = None) -> dict:
     """Concurrency 4, keep-alive off, for `seconds`: req/s, p50 and p99 in ms, bytes, statuses."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     sizes: list[int] = []
     lock = threading.Lock()
-    headers = {"Host": f"127.0.0.1:{port}", "Connection": "close"}
+    headers = {"Host": f"127.0.0.1:{port}", "Connection": "close", **(extra_headers or {})}
     if cookie:
         headers["Cookie"] = cookie
     stop_at = time.monotonic() + seconds
@@ -130,21 +130,32 @@ def load(port: int, path: str, cookie: str, seconds: float) -> dict:
                 statuses[status] = statuses.get(status, 0) + 1
                 sizes.append(len(body))
 
+    elapsed = threads_run([threading.Thread(target=worker) for _ in range(CONCURRENCY)])
+    return {
+        **latency_figures(latencies, elapsed),
+        "bytes": int(statistics.median(sizes)) if sizes else 0,
+        "statuses": statuses,
+    }
+
+
+def threads_run(threads: list[threading.Thread]) -> float:
+    """Start the load threads together, wait for all; the seconds they took."""
     began = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(CONCURRENCY)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - began
-    latencies.sort()
+    return time.perf_counter() - began
+
+
+def latency_figures(latencies: list[float], elapsed: float) -> dict:
+    """Requests, req/s, p50 and p99 in ms from the requests' latencies in seconds (0 when none)."""
+    latencies = sorted(latencies)
     return {
         "requests": len(latencies),
         "rps": len(latencies) / elapsed,
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "bytes": int(statistics.median(sizes)) if sizes else 0,
-        "statuses": statuses,
+        "p50": statistics.median(latencies) * 1000 if latencies else 0.0,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0,
     }
 
 
@@ -196,30 +207,18 @@ def main() -> None:
 
     database_url = os.environ.get("BENCH_PAGES_DATABASE_URL", DEFAULT_DATABASE)
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "practice.settings.production",
-        "SECRET_KEY": f"bench-only-{uuid.uuid4().hex}-{uuid.uuid4().hex}",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
-        "CELERY_BROKER_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
-        "EMAIL_URL": "smtp://127.0.0.1:2",  # nothing is sent while pages are read
-        "SITE_URL": f"http://127.0.0.1:{port}",
-        # Bench-only: plain http on 127.0.0.1, no TLS proxy in front (docs/operations.md).
-        "SECURE_SSL_REDIRECT": "false",
-        "STATIC_ROOT": str(ROOT / "var" / "bench-static"),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(
+        environ=dict(os.environ),
+        database_url=database_url,
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
+        port=port,
+    )
     python = sys.executable
     logs = ROOT / "var" / "bench-pages"
     logs.mkdir(parents=True, exist_ok=True)
 
     def run(*argv: str) -> str:
-        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(argv[:4])} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-        return done.stdout
+        return manage(env, *argv[1:])
 
     seed_file = logs / "seed.json"
     if not args.keep or not seed_file.exists():
@@ -230,17 +229,7 @@ def main() -> None:
     run(python, "manage.py", "collectstatic", "--noinput", "-v", "0")
     seed = json.loads(seed_file.read_text())
 
-    log = (logs / "gunicorn.log").open("ab")
-    gunicorn = subprocess.Popen(
-        [python, "-m", "gunicorn", "practice.wsgi", "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, 60, gunicorn)
+    with gunicorn_running(env, port, logs / "gunicorn.log"):
         session = Session(port)
         session.sign_in(seed["admin"], seed["password"], seed["totp_key"])
         cookie = session.cookie_header()
@@ -265,17 +254,11 @@ def main() -> None:
             began = time.monotonic()
             print(run(python, "manage.py", "bench_build_large", "--appointments", str(args.large)).strip(), flush=True)
             large = {"seconds": time.monotonic() - began, "results": measure(port, pages, args)}
-    finally:
-        gunicorn.terminate()
-        try:
-            gunicorn.wait(15)
-        except subprocess.TimeoutExpired:
-            gunicorn.kill()
-        log.close()
 
     report = render(results, pages, seed, args, load_before, load_after)
     if large is not None:
         report += render_large(results, large, pages, args)
+    report += verdicts(results, large, pages)
     out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"pages-{datetime.now(UTC).date()}.md"
     out.write_text(report)
     print(report)
@@ -299,8 +282,10 @@ def render(results, pages, seed, args, load_before, load_after) -> str:
         "",
         "Ratio = the floor's req/s ÷ the page's req/s in the same round (1.0 = as fast as the floor; higher = slower).",
         "",
-        "| page | round | req/s | p50 ms | p99 ms | KB | × logged-in floor | × anonymous floor |",
-        "|---|---|---|---|---|---|---|---|",
+        "Target (issue 11): at least as fast as the logged-in floor (× ≤ 1.00); Week within 2× of it.",
+        "",
+        "| page | round | req/s | p50 ms | p99 ms | KB | × logged-in floor | × anonymous floor | target |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, _, _ in pages:
         for number, result in enumerate(results[label]):
@@ -310,9 +295,53 @@ def render(results, pages, seed, args, load_before, load_after) -> str:
             lines.append(
                 f"| {label}{' (non-200: ' + str(bad) + ')' if bad else ''} | {number + 1} | {result['rps']:.1f} | "
                 f"{result['p50']:.1f} | {result['p99']:.1f} | {result['bytes'] / 1024:.1f} | {signed_ratio:.2f} | "
-                f"{anon_ratio:.2f} |"
+                f"{anon_ratio:.2f} | {_verdict(label, signed_ratio)} |"
             )
     return "\n".join(lines) + "\n"
+
+
+# Issue 11's targets: × the logged-in floor's req/s (median of the rounds' ratios).
+WITHIN_FLOOR = {"Week": 2.0}
+MAX_KB = 200
+MAX_LARGE_RATIO = 1.3
+
+
+def verdicts(small, large, pages) -> str:
+    """Each page against its target, printed and recorded for the suite (bench/summary.py)."""
+    signed = pages[1][0]
+    lines = ["", "## Targets (issue 11)", ""]
+
+    def verdict(figure: str, value: float, target: float, text: str = "") -> None:
+        met = value <= target
+        lines.append(
+            "- "
+            + summary.record(
+                bench="pages", figure=figure, value=text or f"{value:.2f}", target=f"≤ {target:g}", met=met
+            )
+        )
+
+    for label, _, _ in pages[2:]:
+        ratio = statistics.median(
+            small[signed][n]["rps"] / r["rps"] if r["rps"] else float("inf") for n, r in enumerate(small[label])
+        )
+        verdict(f"{label}: × the logged-in floor", ratio, WITHIN_FLOOR.get(label, 1.0))
+        if large is not None:
+            change = statistics.median(r["p50"] for r in large["results"][label]) / statistics.median(
+                r["p50"] for r in small[label]
+            )
+            verdict(f"{label}: p50 large ÷ small database", change, MAX_LARGE_RATIO)
+    heaviest = max(pages[2:], key=lambda page: max(r["bytes"] for r in small[page[0]]))[0]
+    kb = max(r["bytes"] for r in small[heaviest]) / 1024
+    verdict(f"largest page's HTML ({heaviest}) in KB", kb, MAX_KB, f"{kb:.0f}")
+    return "\n".join(lines) + "\n"
+
+
+def _verdict(label: str, ratio: float) -> str:
+    """Whether a page meets issue 11's target against the logged-in floor, said plainly."""
+    if label.startswith("floor:"):
+        return "—"
+    limit = WITHIN_FLOOR.get(label, 1.0)
+    return f"{'met' if ratio <= limit else 'NOT met'} (≤ {limit:g})"
 
 
 def render_large(small, large, pages, args) -> str:
@@ -325,8 +354,9 @@ def render_large(small, large, pages, args) -> str:
         "load moves between the two halves too, so the last column divides by the logged-in floor's own "
         "large ÷ small (Django admin's index reads none of the grown tables).",
         "",
-        "| page | p50 small ms | p50 large ms | large ÷ small | req/s small | req/s large | ÷ the floor's change |",
-        "|---|---|---|---|---|---|---|",
+        "| page | p50 small ms | p50 large ms | large ÷ small | req/s small | req/s large | ÷ the floor's change "
+        "| target ≤ 1.3 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     signed = pages[1][0]
     floor_change = statistics.median(r["p50"] for r in large["results"][signed]) / statistics.median(
@@ -337,9 +367,11 @@ def render_large(small, large, pages, args) -> str:
         p50_large = statistics.median(r["p50"] for r in large["results"][label])
         rps_small = statistics.median(r["rps"] for r in small[label])
         rps_large = statistics.median(r["rps"] for r in large["results"][label])
+        raw, adjusted = p50_large / p50_small, p50_large / p50_small / floor_change
+        verdict = "met" if raw <= 1.3 else ("met once the load is divided out" if adjusted <= 1.3 else "NOT met")
         lines.append(
-            f"| {label} | {p50_small:.1f} | {p50_large:.1f} | {p50_large / p50_small:.2f} | {rps_small:.1f} | "
-            f"{rps_large:.1f} | {p50_large / p50_small / floor_change:.2f} |"
+            f"| {label} | {p50_small:.1f} | {p50_large:.1f} | {raw:.2f} | {rps_small:.1f} | "
+            f"{rps_large:.1f} | {adjusted:.2f} | {'—' if label.startswith('floor:') else verdict} |"
         )
     return "\n".join(lines) + "\n"
 

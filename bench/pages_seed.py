@@ -31,7 +31,11 @@ PASSWORD = "bench-only-password"  # noqa: S105 - a throwaway bench database
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "practice.settings.production")
     django.setup()
+    print(json.dumps(seed()))
 
+
+def seed() -> dict:
+    """Write the practice (inside Django, bench databases only); the ids and keys the benches need."""
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
@@ -184,18 +188,14 @@ def main() -> None:
             )
             for e in events
         )
-    print(
-        json.dumps(
-            {
-                "admin": admin.username,
-                "password": PASSWORD,
-                "totp_key": device.key,
-                "client_id": regular.pk,
-                "missed": len(events),
-                "today": sum(1 for a in appointments if a.start.astimezone(tz).date() == today),
-            }
-        )
-    )
+    return {
+        "admin": admin.username,
+        "password": PASSWORD,
+        "totp_key": device.key,
+        "client_id": regular.pk,
+        "missed": len(events),
+        "today": sum(1 for a in appointments if a.start.astimezone(tz).date() == today),
+    }
 
 
 if __name__ == "__main__":

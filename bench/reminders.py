@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import summary  # noqa: E402
 from bench.faults.stack import Stack, database_create, port_is_free  # noqa: E402
 
 # Room the database and the logs need at 10,000 sessions is far below this; the check is for a full disk.
@@ -77,7 +78,7 @@ class Result:
         )
 
 
-def _free_disk_check() -> None:
+def free_disk_check() -> None:
     free = shutil.disk_usage(ROOT).free
     pg = Path("/var/lib/postgresql")
     if pg.exists():
@@ -227,7 +228,7 @@ def _start_thread_worker(stack: Stack, index: int) -> None:
 def run(
     *, count: int = 10_000, practices: int = 20, target: float = 180.0, timeout: float = 900.0, pool: str = "prefork"
 ) -> Result:
-    _free_disk_check()
+    free_disk_check()
     redis_port = int(os.environ.get("BENCH_REDIS_PORT", "6391"))
     if not port_is_free(redis_port):
         raise SystemExit(f"127.0.0.1:{redis_port} is in use: set BENCH_REDIS_PORT to a free port")
@@ -336,7 +337,7 @@ def profile(*, count: int = 1000, practices: int = 20) -> str:
     import io
     import pstats
 
-    _free_disk_check()
+    free_disk_check()
     base_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_reminders")
     database_url, drop_database = database_create(base_url)
     stack = Stack(database_url=database_url, redis_port=0, logs=ROOT / "var" / "bench-reminders" / "profile")
@@ -405,6 +406,17 @@ def main() -> int:
             f.write(f"\n## Profile: `python bench/reminders.py --profile --count {args.count}`\n\n{report}")
         return 0
     result = run(count=args.count, practices=args.practices, target=args.target, pool=args.pool)
+    seconds = "none arrived" if result.seconds is None else f"{result.seconds:.1f} s"
+    print(
+        summary.record(
+            bench="reminders",
+            figure=f"{result.count:,} reminders due in one minute: all accepted by SMTP, each once",
+            value=f"{seconds}; {result.unique_ids:,} unique of {result.receipts:,} received, "
+            f"{result.rows_sent:,} rows sent",
+            target=f"≤ {result.target_seconds:g} s, none twice",
+            met=result.met,
+        )
+    )
     return 0 if result.met else 1
 
 

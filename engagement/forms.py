@@ -5,12 +5,17 @@ from django import forms
 from django.utils import timezone
 
 from policies.models import EscalationStep
+from practice.formfields import FastWidgets
 
 NUMBER_ERRORS = {"invalid": "Enter a whole number."}
 
 
 class ReflectionNoteForm(forms.Form):
-    """A private note; the missed session it is about is optional."""
+    """A private note; the missed session it is about is optional.
+
+    Drawn on the client page with {% bs_fields %}, not crispy (issue 11)."""
+
+    default_renderer = FastWidgets()
 
     missed_session = forms.TypedChoiceField(
         label="About the missed session", required=False, coerce=int, empty_value=None
@@ -32,8 +37,6 @@ class ReflectionNoteForm(forms.Form):
             (m.pk, f"{m.get_kind_display()} on {timezone.localtime(m.appointment.start):%a %d %b %Y}") for m in misses
         ]
         self.fields["missed_session"].error_messages["invalid_choice"] = "Choose one of this client's missed sessions."
-        self.helper = FormHelper()
-        self.helper.form_tag = False
 
     def clean_missed_session(self):
         pk = self.cleaned_data.get("missed_session")

@@ -3,12 +3,27 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import (
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce
 
 from appointments.models import Appointment, Client, NoShowEvent
 from followups.models import MissReason, OutboxMessage
 from policies.models import Acknowledgement
+from practice import sqlonce
 from practice.models import AuditEvent, Membership
 from waitlist.models import WaitlistOffer
 
@@ -37,6 +52,16 @@ def engagement_strip(*, client: Client) -> list[Appointment]:
     MissReason gains a link to the appointment itself (the "resp" package),
     read it through that link here.
     """
+    # Its SQL is compiled once per process (practice/sqlonce.py): compiling cost more than running it.
+    rows = sqlonce.instances(Appointment, _strip_query, client_id=client.pk)
+    labels = dict(MissReason.Reason.choices)
+    for row in rows:
+        row.reason_label = labels.get(row.reason or "", "")
+    return rows
+
+
+def _strip_query(*, client_id: int) -> QuerySet:
+    """engagement_strip's query, for one client."""
     live_miss = NoShowEvent.objects.filter(appointment=OuterRef("pk"), undone_at=None)
     reason = MissReason.objects.filter(missed_session__appointment=OuterRef("pk"), missed_session__undone_at=None)
     sent = (
@@ -51,8 +76,8 @@ def engagement_strip(*, client: Client) -> list[Appointment]:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    rows = list(
-        client.appointments.filter(status__in=COUNTED)
+    return (
+        Appointment.objects.filter(client_id=client_id, status__in=COUNTED)
         .annotate(
             miss_id=Subquery(live_miss.values("pk")[:1]),
             followups_sent=Coalesce(Subquery(sent, output_field=IntegerField()), 0),
@@ -62,10 +87,6 @@ def engagement_strip(*, client: Client) -> list[Appointment]:
         )
         .order_by("-start", "-id")[:STRIP_LENGTH]
     )
-    labels = dict(MissReason.Reason.choices)
-    for row in rows:
-        row.reason_label = labels.get(row.reason or "", "")
-    return rows
 
 
 @dataclass(frozen=True)
@@ -102,19 +123,30 @@ class Engagement:
     strip_length: int
 
 
-def engagement_rates(*, client: Client, strip: list[Appointment]) -> Engagement:
-    """Rates over the client's whole history (one aggregate query), each with its denominator.
+def engagement_rates(*, client: Client, strip: list[Appointment], summary=None) -> Engagement:
+    """Rates over the client's whole history, each with its denominator.
 
-    The longest run of misses is counted within the strip (the last 20), so
-    the figure stays bounded; the page says so.
+    From `summary` (appointments.selectors.client_attendance, which the client
+    page reads anyway) when given, else one aggregate query. The longest run of
+    misses is counted within the strip (the last 20), so the figure stays
+    bounded; the page says so.
     """
-    counts = client.appointments.filter(status__in=COUNTED).aggregate(
-        total=Count("pk"),
-        attended=Count("pk", filter=Q(status=S.ATTENDED)),
-        in_time=Count("pk", filter=Q(status=S.CANCELLED_IN_TIME)),
-        late=Count("pk", filter=Q(status=S.LATE_CANCEL)),
-        no_show=Count("pk", filter=Q(status=S.NO_SHOW)),
-    )
+    if summary is not None:
+        counts = {
+            "attended": summary.attended,
+            "in_time": summary.cancelled_in_time,
+            "late": summary.late_cancel,
+            "no_show": summary.no_show,
+        }
+        counts["total"] = sum(counts.values())
+    else:
+        counts = client.appointments.filter(status__in=COUNTED).aggregate(
+            total=Count("pk"),
+            attended=Count("pk", filter=Q(status=S.ATTENDED)),
+            in_time=Count("pk", filter=Q(status=S.CANCELLED_IN_TIME)),
+            late=Count("pk", filter=Q(status=S.LATE_CANCEL)),
+            no_show=Count("pk", filter=Q(status=S.NO_SHOW)),
+        )
     total = counts["total"]
     rates = [
         Rate("Attended", counts["attended"], total),
@@ -195,7 +227,7 @@ class Reply:
 
 
 def client_replies(*, client: Client) -> list[Reply]:
-    """The latest 20 things the client told us, newest first. Seven bounded queries, whatever the history.
+    """The latest 20 things the client told us, newest first. One query (UNION ALL of seven bounded parts).
 
     Each source is read newest first and cut at 20, so the 20 newest of all
     are among what is read: confirmations and reminder answers
@@ -204,77 +236,124 @@ def client_replies(*, client: Client) -> list[Reply]:
     reasons given for a miss (`MissReason`), waitlist answers (offers accepted
     or left), policy acknowledgements, and text replies that changed no row of
     their own (STOP / START: their audit events). Every read is limited to this
-    client, so to its practice.
+    client, so to its practice. The parts were seven queries until issue 11:
+    each one's SQL compiled in Python cost more than the database's work.
     """
-    n = REPLIES_SHOWN
-    replies: list[Reply] = []
-    sessions = Appointment.objects.filter(client=client, practice_id=client.practice_id)
-    for a in sessions.exclude(confirmed_at=None).only("start", "confirmed_at").order_by("-confirmed_at", "-id")[:n]:
-        replies.append(Reply(a.confirmed_at, "confirmed", "Confirmed the session", a.start))
-    answered = (
-        sessions.exclude(client_response="")
-        .exclude(client_responded_at=None)
-        .only("start", "status", "client_response", "client_responded_at")
-        .order_by("-client_responded_at", "-id")[:n]
-    )
-    for a in answered:
-        if a.client_response == Appointment.ClientResponse.MOVED:
-            what = "Moved the session from a reminder"
-        else:
-            what = "Said they can't make it"
-        replies.append(Reply(a.client_responded_at, a.client_response, what, a.start))
-    rebooked = (
-        sessions.filter(rescheduled_from__isnull=False, created_by=None)
-        .select_related("rescheduled_from")
-        .only("start", "created_at", "rescheduled_from__start")
-        .order_by("-created_at", "-id")[:n]
-    )
-    for a in rebooked:
-        replies.append(Reply(a.created_at, "rebooked", "Rebooked through the link", a.rescheduled_from.start, a.start))
-    labels = dict(MissReason.Reason.choices)
-    reasons = (
-        MissReason.objects.filter(appointment__client=client, practice_id=client.practice_id)
-        .select_related("appointment")
-        .only("reason", "text", "created_at", "appointment__start")
-        .order_by("-created_at", "-id")[:n]
-    )
-    for r in reasons:
-        said = labels.get(r.reason, "")
-        if r.text:
-            said = f"{said}: “{r.text}”" if said else f"“{r.text}”"
-        replies.append(Reply(r.created_at, "reason", f"Told us what got in the way: {said}", r.appointment.start))
-    offers = (
-        WaitlistOffer.objects.filter(
-            entry__client=client,
-            entry__practice_id=client.practice_id,
-            outcome__in=(WaitlistOffer.Outcome.ACCEPTED, WaitlistOffer.Outcome.LEFT),
-        )
-        .exclude(answered_at=None)
-        .select_related("slot")
-        .only("outcome", "answered_at", "slot__start")
-        .order_by("-answered_at", "-id")[:n]
-    )
-    for o in offers:
-        if o.outcome == WaitlistOffer.Outcome.ACCEPTED:
-            what = "Took a time offered from the waitlist"
-        else:
-            what = "Left the waitlist from an offer"
-        replies.append(Reply(o.answered_at, f"waitlist_{o.outcome}", what, o.slot.start))
-    acks = (
-        Acknowledgement.objects.filter(client=client, practice_id=client.practice_id)
-        .select_related("version")
-        .only("method", "acknowledged_at", "version__number")
-        .order_by("-acknowledged_at", "-id")[:n]
-    )
-    for ack in acks:
-        what = f"Acknowledged the policy (version {ack.version.number}): {ack.get_method_display().lower()}"
-        replies.append(Reply(ack.acknowledged_at, "acknowledged", what))
-    events = (
-        AuditEvent.objects.filter(practice_id=client.practice_id, client_ref=client.pk, action__in=REPLY_AUDIT_ACTIONS)
-        .only("action", "at")
-        .order_by("-at", "-id")[:n]
-    )
-    for e in events:
-        replies.append(Reply(e.at, e.action.removeprefix("client."), REPLY_AUDIT_ACTIONS[e.action]))
-    replies.sort(key=lambda r: r.at, reverse=True)
-    return replies[:n]
+    # Its SQL is compiled once per process (practice/sqlonce.py): compiling cost more than running it.
+    rows = sqlonce.rows(_replies_query, client_id=client.pk, practice_id=client.practice_id)
+    return [_reply(*row) for row in rows]
+
+
+def _replies_query(*, client_id: int, practice_id: int) -> QuerySet:
+    """client_replies' query: seven parts, each its own newest 20, then the newest 20 of all."""
+    sessions = Appointment.objects.filter(client_id=client_id, practice_id=practice_id)
+    parts = [
+        _reply_part(
+            sessions.exclude(confirmed_at=None),
+            source=0,
+            at="confirmed_at",
+            session_start=F("start"),
+            code=Value("confirmed"),
+        ),
+        _reply_part(
+            sessions.exclude(client_response="").exclude(client_responded_at=None),
+            source=1,
+            at="client_responded_at",
+            session_start=F("start"),
+            code=F("client_response"),
+        ),
+        _reply_part(
+            sessions.filter(rescheduled_from__isnull=False, created_by=None),
+            source=2,
+            at="created_at",
+            session_start=F("rescheduled_from__start"),
+            new_start=F("start"),
+        ),
+        _reply_part(
+            MissReason.objects.filter(appointment__client_id=client_id, practice_id=practice_id),
+            source=3,
+            at="created_at",
+            session_start=F("appointment__start"),
+            code=F("reason"),
+            text=F("text"),
+        ),
+        _reply_part(
+            WaitlistOffer.objects.filter(
+                entry__client_id=client_id,
+                entry__practice_id=practice_id,
+                outcome__in=(WaitlistOffer.Outcome.ACCEPTED, WaitlistOffer.Outcome.LEFT),
+            ).exclude(answered_at=None),
+            source=4,
+            at="answered_at",
+            session_start=F("slot__start"),
+            code=F("outcome"),
+        ),
+        _reply_part(
+            Acknowledgement.objects.filter(client_id=client_id, practice_id=practice_id),
+            source=5,
+            at="acknowledged_at",
+            code=F("method"),
+            number=F("version__number"),
+        ),
+        _reply_part(
+            AuditEvent.objects.filter(practice_id=practice_id, client_ref=client_id, action__in=REPLY_AUDIT_ACTIONS),
+            source=6,
+            at="at",
+            code=F("action"),
+        ),
+    ]
+    # Newest first; a tie keeps the parts' order, and within a part the newest row first.
+    return parts[0].union(*parts[1:], all=True).order_by("-r_at", "r_source", "-r_id")[:REPLIES_SHOWN]
+
+
+# Typed NULLs: PostgreSQL types a UNION's columns pair by pair, and two bare NULLs make text.
+_NO_TIME = Cast(Value(None), output_field=DateTimeField())
+
+
+def _reply_part(
+    qs: QuerySet, *, source: int, at: str, session_start=_NO_TIME, new_start=_NO_TIME, code=None, text=None, number=None
+) -> QuerySet:
+    """One source of replies as the same eight columns, its own newest 20."""
+    part = qs.annotate(
+        r_source=Value(source, output_field=IntegerField()),
+        r_id=F("pk"),
+        r_at=F(at),
+        r_session=session_start,
+        r_new=new_start,
+        r_code=code if code is not None else Value("", output_field=CharField()),
+        r_text=text if text is not None else Value("", output_field=TextField()),
+        r_number=number if number is not None else Cast(Value(None), output_field=IntegerField()),
+    ).values_list("r_source", "r_id", "r_at", "r_session", "r_new", "r_code", "r_text", "r_number")
+    if not connection.features.supports_slicing_ordering_in_compound:
+        # SQLite (the embedded default) takes no LIMIT inside a UNION's parts: each part is one
+        # client's rows, and the union's own LIMIT still bounds what the page gets.
+        return part.order_by()
+    return part.order_by("-r_at", "-r_id")[:REPLIES_SHOWN]
+
+
+_REASON_LABELS = dict(MissReason.Reason.choices)
+_ACK_METHODS = dict(Acknowledgement.Method.choices)
+
+
+def _reply(source, _id, at, session_start, new_start, code, text, number) -> Reply:
+    if source == 0:
+        return Reply(at, "confirmed", "Confirmed the session", session_start)
+    if source == 1:
+        if code == Appointment.ClientResponse.MOVED:
+            return Reply(at, code, "Moved the session from a reminder", session_start)
+        return Reply(at, code, "Said they can't make it", session_start)
+    if source == 2:
+        return Reply(at, "rebooked", "Rebooked through the link", session_start, new_start)
+    if source == 3:
+        said = _REASON_LABELS.get(code, "")
+        if text:
+            said = f"{said}: “{text}”" if said else f"“{text}”"
+        return Reply(at, "reason", f"Told us what got in the way: {said}", session_start)
+    if source == 4:
+        if code == WaitlistOffer.Outcome.ACCEPTED:
+            return Reply(at, f"waitlist_{code}", "Took a time offered from the waitlist", session_start)
+        return Reply(at, f"waitlist_{code}", "Left the waitlist from an offer", session_start)
+    if source == 5:
+        method = str(_ACK_METHODS.get(code, code)).lower()
+        return Reply(at, "acknowledged", f"Acknowledged the policy (version {number}): {method}")
+    return Reply(at, code.removeprefix("client."), REPLY_AUDIT_ACTIONS[code])

@@ -1,5 +1,6 @@
-from crispy_forms.helper import FormHelper
 from django import forms
+
+from practice.formfields import FastWidgets
 
 from . import templating, wording_check
 from .models import FollowUpPlan, MessageTemplate, MissReason, OutboxMessage, ReminderPlan
@@ -8,6 +9,9 @@ NUMBER_ERRORS = {"invalid": "Enter a whole number."}
 
 
 class PlanForm(forms.ModelForm):
+    # Drawn with {% bs_fields %} on the Policies page, not by crispy (issue 11).
+    default_renderer = FastWidgets()
+
     class Meta:
         model = FollowUpPlan
         fields = [
@@ -26,13 +30,10 @@ class PlanForm(forms.ModelForm):
         }
         error_messages = dict.fromkeys(fields, NUMBER_ERRORS)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.form_tag = False
-
 
 class ReminderPlanForm(forms.ModelForm):
+    default_renderer = FastWidgets()
+
     class Meta:
         model = ReminderPlan
         fields = [
@@ -45,11 +46,6 @@ class ReminderPlanForm(forms.ModelForm):
             "third_channel",
         ]
         error_messages = dict.fromkeys(fields, NUMBER_ERRORS)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.helper = FormHelper()
-        self.helper.form_tag = False
 
     def clean(self):
         data = super().clean()
@@ -122,4 +118,5 @@ class MoveSlotForm(forms.Form):
 
 
 class MessageFilterForm(forms.Form):
+    default_renderer = FastWidgets()  # issue 11: Django's widget HTML without its templates
     status = forms.ChoiceField(choices=[("", "Any status"), *OutboxMessage.Status.choices], required=False)

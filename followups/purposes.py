@@ -92,7 +92,9 @@ def followup_check(message: OutboxMessage) -> str:
 
 
 def followup_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) -> Outgoing:
-    link = services.reschedule_link_create(event=message.missed_session, days=plan.link_days, now=now)
+    link = services.reschedule_link_create(
+        event=message.missed_session, days=plan.link_days, now=now, client=message.client
+    )
     return services._compose(message, link, plan)
 
 

@@ -24,6 +24,7 @@ at-least-once with duplicates made unlikely and harmless:
    has one is recorded as sent and not sent again.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -230,23 +231,27 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
     ]
     if plan.second_after_days:
         steps.append((OutboxMessage.Step.SECOND, Kind.SECOND, start + timedelta(days=plan.second_after_days)))
-    planned = []
-    for step, kind, due in steps:
-        message, _ = OutboxMessage.objects.get_or_create(
+    rows = [
+        OutboxMessage(
             idempotency_key=followup_key(event_id=event.pk, step=step),
-            defaults={
-                "purpose": OutboxMessage.Purpose.FOLLOWUP,
-                "missed_session": event,
-                "step": step,
-                "practice_id": event.practice_id,
-                "client_id": client.pk,
-                "kind": kind,
-                "channel": channel,
-                "due_at": timing.next_sendable(due, **quiet),
-            },
+            purpose=OutboxMessage.Purpose.FOLLOWUP,
+            missed_session=event,
+            step=step,
+            practice_id=event.practice_id,
+            client_id=client.pk,
+            kind=kind,
+            channel=channel,
+            due_at=timing.next_sendable(due, **quiet),
         )
-        planned.append(message)
-    return planned
+        for step, kind, due in steps
+    ]
+    # One INSERT ... ON CONFLICT DO NOTHING for every step, then one read of the rows as they are
+    # (two queries where a get_or_create per step took four): a row already planned, by an earlier
+    # call or a concurrent one, is kept as it is, never written twice (the unique key).
+    OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
+    keys = [row.idempotency_key for row in rows]
+    found = {m.idempotency_key: m for m in OutboxMessage.objects.filter(idempotency_key__in=keys)}
+    return [found[key] for key in keys]
 
 
 def followup_key(*, event_id: int, step: str) -> str:
@@ -391,7 +396,7 @@ def outbox_unclaim(*, claims: list[Claim]) -> int:
     given_back = 0
     for claim in claims:
         given_back += _mine(claim).update(
-            status=Status.PENDING, claim_token="", lease_until=None, attempts=F("attempts") - 1
+            status=Status.PENDING, claim_token="", lease_until=None, handed_over_at=None, attempts=F("attempts") - 1
         )
     return given_back
 
@@ -498,10 +503,16 @@ def client_link_use(*, link: ClientLink, now: datetime | None = None, new_appoin
     return bool(done)
 
 
-def reschedule_link_create(*, event: NoShowEvent, days: int, now: datetime | None = None) -> str:
-    """A new rebooking link for this missed session. Returns the URL."""
+def reschedule_link_create(
+    *, event: NoShowEvent, days: int, now: datetime | None = None, client: Client | None = None
+) -> str:
+    """A new rebooking link for this missed session (`client`: its client, when the caller has it). Returns the URL."""
     token = client_link_create(
-        purpose=ClientLink.Purpose.REBOOK, client=event.appointment.client, days=days, missed_session=event, now=now
+        purpose=ClientLink.Purpose.REBOOK,
+        client=client or event.appointment.client,
+        days=days,
+        missed_session=event,
+        now=now,
     )
     return settings.SITE_URL + reverse("followups:reschedule", args=[token])
 
@@ -669,6 +680,179 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None, catch_up: bool 
     return _record_sent(claim, message, provider_id, catch_up=catch_up)
 
 
+def outbox_deliver_batch(*, claims: list[Claim], now: datetime | None = None) -> dict[int, str]:
+    """Send a batch of claimed rows: the steps of `outbox_deliver`, each taken once for the whole batch.
+
+    Every guarantee of `outbox_deliver` holds row by row; what changes is how
+    many round trips and commits a row costs (3 a batch and 1 a row, instead of 3 a row).
+    1. Fetch the rows still held by their claims, with what their purposes read, in one query.
+    2. One transaction: each row is checked by its purpose and composed (its
+       new link written); a stop or "not yet" is settled. One savepoint for the
+       batch; if a row raises, the batch is rolled back to it and each row runs
+       again in a savepoint of its own, the bad one recorded as a failed attempt.
+    3. The point of no return for the batch (`_hand_over_batch`): one short
+       transaction locks the composed rows (SKIP LOCKED, the rows only), checks
+       each once more and stamps `handed_over_at`. A row it could not lock (an
+       undo cancelling it right now) goes through the one-row `_hand_over`,
+       which waits for that transaction and then decides, as before.
+    4. Send each through its channel (one SMTP connection per worker thread).
+       Once half a lease has passed since the hand-over (a mail server that
+       answers slowly), the rows not reached are given back, never left to lose their lease.
+    5. Record each row as it goes (sent, or its failure), as before: a worker
+       killed mid-batch sends again at most the one message in flight.
+    Returns each claimed row's new status ("" when the claim was lost, GIVEN_BACK when given back).
+    """
+    now = now or timezone.now()
+    results: dict[int, str] = {}
+    related = tuple(dict.fromkeys(name for claim in claims for name in _related(claim)))
+    rows = {
+        row.pk: row
+        for row in OutboxMessage.objects.select_related(*related).filter(
+            pk__in=[claim.message_id for claim in claims], status=Status.SENDING
+        )
+    }
+    with transaction.atomic():
+        try:
+            # One savepoint for the batch: the usual case pays none per row.
+            with transaction.atomic():
+                composed: dict[int, str] = {}
+                ready = _compose_batch(claims, rows, now, composed, alone=False)
+            results.update(composed)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:  # noqa: BLE001 - one bad row must not stall the rest of the batch
+            # Rolled back together; now each row in a savepoint of its own, the bad one recorded on its row.
+            ready = _compose_batch(claims, rows, now, results, alone=True)
+    if not ready:
+        return results
+    verdicts = _hand_over_batch(ready)
+    handed_over = time.monotonic()
+    half_lease = lease_length().total_seconds() / 2
+    give_back: list[Claim] = []
+    for claim, message, _purpose, outgoing, plan in ready:
+        verdict = verdicts[claim.message_id]
+        if verdict == ALREADY_TAKEN:
+            results[claim.message_id] = _record_sent(claim, message, "", catch_up=False)
+            continue
+        if verdict:
+            results[claim.message_id] = _settle(claim, verdict, now)
+            continue
+        if give_back or time.monotonic() - handed_over >= half_lease:
+            give_back.append(claim)
+            continue
+        try:
+            provider_id = get_channel(message.channel).send(outgoing)
+        except ChannelAway as exc:
+            results[claim.message_id] = _record_attempt_failed(claim, message, plan, str(exc), now, channel_away=True)
+        except TransientError as exc:
+            results[claim.message_id] = _record_attempt_failed(claim, message, plan, str(exc), now)
+        except PermanentError as exc:
+            results[claim.message_id] = _record_failure(claim, str(exc))
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stall the rest of the batch
+            error = f"{type(exc).__module__}.{type(exc).__name__}"
+            log.warning("outbox message raised message_id=%s error=%s", claim.message_id, error)
+            results[claim.message_id] = _record_attempt_failed(claim, message, plan, error, now)
+        else:
+            # At once, row by row: a worker killed mid-batch sends again at most the one in flight.
+            results[claim.message_id] = _record_sent(claim, message, provider_id, catch_up=False)
+    if give_back:
+        outbox_unclaim(claims=give_back)
+        results.update(dict.fromkeys((claim.message_id for claim in give_back), GIVEN_BACK))
+    return results
+
+
+def _compose_batch(claims: list[Claim], rows: dict, now: datetime, results: dict[int, str], *, alone: bool) -> list:
+    """Steps 1-2 of `outbox_deliver` for each claimed row, in the caller's transaction.
+
+    Rows stopped, waiting or already taken are settled (their status in `results`);
+    returns the rest, composed. `alone`: each row in a savepoint of its own, an error
+    recorded on that row as a failed attempt; otherwise an error is raised to the caller.
+    """
+    from . import purposes
+
+    ready = []
+    for claim in claims:
+        message = rows.get(claim.message_id)
+        if message is None or message.claim_token != claim.token:
+            log.info("outbox claim no longer held message_id=%s", claim.message_id)
+            results[claim.message_id] = ""
+            continue
+        if message.provider_message_id:
+            results[claim.message_id] = _record_sent(claim, message, message.provider_message_id, catch_up=False)
+            continue
+        plan = _plan_of(message.practice)
+        try:
+            with transaction.atomic() if alone else contextlib.nullcontext():
+                purpose = purposes.get(message.purpose)
+                verdict = purpose.check(message)
+                outgoing = None
+                if not verdict:
+                    outgoing = dataclasses.replace(
+                        purpose.compose(message, plan, now),
+                        sender=message.practice.sms_from_number,
+                        ref=f"{message.pk}.{message.generation}",
+                    )
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:
+            if not alone:
+                raise
+            error = f"{type(exc).__module__}.{type(exc).__name__}"
+            log.warning("outbox message raised message_id=%s error=%s", claim.message_id, error)
+            results[claim.message_id] = _record_attempt_failed(claim, message, plan, error, now)
+            continue
+        if verdict:
+            results[claim.message_id] = _settle(claim, verdict, now)
+            continue
+        ready.append((claim, message, purpose, outgoing, plan))
+    return ready
+
+
+def _hand_over_batch(ready: list) -> dict[int, str]:
+    """The point of no return for composed rows: "" means send now, else a verdict for `_settle`.
+
+    Lock order as `_hand_over`: outbox rows only, here in id order and with
+    SKIP LOCKED, so it never waits and never waits in a circle. A row it
+    could not lock goes through `_hand_over` after this commit, which waits.
+    """
+    verdicts: dict[int, str] = {}
+    skipped = []
+    with transaction.atomic(durable=True):
+        now = timezone.now()
+        claims = [claim for claim, *_ in ready]
+        related = tuple(dict.fromkeys(name for claim in claims for name in _related(claim)))
+        locked = {
+            row.pk: row
+            for row in OutboxMessage.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
+            .select_related(*related)
+            .filter(pk__in=[claim.message_id for claim in claims])
+            .order_by("pk")
+        }
+        by_version: dict[int | None, list[int]] = {}
+        for claim, _message, purpose, outgoing, _plan in ready:
+            row = locked.get(claim.message_id)
+            if row is None:
+                skipped.append((claim, purpose, outgoing))
+                continue
+            if row.status != Status.SENDING or row.claim_token != claim.token or not row.lease_until > now:
+                verdicts[claim.message_id] = LOST
+            elif row.provider_message_id:
+                verdicts[claim.message_id] = ALREADY_TAKEN
+            else:
+                verdicts[claim.message_id] = purpose.check(row)
+                if not verdicts[claim.message_id]:
+                    by_version.setdefault(outgoing.template_version, []).append(row.pk)
+        for version, ids in by_version.items():
+            OutboxMessage.objects.filter(pk__in=ids).update(
+                handed_over_at=now, lease_until=now + lease_length(), template_version=version
+            )
+    for claim, purpose, outgoing in skipped:
+        verdicts[claim.message_id] = _hand_over(claim, purpose, outgoing.template_version)
+    return verdicts
+
+
 def _record_sent(claim: Claim, message: OutboxMessage, provider_id: str, *, catch_up: bool = True) -> str:
     """Sent, with the provider's id ("" keeps the one a delivery report already recorded)."""
     fields = {"status": Status.SENT, "sent_at": timezone.now(), "last_error": "", "waiting_for_channel": False}
@@ -703,6 +887,8 @@ def _catch_up(*, channel: str, now: datetime) -> int:
 LOST = "lost"
 # The verdict when, by the point of no return, a delivery report showed the provider already has it.
 ALREADY_TAKEN = "already_taken"
+# A batch row given back unsent (not an attempt) because the batch ran past half its lease.
+GIVEN_BACK = "given_back"
 
 
 def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
@@ -781,46 +967,43 @@ def outbox_send_now(*, message_id: int) -> str:
     return outbox_deliver(claim=claim)
 
 
-def outbox_send_due(*, limit: int, batch: int = 1) -> int:
-    """The sending sweep: release lost leases, then claim due rows `batch` at a time and send them.
+def outbox_send_due(*, limit: int, batch: int = 1, housekeeping: bool = True) -> int:
+    """The sending sweep: release lost leases (`housekeeping`), then claim due rows `batch` at a time and send them.
 
     Returns how many rows it claimed and kept (the caller queues itself again when that is `limit`).
-    1. Claim `batch` rows at once (`outbox_claim_batch`), send them one by one.
-       The follow-up sweep claims one at a time (a worker never holds a lease on
-       a row it is not sending); the reminder senders (followups.tasks.send_due)
-       claim CLAIM_BATCH, one transaction for many rows, when thousands fall due at once.
+    1. Claim `batch` rows at once (`outbox_claim_batch`). The follow-up sweep
+       claims one at a time (a worker never holds a lease on a row it is not
+       sending) and sends it with `outbox_deliver`; the reminder senders
+       (followups.tasks.send_due) and the on-commit follow-up task after a burst
+       (aftercare.followup_send_now) claim CLAIM_BATCH, one transaction for many
+       rows, and send them with `outbox_deliver_batch`.
     2. Stop taking rows once SEND_DUE_BUDGET_SECONDS have gone (each row may wait
        EMAIL_TIMEOUT on the mail server; the task's soft time limit is 120 s).
-    3. Past the budget, or once half the batch's lease has gone (a mail server
-       that answers slowly), give back the rows of the batch not reached yet,
-       so no lease runs out on a row this worker has not tried.
+    3. Once half a batch's lease has gone since its hand-over (a mail server
+       that answers slowly), `outbox_deliver_batch` gives back the rows it has
+       not reached, so no lease runs out on a row this worker has not tried; the run ends there.
     """
-    outbox_release_expired()
-    outbox_catch_up_if_back()
+    if housekeeping:
+        outbox_release_expired()
+        outbox_catch_up_if_back()
     claimed = 0
     started = time.monotonic()
-    half_lease = lease_length().total_seconds() / 2
     while claimed < limit and time.monotonic() - started < SEND_DUE_BUDGET_SECONDS:
         claims = outbox_claim_batch(size=min(batch, limit - claimed))
         if not claims:
             break
         claimed += len(claims)
-        batch_claimed = time.monotonic()
-        sent_by: set[str] = set()
-        try:
-            for index, claim in enumerate(claims):
-                # One row at a time (batch 1) keeps the catch-up after each send, as before.
-                if outbox_deliver(claim=claim, catch_up=batch == 1) == Status.SENT and batch > 1:
-                    sent_by.add(claim.channel)
-                rest = claims[index + 1 :]
-                now = time.monotonic()
-                if rest and (now - started >= SEND_DUE_BUDGET_SECONDS or now - batch_claimed >= half_lease):
-                    claimed -= outbox_unclaim(claims=rest)
-                    return claimed
-        finally:
-            # The channel took messages: rows waiting out a backoff because it was away go now.
-            for channel in sent_by - {""}:
-                _catch_up(channel=channel, now=timezone.now())
+        if batch == 1:
+            # One row at a time keeps the catch-up after each send, as before.
+            outbox_deliver(claim=claims[0])
+            continue
+        results = outbox_deliver_batch(claims=claims)
+        # The channel took messages: rows waiting out a backoff because it was away go now.
+        for channel in {claim.channel for claim in claims if results.get(claim.message_id) == Status.SENT} - {""}:
+            _catch_up(channel=channel, now=timezone.now())
+        given_back = sum(1 for status in results.values() if status == GIVEN_BACK)
+        if given_back:
+            return claimed - given_back
     return claimed
 
 

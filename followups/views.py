@@ -1,7 +1,7 @@
 """Follow-up settings and message log for staff; the client's no-login rescheduling page."""
 
-from datetime import datetime
-from functools import wraps
+from datetime import date, datetime
+from functools import lru_cache, wraps
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from aftercare import responses
@@ -31,6 +33,7 @@ from .forms import (
     TemplateForm,
 )
 from .models import ClientLink, MessageTemplate, OutboxMessage
+from .rows import message_rows
 
 # Repeated bad links from one address: after this many in the window, stop answering them.
 BAD_LINK_LIMIT = 20
@@ -184,7 +187,7 @@ def _preview(practice, kind: str, subject: str, body: str) -> dict:
 @membership_required
 def message_log(request: HttpRequest) -> HttpResponse:
     form = MessageFilterForm(request.GET or None)
-    qs = selectors.messages_for(membership=request.membership)
+    qs = selectors.messages_visible(membership=request.membership)
     status = form.cleaned_data["status"] if form.is_valid() else ""
     if status == OutboxMessage.Status.FAILED:
         # Also those the provider reported back as bounced or undelivered.
@@ -193,9 +196,13 @@ def message_log(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(status=status).exclude(selectors.unreached())
     elif status:
         qs = qs.filter(status=status)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    paginator = Paginator(selectors.message_log_rows(qs), 50)
+    # Counted without the rows' display joins (a cached_property, set before it is first read).
+    paginator.count = qs.count()
+    page = paginator.get_page(request.GET.get("page"))
     audit_access(request=request, action="messages.viewed")
-    return render(request, "followups/messages.html", {"page": page, "form": form})
+    rows = message_rows(page.object_list)
+    return render(request, "followups/messages.html", {"page": page, "form": form, "rows": rows})
 
 
 @require_POST
@@ -359,15 +366,32 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "followups/confirm.html", context)
 
 
-def _slot_days(slots, zone) -> dict:
-    """Open times grouped by local day, for the radio buttons of the client pages."""
-    days: dict = {}
-    for start, end in slots:
+@lru_cache(maxsize=1024)
+def _day_label(day: date, language: str | None) -> str:
+    """ "Tuesday 9 June" in the active language (a key of the cache): date_format's lookups of the
+    format and the names were a tenth of the rebooking page's time, for a handful of dates a day."""
+    return date_format(day, "l j F")
+
+
+def _slot_days(slots, zone) -> list[dict]:
+    """Open times grouped by local day, for the radio buttons of the client pages
+    (templates/followups/_slot_picker.html). Every label, id and value is made here, once: in the
+    template each `{{ forloop.counter }}` and `|time` went through number and date localization,
+    which made the loop the costliest part of the rebooking page (bench/rebooking.py)."""
+    by_day: dict = {}
+    for start, _end in slots:
         local = start.astimezone(zone)
-        days.setdefault(local.date(), []).append(
-            {"value": start.isoformat(), "start": local, "end": end.astimezone(zone)}
-        )
-    return days
+        by_day.setdefault(local.date(), []).append((start, local))
+    return [
+        {
+            "label": _day_label(day, get_language()),
+            "slots": [
+                {"id": f"slot-{d}-{n}", "value": start.isoformat(), "label": f"{local:%H:%M}"}
+                for n, (start, local) in enumerate(times, 1)
+            ],
+        }
+        for d, (day, times) in enumerate(by_day.items(), 1)
+    ]
 
 
 def _response_done(request: HttpRequest, offer, done: str) -> HttpResponse:

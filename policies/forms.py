@@ -1,12 +1,11 @@
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Fieldset, Layout, Submit
 from django import forms
 from django.utils import timezone
 
 from appointments.models import Appointment
+from practice.formfields import FastWidgets
 from practice.http import validate_sane_date
 
 from . import rules
@@ -34,6 +33,9 @@ def money_field(label: str, required: bool = True) -> forms.DecimalField:
 
 
 class PolicyForm(forms.Form):
+    # Drawn by hand in templates/policies/policy.html ({% bs_field %}), not by crispy (issue 11).
+    default_renderer = FastWidgets()
+
     effective_at = forms.DateTimeField(
         label="Takes effect",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -97,30 +99,17 @@ class PolicyForm(forms.Form):
     def __init__(self, *args, zone, **kwargs):
         super().__init__(*args, **kwargs)
         self.zone = zone
-        override_names = []
         for value, label in Appointment.SessionType.choices:
             self.fields[f"override_{value}_no_show"] = money_field(f"{label}: no-show fee", required=False)
             self.fields[f"override_{value}_late_cancel"] = money_field(f"{label}: late-cancel fee", required=False)
-            override_names += [f"override_{value}_no_show", f"override_{value}_late_cancel"]
-        self.helper = FormHelper()
-        self.helper.layout = Layout(
-            Fieldset(
-                "Cancellation policy",
-                "effective_at",
-                "notice_hours",
-                "currency",
-                "late_cancel_fee",
-                "no_show_fee",
-                "grace_count",
-                "grace_days",
-                "exempt_intake",
-                "makeup_days",
-                "hold_hours",
-                "summary",
-            ),
-            Fieldset("Per session type (leave blank to use the fees above)", *override_names),
-        )
-        self.helper.add_input(Submit("save", "Save as a new version"))
+
+    def policy_fields_bound(self) -> list[forms.BoundField]:
+        """The first fieldset: the terms themselves."""
+        return [field for field in self if not field.name.startswith("override_")]
+
+    def override_fields_bound(self) -> list[forms.BoundField]:
+        """The second fieldset: a fee per session type."""
+        return [field for field in self if field.name.startswith("override_")]
 
     @classmethod
     def initial_from(cls, version: PolicyVersion | None) -> dict:
@@ -170,6 +159,7 @@ class PolicyForm(forms.Form):
 
 
 class FeeFilterForm(forms.Form):
+    default_renderer = FastWidgets()  # issue 11: Django's widget HTML without its templates
     state = forms.ChoiceField(
         choices=[
             ("", "Any state but voided"),

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
@@ -27,8 +27,16 @@ def policy_versions(*, membership: Membership) -> QuerySet:
     return PolicyVersion.objects.filter(practice_id=membership.practice_id).prefetch_related("overrides")
 
 
-def policy_current(*, membership: Membership) -> PolicyVersion | None:
-    return services.policy_in_force(practice_id=membership.practice_id, at=timezone.now())
+def policy_versions_with_current(*, membership: Membership) -> tuple[list[PolicyVersion], PolicyVersion | None]:
+    """Every version (with its overrides) and the one in force now, from the same two queries."""
+    versions = list(policy_versions(membership=membership))
+    current = rules.version_in_force([(v.effective_at, v.number, v) for v in versions], timezone.now())
+    return versions, current
+
+
+def policy_current(*, membership: Membership, overrides: bool = True) -> PolicyVersion | None:
+    """The version in force now; `overrides=False` when the page shows only its number (one query less)."""
+    return services.policy_in_force(practice_id=membership.practice_id, at=timezone.now(), overrides=overrides)
 
 
 # A client counts as active with a session in this many days before now, or one booked ahead.
@@ -59,7 +67,7 @@ def fees_for(*, membership: Membership) -> QuerySet:
     # Sorted and filtered on the fee's own copies of the session's start and clinician
     # (indexes fee_practice_start_idx, fee_practice_clinician_idx), not through the join.
     return (
-        qs.select_related("client", "policy_version", "charged_under", "missed_session__appointment__clinician")
+        qs.select_related("client", "clinician", "policy_version", "charged_under", "missed_session")
         .prefetch_related(_closing_changes())
         .order_by("-session_start", "-id")
     )
@@ -88,6 +96,36 @@ def fees_filtered(
     return qs
 
 
+# The columns a fee row shows (policies.rows.fee_row), and nothing more: the Fees page read every
+# column of the fee, its client, its clinician (password hash, dates), its missed session and two
+# versions, 50 times per page, and turning them into objects was the page's largest part after
+# the row cache (issue 11). A column read later that is not here costs a query per row:
+# tests/appointments/test_page_query_counts.py would count it.
+FEE_ROW_FIELDS = (
+    "state",
+    "session_start",
+    "amount",
+    "currency",
+    "due_at",
+    "rule_detail",
+    "policy_version",
+    "charged_under",
+    "client__first_name",
+    "client__last_name",
+    "clinician__first_name",
+    "clinician__last_name",
+    "clinician__username",
+    "missed_session__kind",
+    "policy_version__number",
+    "charged_under__number",
+)
+
+
+def fees_for_rows(qs: QuerySet) -> QuerySet:
+    """`fees_filtered`'s fees with only what their rows show (not for the CSV, which shows more)."""
+    return qs.only(*FEE_ROW_FIELDS)
+
+
 def client_fees(*, client: Client) -> QuerySet:
     """One row per missed session: a fee whose mark was undone is hidden here
     (the Fees page keeps it under "voided"), unless it was paid, since money
@@ -95,7 +133,7 @@ def client_fees(*, client: Client) -> QuerySet:
     return (
         FeeAssessment.objects.filter(client=client)
         .exclude(Q(missed_session__undone_at__isnull=False) & ~Q(state=State.PAID))
-        .select_related("policy_version", "charged_under", "missed_session__appointment")
+        .select_related("policy_version", "charged_under", "missed_session")
         .prefetch_related(_closing_changes())
         .order_by("-session_start", "-id")
     )
@@ -107,13 +145,16 @@ def client_acknowledgement(*, client: Client, version: PolicyVersion | None) -> 
     or `version`, whichever is less), else None."""
     if version is None:
         return None
-    acks = Acknowledgement.objects.filter(client=client, version__practice_id=version.practice_id).select_related(
-        "version"
-    )
+    # One query: this version's acknowledgement sorts first, then the latest in effect.
     return (
-        acks.filter(version=version).first()
-        or acks.filter(version__effective_at__lte=timezone.now())
-        .order_by("-version__effective_at", "-version__number")
+        Acknowledgement.objects.filter(client=client, version__practice_id=version.practice_id)
+        .filter(Q(version=version) | Q(version__effective_at__lte=timezone.now()))
+        .select_related("version")
+        .order_by(
+            Case(When(version=version, then=Value(0)), default=Value(1)),
+            "-version__effective_at",
+            "-version__number",
+        )
         .first()
     )
 

@@ -90,8 +90,10 @@ def policy_version_create(
     return version
 
 
-def policy_in_force(*, practice_id: int, at: datetime) -> PolicyVersion | None:
-    versions = PolicyVersion.objects.filter(practice_id=practice_id).prefetch_related("overrides")
+def policy_in_force(*, practice_id: int, at: datetime, overrides: bool = True) -> PolicyVersion | None:
+    versions = PolicyVersion.objects.filter(practice_id=practice_id)
+    if overrides:
+        versions = versions.prefetch_related("overrides")
     return rules.version_in_force([(v.effective_at, v.number, v) for v in versions], at)
 
 
@@ -309,6 +311,16 @@ def _judged(version: PolicyVersion | None, *, appointment: Appointment, zone) ->
     return rules.Judged(number=version.number, terms=terms, grace_used=grace_used)
 
 
+def _appointment_of(event: NoShowEvent) -> Appointment:
+    """The missed session's appointment with its practice and client: as the caller fetched them
+    (the pipeline's batch does, in this transaction), or fetched now."""
+    if NoShowEvent.appointment.is_cached(event):
+        appointment = event.appointment
+        if Appointment.practice.is_cached(appointment) and Appointment.client.is_cached(appointment):
+            return appointment
+    return Appointment.objects.select_related("practice", "client").get(pk=event.appointment_id)
+
+
 def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessment:
     """Decide and store the fee for one missed session; idempotent.
 
@@ -325,7 +337,7 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
     existing = FeeAssessment.objects.filter(missed_session=event).first()
     if existing is not None:
         return existing
-    appointment = Appointment.objects.select_related("practice", "client").get(pk=event.appointment_id)
+    appointment = _appointment_of(event)
     zone = appointment.practice.time_zone
     version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)
     accepted = (

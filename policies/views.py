@@ -35,7 +35,7 @@ State = FeeAssessment.State
 def policy(request: HttpRequest) -> HttpResponse:
     """Everyone on staff reads the policy; practice admins save new versions."""
     membership = request.membership
-    current = selectors.policy_current(membership=membership)
+    versions, current = selectors.policy_versions_with_current(membership=membership)
     zone = membership.practice.time_zone
     form = PolicyForm(request.POST or None, zone=zone, initial=PolicyForm.initial_from(current))
     if request.method == "POST":
@@ -61,7 +61,7 @@ def policy(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "current": current,
-            "versions": selectors.policy_versions(membership=membership),
+            "versions": versions,
             **_ack_context(membership, current),
             **followup_context(membership),
         },
@@ -128,7 +128,7 @@ def fees(request: HttpRequest) -> HttpResponse:
             request=request, action="fees.exported", changes={"filters": sorted(k for k, v in filters.items() if v)}
         )
         return _fees_csv(qs, membership.practice.time_zone)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.fees_for_rows(qs), 50).get_page(request.GET.get("page"))
     audit_access(request=request, action="fees.viewed")
     query = request.GET.copy()
     query.pop("page", None)
@@ -139,7 +139,6 @@ def fees(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "waiver_reasons": FeeAssessment.WaiverReason.choices,
         },
     )
 
@@ -173,15 +172,15 @@ def _fees_csv(qs, zone) -> StreamingHttpResponse:
     def rows():
         yield writer.writerow(header)
         for fee in qs.iterator(chunk_size=500):
-            appointment = fee.missed_session.appointment
             closing = fee.closing_change if fee.state in (State.WAIVED, State.VOID) else None
             yield writer.writerow(
                 [
                     fee.pk,
-                    timezone.localtime(appointment.start, zone).strftime("%Y-%m-%d %H:%M"),
+                    # The fee's own copies of its session (null only on rows no service wrote).
+                    timezone.localtime(fee.session_start, zone).strftime("%Y-%m-%d %H:%M") if fee.session_start else "",
                     fee.client_id,
                     csv_cell(fee.client.full_name),
-                    csv_cell(appointment.clinician.get_full_name() or appointment.clinician.username),
+                    csv_cell(fee.clinician.get_full_name() or fee.clinician.username) if fee.clinician else "",
                     fee.missed_session.kind,
                     fee.state,
                     fee.amount,

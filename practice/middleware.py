@@ -23,7 +23,12 @@ class PracticeMiddleware:
         request.membership = None
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            request.membership = Membership.objects.select_related("practice").filter(user=user, is_active=True).first()
+            # .get(), not .first(): a user has one membership (a one-to-one), and .first() would sort by
+            # Meta.ordering, a join to the user table on every request (issue 11).
+            try:
+                request.membership = Membership.objects.select_related("practice").get(user=user, is_active=True)
+            except Membership.DoesNotExist:
+                request.membership = None
         if request.membership is not None:
             timezone.activate(zoneinfo.ZoneInfo(str(request.membership.practice.time_zone)))
         else:

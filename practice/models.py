@@ -1,11 +1,21 @@
 """The practice itself: who works there, in which role, and what changed."""
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from timezone_field import TimeZoneField
 
 from .phones import dialable, display_phone, normalise_phone
+
+
+@lru_cache(maxsize=1024)
+def _phone_display(phone: str, country: str) -> str:
+    # Parsing the number was a few percent of every client page (bench/profile_rebooking.py);
+    # the answer depends on these two strings only.
+    valid, _ = normalise_phone(phone, country)
+    return display_phone(valid, country) or phone
 
 
 class Practice(models.Model):
@@ -98,8 +108,7 @@ class Practice(models.Model):
     @property
     def phone_display(self) -> str:
         """The phone as people write it here: "(212) 555-0100" at home, "+44 20 …" abroad."""
-        valid, _ = normalise_phone(self.phone, self.country)
-        return display_phone(valid, self.country) or self.phone
+        return _phone_display(self.phone, self.country)
 
 
 class Membership(models.Model):

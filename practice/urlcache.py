@@ -13,6 +13,17 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 # so it survives reverse() unchanged and appears once in the URL.
 _PLACEHOLDER = "9087123465"
 _parts: dict[tuple, list[str] | None] = {}
+_fixed: dict[tuple, str] = {}
+
+
+def reverse_fixed(name: str) -> str:
+    """`reverse(name)` for a URL without arguments (the navigation), reversed once per process
+    (per URLconf and script prefix): every page shows seventeen of them."""
+    key = (name, get_urlconf(), get_script_prefix())
+    url = _fixed.get(key)
+    if url is None:
+        url = _fixed[key] = reverse(name)
+    return url
 
 
 def reverse_pk(name: str, pk) -> str:

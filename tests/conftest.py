@@ -60,6 +60,16 @@ def _fresh_rate_limits():
     ratelimit._local.clear()
 
 
+@pytest.fixture(autouse=True)
+def _broker_not_paused():
+    """A test that fails a wake-up on purpose does not leave the next tests' wake-ups skipped."""
+    from practice.transactions import broker_pause_reset
+
+    broker_pause_reset()
+    yield
+    broker_pause_reset()
+
+
 @pytest.fixture
 def client() -> Client:
     return Client()

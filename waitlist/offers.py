@@ -8,6 +8,7 @@ link. No clinician, no session type, no money.
 from datetime import datetime
 
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -65,17 +66,20 @@ def offer_compose(message: OutboxMessage, plan: FollowUpPlan, now: datetime) -> 
     reply_to = header_safe(practice.reply_to_email)
     by_email = message.channel == OutboxMessage.Channel.EMAIL
     held = timezone.localtime(expires, practice.time_zone)
-    subject, text, html = render_email(
-        "waitlist-offer",
-        {
-            "first_name": message.client.first_name,
-            "practice": practice,
-            "session_time": when_named(offer.slot.start, practice),
-            "held_until": f"{held:%H:%M}",
-            "link": link,
-            "contact_line": contact_line(phone=practice.phone_display, reply_to=reply_to, by_email=by_email),
-        },
-    )
+    context = {
+        "first_name": message.client.first_name,
+        "practice": practice,
+        "session_time": when_named(offer.slot.start, practice),
+        "held_until": f"{held:%H:%M}",
+        "link": link,
+        "contact_line": contact_line(phone=practice.phone_display, reply_to=reply_to, by_email=by_email),
+    }
+    subject, text, html = render_email("waitlist-offer", context)
+    if not by_email:
+        # A text is written for a phone (templates/emails/waitlist-offer-sms.txt): the time, the
+        # link, the hold and a number to call, in at most two segments; never the email's paragraphs.
+        text = render_to_string("emails/waitlist-offer-sms.txt", context).strip()
+        html = ""
     return Outgoing(
         to=message.client.email if by_email else message.client.sms_number,
         subject=subject,

@@ -332,6 +332,10 @@ CELERY_BEAT_SCHEDULE = {
 # practice sets its own.
 UNDO_WINDOW_MINUTES = env.int("UNDO_WINDOW_MINUTES", default=10)
 
+# Rendered schedule rows kept per web process, keyed by everything a row shows (practice/rowcache.py,
+# issue 11); 0 turns the cache off. About 3.6 KB per entry with its row view (5,000: 18 MB).
+ROW_CACHE_SIZE = env.int("ROW_CACHE_SIZE", default=5000)
+
 # How long a worker holds a claimed outbox row before another may take it
 # (followups/services.py): a worker that died is replaced within this plus a minute.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=90)

@@ -211,3 +211,76 @@ def test_an_expired_link_of_a_practice_without_a_phone_never_says_call_us_on_not
     with time_machine.travel(MONDAY + timedelta(days=15)):
         body = client.get(url(token)).content.decode()
     assert "Call us on" not in body and "Or write to us at frontdesk@riverside.example." in body
+
+
+# ------------------------------------------------------------------ the GET's cost (issue 11)
+
+
+def test_the_page_reads_in_one_query_however_busy_the_clinician(
+    client, token, missed, practice, therapist, django_assert_num_queries
+):
+    # The link with all that decides whether it is usable, the windows, the booked sessions, in one
+    # statement (aftercare.selectors.rebook_page_read): a busier clinician costs no more queries.
+    with django_assert_num_queries(1):
+        first = client.get(url(token))
+    give_availability(practice, therapist, weekdays=range(5), start_hour=13, end_hour=17)
+    for day in range(1, 8):
+        AppointmentFactory(
+            client__practice=practice, client__clinician=therapist, start=MONDAY + timedelta(days=day, hours=-5)
+        )
+    with django_assert_num_queries(1):
+        busier = client.get(url(token))
+    assert first.status_code == busier.status_code == 200
+    assert busier.content.decode().count('name="slot"') > first.content.decode().count('name="slot"')
+
+
+def test_the_anonymous_get_writes_no_session_and_no_audit_row(client, token):
+    from django.contrib.sessions.models import Session
+
+    from practice.models import AuditEvent
+
+    audits = AuditEvent.objects.count()
+    response = client.get(url(token))
+    assert response.status_code == 200
+    assert "sessionid" not in response.cookies
+    assert Session.objects.count() == 0 and AuditEvent.objects.count() == audits
+    # The form still posts: the CSRF cookie is the one thing the GET sets.
+    assert "csrftoken" in response.cookies
+
+
+def test_each_time_is_one_radio_button_with_its_own_label(client, token):
+    body = client.get(url(token)).content.decode()
+    # Tuesday 9 June, the first day: 09:00 New York is 13:00 UTC.
+    assert (
+        '<input type="radio" class="btn-check" name="slot" id="slot-1-1" value="2026-06-09T13:00:00+00:00" '
+        'autocomplete="off" required>\n<label class="btn btn-outline-primary" for="slot-1-1">09:00</label>'
+    ) in body
+    assert '<legend class="h6">Tuesday 9 June</legend>' in body
+    ids = [part.split('"', 1)[0] for part in body.split(' id="slot-')[1:]]
+    assert len(ids) == len(set(ids)) == body.count('name="slot"')
+
+
+def test_a_miss_already_made_up_by_staff_makes_its_link_unusable(client, token, missed, practice, therapist):
+    from appointments.services import appointment_book
+
+    start = datetime(2026, 6, 10, 13, 0, tzinfo=UTC)
+    appointment = missed.appointment
+    appointment_book(
+        practice=practice,
+        client=appointment.client,
+        clinician=therapist,
+        start=start,
+        end=start + timedelta(minutes=50),
+        rescheduled_from=appointment,
+        actor=therapist,
+    )
+    response = client.get(url(token))
+    assert response.status_code == 404 and b"can't be used any more" in response.content
+
+
+def test_an_archived_clients_link_is_unusable(client, token, missed, therapist):
+    from appointments.services import client_update
+
+    client_update(client=missed.appointment.client, actor=therapist, is_archived=True)
+    response = client.get(url(token))
+    assert response.status_code == 404 and b"Robin" not in response.content

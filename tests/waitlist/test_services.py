@@ -285,3 +285,26 @@ def test_a_client_saying_they_cant_make_it_frees_the_time(practice, therapist, c
     responses.client_cant_make_it(token=token, late_seen=False)
     slot = FreedSlot.objects.get()
     assert (slot.start, slot.end, slot.cause) == (start, session.end, FreedSlot.Cause.CANCELLED)
+
+
+def test_an_offer_by_text_is_short_and_reads_as_a_text(practice, therapist, settings, tmp_path):
+    """A client who prefers texts gets a text written for a phone: the time, the link, how long it is
+    held; not the email's paragraphs ("reply to this email"), never money."""
+    settings.SMS_BACKEND, settings.SMS_FILE_PATH = "file", str(tmp_path)
+    practice.phone = "+1 212 555 0100"
+    practice.save(update_fields=["phone"])
+    [entry] = waiting_clients(practice, therapist, 1)
+    client = entry.client
+    client.phone, client.consent_sms, client.preferred_channel = "+1 212 555 0199", True, "sms"
+    client.save(update_fields=["phone", "consent_sms", "preferred_channel"])
+    slot = cancelled_slot(practice, therapist)
+    assert services.slot_advance(slot_id=slot.pk) == 1
+    send_offers()
+    row = OutboxMessage.objects.get(purpose="waitlist_offer")
+    assert (row.channel, row.status) == ("sms", OutboxMessage.Status.SENT)
+    [text] = [p.read_text() for p in tmp_path.iterdir()]
+    body = text.split("\n\n", 1)[1].strip()
+    assert text.startswith("To: +1 212 555 0199")
+    assert "/w/" in body and "come free" in body and "call us on (212) 555-0100" in body
+    assert "email" not in body.lower() and "$" not in body and "fee" not in body.lower()
+    assert len(body) <= 320, len(body)  # two text segments at most

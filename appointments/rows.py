@@ -1,0 +1,166 @@
+"""Schedule rows (Today, Week, Needs outcome, htmx swaps) as flat row views, rendered through the row cache.
+
+`templates/appointments/schedule.html#row` reads only `row`, a `ScheduleRow`:
+every value it shows is here, already worked out in Python (local times as
+text in the practice's zone, the viewer's rights, whether the session has
+started, whether the outcome can still be undone, every URL). So the row view
+is the whole input of the row's HTML and, with the template, its cache key
+(practice/rowcache.py): a session marked, moved, renamed or seen by someone
+with other rights, or a minute that starts a session or ends the undo window,
+is a different row view.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
+
+from practice import rowcache
+from practice.models import Membership
+from practice.urlcache import reverse_pk
+
+from .models import Appointment
+
+TEMPLATE = "appointments/schedule.html#row"
+
+# Labels by value, looked up once: Model.get_FOO_display() rebuilds a dict of the choices on every call.
+_STATUS = dict(Appointment.Status.choices)
+_SESSION_TYPE = dict(Appointment.SessionType.choices)
+_MODALITY = dict(Appointment.Modality.choices)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    """Everything one schedule row shows, and nothing else (hashable: it is the cache key)."""
+
+    pk: int
+    status: str
+    status_display: str
+    is_missed: bool
+    # Local date and times in the practice's zone, as shown.
+    date_label: str  # "Mon 6 Jul", only shown with show_date
+    start_time: str
+    end_time: str
+    client_name: str
+    client_url: str
+    client_needs_safety_check: bool
+    clinician_name: str  # "" unless the viewer sees the whole practice
+    session_type_display: str
+    modality_display: str
+    confirmed: bool
+    client_response: str
+    # Actions: which buttons show, and where they go.
+    has_started: bool
+    can_undo: bool
+    undo_until: str  # "14:05" local, "" unless can_undo
+    may_correct: bool
+    outcome_url: str
+    cancel_url: str
+    edit_url: str
+    undo_url: str
+    correct_url: str
+    # The page and the viewer.
+    show_date: bool
+    sees_whole_practice: bool
+    time_zone: str
+    language: str
+    # One-off messages of an htmx swap; a row with either is rendered uncached.
+    error: str = ""
+    note: str = ""
+
+    @property
+    def cacheable(self) -> bool:
+        return not (self.error or self.note)
+
+
+def schedule_row(
+    appointment: Appointment,
+    *,
+    membership: Membership,
+    now: datetime,
+    show_date: bool,
+    zone: ZoneInfo | None = None,
+) -> ScheduleRow:
+    """The row view of one appointment for this member at `now`.
+
+    Fields a row does not show in its state are left at their defaults (an
+    attended session's `has_started`, a scheduled one's undo time), so that a
+    row's key changes only when what it shows does.
+    """
+    practice = membership.practice
+    zone = zone or ZoneInfo(str(practice.time_zone))
+    start = appointment.start.astimezone(zone)
+    status = appointment.status
+    scheduled = status == Appointment.Status.SCHEDULED
+    is_missed = status in Appointment.MISSED_STATUSES
+    # Appointment.undo_until, with the practice the membership already holds (no join to it).
+    undo_until = None
+    if not scheduled and status != Appointment.Status.RESCHEDULED and appointment.status_changed_at is not None:
+        undo_until = appointment.status_changed_at + timedelta(minutes=practice.undo_window_minutes)
+    can_undo = undo_until is not None and now <= undo_until
+    may_correct = (
+        not scheduled
+        and not can_undo
+        and (status == Appointment.Status.ATTENDED or is_missed)
+        and (membership.is_admin or appointment.clinician_id == membership.user_id)
+    )
+    clinician = appointment.clinician
+    client = appointment.client
+    pk = appointment.pk
+    return ScheduleRow(
+        pk=pk,
+        status=status,
+        status_display=rowcache.label(_STATUS, status),
+        is_missed=is_missed,
+        date_label=date_format(start, "D j M") if show_date else "",
+        start_time=f"{start:%H:%M}",
+        end_time=f"{appointment.end.astimezone(zone):%H:%M}",
+        client_name=client.full_name,
+        client_url=reverse_pk("appointments:client_detail", client.pk),
+        client_needs_safety_check=client.needs_safety_check,
+        clinician_name=(clinician.get_full_name() or clinician.username) if membership.sees_whole_practice else "",
+        session_type_display=rowcache.label(_SESSION_TYPE, appointment.session_type),
+        modality_display=rowcache.label(_MODALITY, appointment.modality),
+        confirmed=scheduled and appointment.confirmed_at is not None,
+        client_response=appointment.client_response,
+        has_started=scheduled and appointment.start <= now,
+        can_undo=can_undo,
+        undo_until=f"{undo_until.astimezone(zone):%H:%M}" if can_undo else "",
+        may_correct=may_correct,
+        outcome_url=reverse_pk("appointments:appointment_outcome", pk) if scheduled else "",
+        cancel_url=reverse_pk("appointments:appointment_cancel", pk) if scheduled else "",
+        edit_url=reverse_pk("appointments:appointment_edit", pk) if scheduled else "",
+        undo_url=reverse_pk("appointments:appointment_undo", pk) if can_undo else "",
+        correct_url=reverse_pk("appointments:appointment_correct", pk) if may_correct else "",
+        show_date=show_date,
+        sees_whole_practice=membership.sees_whole_practice,
+        time_zone=str(zone),
+        language=get_language() or "",
+    )
+
+
+def schedule_rows(
+    appointments, *, membership: Membership, show_date: bool, now: datetime | None = None
+) -> list[ScheduleRow]:
+    """Row views for a list of appointments, all at the same `now`."""
+    now = now or timezone.now()
+    zone = ZoneInfo(str(membership.practice.time_zone))
+    return [
+        schedule_row(appointment, membership=membership, now=now, show_date=show_date, zone=zone)
+        for appointment in appointments
+    ]
+
+
+def render(rows: list[ScheduleRow]) -> SafeString:
+    """The rows' HTML; rows with a one-off message are rendered afresh."""
+    if all(row.cacheable for row in rows):
+        return rowcache.render_rows(TEMPLATE, rows)
+    return SafeString("".join(rowcache.render_row(TEMPLATE, row, cache=row.cacheable) for row in rows))
+
+
+def with_message(row: ScheduleRow, *, error: str = "", note: str = "") -> ScheduleRow:
+    return replace(row, error=error, note=note)
