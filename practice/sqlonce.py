@@ -1,48 +1,147 @@
-"""Queries whose SQL is the same on every request but for a few ids: compiled by the ORM once per process.
+"""Queries whose SQL is the same on every request but for a few values: compiled by the ORM once per process.
 
 Issue 11: on the client page, turning querysets into SQL cost more than running
 them (the engagement strip's four subqueries, the seven parts of what the
 client told us: about 3 and 5 ms of Python per request, the database 0.2 ms).
 The queryset is still written with the ORM, in the selector that owns it. It is
-built once with sentinel ids, compiled, and the SQL kept; each call then passes
-its own ids in the sentinels' places. Only ids may vary: anything else that
-changes between calls (a time, a user's choice) must not be built into such a
-query. Compiling refuses a query whose sentinels do not all reach the
-parameters (an id inlined into the SQL, or dropped).
+built with sentinel values, compiled, and the SQL kept; each call then passes
+its own values in the sentinels' places.
+
+What may vary between calls, and how:
+- `**values`: ids (int), text (str) and aware datetimes. Each must reach the
+  query's parameters as itself, or, for a datetime, shifted by a fixed amount
+  (`now - timedelta(days=90)` is `now`'s parameter minus 90 days).
+- `*shape`: anything that changes the query's structure (a role, which
+  filters are on). It is part of the cache key, so it must come from a small
+  fixed set, never from what a request sends.
+- `limit`/`offset`: a page of a query that has no slice of its own; added to
+  the SQL as parameters (Django writes a slice's numbers into the SQL).
+
+Compiling builds the query twice, with two different sets of sentinels, and
+refuses it (ValueError) unless the SQL is the same both times (no value was
+written into the SQL) and every parameter that differs is one of the values,
+as itself or shifted by the same amount in both builds (so `now` rounded to the
+day, or an id turned into text, is refused, not replayed wrongly), and every
+value reaches at least one parameter (a value the query dropped is a bug in
+the selector, e.g. a scope that does not apply).
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from django.db import connection
 from django.db.models import Model, QuerySet
 
 _SENTINEL_BASE = -7_310_000_000  # no real id or constant in our queries is near it
+# Two builds: their datetimes differ by an amount no rounding keeps (a day, an hour, a minute,
+# a second and a microsecond), and are far from any constant or real time.
+_TIME_A = datetime(2101, 3, 5, 7, 11, 13, 170_000, tzinfo=UTC)
+_TIME_STEP = timedelta(days=1, hours=1, minutes=1, seconds=1, microseconds=1)
+_KINDS = {int: "int", str: "str", datetime: "datetime"}
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool) or type(value) not in _KINDS:
+        raise TypeError(f"sqlonce values are ids, text or aware datetimes, not {type(value).__name__}")
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise TypeError("sqlonce datetimes must be aware")
+    return _KINDS[type(value)]
+
+
+def _sentinels(names: tuple[str, ...], kinds: tuple[str, ...], build: int) -> dict:
+    sentinels = {}
+    for n, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        if kind == "int":
+            sentinels[name] = _SENTINEL_BASE - 1000 * build - n
+        elif kind == "str":
+            sentinels[name] = f"sqlonce-{build}-{n}"
+        else:
+            sentinels[name] = _TIME_A + build * _TIME_STEP + timedelta(days=400 * n)
+    return sentinels
+
+
+def _adapt(value: datetime):
+    """A datetime as the database's parameters carry it (text on SQLite, the datetime on PostgreSQL)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _source(a, b, sentinels_a: dict, sentinels_b: dict, kinds: dict) -> tuple[str, timedelta | None] | None:
+    """Which value a parameter that differs between the two builds is (its name, and a datetime's shift)."""
+    for name, sentinel_a in sentinels_a.items():
+        sentinel_b = sentinels_b[name]
+        if kinds[name] != "datetime":
+            if a == sentinel_a and b == sentinel_b and type(a) is type(sentinel_a):
+                return name, None
+            continue
+        if isinstance(a, datetime) and a.tzinfo is not None:
+            shift = a - sentinel_a
+        elif isinstance(a, str):
+            try:
+                shift = datetime.fromisoformat(a).replace(tzinfo=UTC) - sentinel_a
+            except ValueError:
+                continue
+        else:
+            continue
+        if abs(shift) < timedelta(days=200) and _adapt(sentinel_a + shift) == a and _adapt(sentinel_b + shift) == b:
+            return name, shift
+    return None
 
 
 @cache
-def _compiled(build: Callable[..., QuerySet], names: tuple[str, ...]) -> tuple[str, tuple, dict[int, str], dict]:
-    sentinels = {name: _SENTINEL_BASE - n for n, name in enumerate(names)}
-    compiler = build(**sentinels).query.get_compiler(connection=connection)
+def _compiled(
+    build: Callable[..., QuerySet], shape: tuple, names: tuple[str, ...], kinds: tuple[str, ...], paged: bool
+) -> tuple[str, tuple, dict[int, tuple[str, timedelta | None]], dict]:
+    kind_of = dict(zip(names, kinds, strict=True))
+    sentinels_a, sentinels_b = _sentinels(names, kinds, 0), _sentinels(names, kinds, 1)
+    query_a, query_b = build(*shape, **sentinels_a).query, build(*shape, **sentinels_b).query
+    compiler = query_a.get_compiler(connection=connection)
     sql, params = compiler.as_sql()
-    by_value = {value: name for name, value in sentinels.items()}
-    used = {by_value[p] for p in params if isinstance(p, int) and p in by_value}
-    if used != set(names) or any(str(value) in sql for value in sentinels.values()):
-        raise ValueError(f"{build.__qualname__}: every id must reach the query's parameters")
+    sql_b, params_b = query_b.get_compiler(connection=connection).as_sql()
+    refused = f"{build.__qualname__}: every value must reach the query's parameters as itself"
+    if sql != sql_b or len(params) != len(params_b):
+        raise ValueError(f"{refused} (a value was written into the SQL)")
+    if paged:
+        if query_a.low_mark or query_a.high_mark is not None:
+            raise ValueError(f"{build.__qualname__}: a paged query must not be sliced itself")
+        sql += " LIMIT %s OFFSET %s"
+    sources = {}
+    for position, (a, b) in enumerate(zip(params, params_b, strict=True)):
+        if a == b and type(a) is type(b):
+            continue  # a constant of the query
+        source = _source(a, b, sentinels_a, sentinels_b, kind_of)
+        if source is None:
+            raise ValueError(f"{refused} (parameter {position} is derived from one in another way)")
+        sources[position] = source
+    if {name for name, _ in sources.values()} != set(names):
+        raise ValueError(f"{refused} (a value does not reach it)")
     # Django's own converters for the selected columns, as a queryset applies them: on SQLite a
     # datetime comes back as text (an aware datetime only through its converter), a boolean as 0/1.
     converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
-    return sql, tuple(params), by_value, converters
+    return sql, tuple(params), sources, converters
 
 
-def _sql(build: Callable[..., QuerySet], ids: dict[str, int]) -> tuple[str, list, dict]:
-    sql, params, by_value, converters = _compiled(build, tuple(sorted(ids)))
-    return sql, [ids[by_value[p]] if isinstance(p, int) and p in by_value else p for p in params], converters
+def _sql(
+    build: Callable[..., QuerySet], shape: tuple, values: dict, page: tuple[int, int] | None
+) -> tuple[str, list, dict]:
+    names = tuple(sorted(values))
+    kinds = tuple(_kind(values[name]) for name in names)
+    sql, params, sources, converters = _compiled(build, shape, names, kinds, page is not None)
+    params = list(params)
+    for position, (name, shift) in sources.items():
+        params[position] = values[name] if kinds[names.index(name)] != "datetime" else _adapt(values[name] + shift)
+    if page is not None:
+        params.extend(page)
+    return sql, params, converters
 
 
-def rows(build: Callable[..., QuerySet], **ids: int) -> list[tuple]:
-    """The rows of `build(**ids)` (a values_list queryset), its SQL compiled once, converted as the ORM would."""
-    sql, params, converters = _sql(build, ids)
+def rows(
+    build: Callable[..., QuerySet], *shape, limit: int | None = None, offset: int = 0, **values
+) -> list[tuple]:
+    """The rows of `build(*shape, **values)` (a values_list queryset), its SQL compiled once, converted as the
+    ORM would; with `limit`, `offset`, that page of them."""
+    page = (limit, offset) if limit is not None else None
+    sql, params, converters = _sql(build, shape, values, page)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
@@ -60,7 +159,7 @@ def rows(build: Callable[..., QuerySet], **ids: int) -> list[tuple]:
     return converted
 
 
-def instances(model: type[Model], build: Callable[..., QuerySet], **ids: int) -> list[Model]:
-    """The model instances of `build(**ids)` (annotations become attributes), its SQL compiled once."""
-    sql, params, _ = _sql(build, ids)  # a raw queryset converts the model's columns itself
+def instances(model: type[Model], build: Callable[..., QuerySet], *shape, **values) -> list[Model]:
+    """The model instances of `build(*shape, **values)` (annotations become attributes), its SQL compiled once."""
+    sql, params, _ = _sql(build, shape, values, None)  # a raw queryset converts the model's columns itself
     return list(model.objects.raw(sql, params))

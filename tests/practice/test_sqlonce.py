@@ -1,7 +1,11 @@
-"""practice/sqlonce.py: compiled once, each call with its own ids, and loud when an id cannot be swapped."""
+"""practice/sqlonce.py: compiled once, each call with its own values, and loud when a value cannot be swapped."""
+
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
 
 from appointments.models import Appointment, Client
@@ -36,7 +40,7 @@ def test_an_id_that_never_reaches_the_parameters_is_refused():
     def ignores_its_id(*, client_id: int):
         return Client.objects.all().values_list("pk")
 
-    with pytest.raises(ValueError, match="every id must reach"):
+    with pytest.raises(ValueError, match="every value must reach"):
         sqlonce.rows(ignores_its_id, client_id=1)
 
 
@@ -47,3 +51,80 @@ def test_values_come_back_as_the_orm_gives_them(practice, therapist):
     [(client_id, start)] = sqlonce.rows(_starts, client_id=client.pk)
     assert (client_id, start) == tuple(_starts(client_id=client.pk).get())
     assert start.tzinfo is not None and start == session.start
+
+
+def _since(*, client_id: int, now):
+    """A datetime shifted by a fixed amount, as selectors write "the last 90 days"."""
+    return (
+        Appointment.objects.filter(client_id=client_id, start__gte=now - timedelta(days=90), start__lt=now)
+        .order_by("start")
+        .values_list("pk")
+    )
+
+
+def _by_status(filtered: bool, *, client_id: int, status: str = ""):
+    qs = Appointment.objects.filter(client_id=client_id)
+    if filtered:
+        qs = qs.filter(status=status)
+    return qs.order_by("start", "pk").values_list("pk")
+
+
+def test_datetimes_and_their_fixed_shifts_are_each_calls_own(practice, therapist):
+    client = ClientFactory(practice=practice, clinician=therapist)
+    now = timezone.now()
+    old = AppointmentFactory(client=client, start=now - timedelta(days=100))
+    recent = AppointmentFactory(client=client, start=now - timedelta(days=10))
+    assert sqlonce.rows(_since, client_id=client.pk, now=now) == [(recent.pk,)]
+    assert sqlonce.rows(_since, client_id=client.pk, now=now - timedelta(days=60)) == [(old.pk,)]
+    assert sqlonce.rows(_since, client_id=client.pk, now=now - timedelta(days=300)) == []
+
+
+def test_text_the_shape_and_a_page_of_the_rows(practice, therapist):
+    client = ClientFactory(practice=practice, clinician=therapist)
+    sessions = [AppointmentFactory(client=client, status="scheduled") for _ in range(3)]
+    missed = AppointmentFactory(client=client, status="no_show")
+    everything = list(_by_status(False, client_id=client.pk))
+    assert sqlonce.rows(_by_status, False, client_id=client.pk) == everything
+    assert sqlonce.rows(_by_status, True, client_id=client.pk, status="no_show") == [(missed.pk,)]
+    assert len(sqlonce.rows(_by_status, True, client_id=client.pk, status="scheduled")) == len(sessions)
+    assert sqlonce.rows(_by_status, False, client_id=client.pk, limit=2, offset=1) == everything[1:3]
+    assert sqlonce.rows(_by_status, False, client_id=client.pk, limit=2, offset=4) == []
+
+
+def test_a_datetime_changed_other_than_by_a_fixed_shift_is_refused():
+    def rounded(*, now):
+        return Appointment.objects.filter(start__gte=now.replace(minute=0, second=0, microsecond=0)).values_list("pk")
+
+    with pytest.raises(ValueError, match="derived from one in another way"):
+        sqlonce.rows(rounded, now=timezone.now())
+
+
+def test_a_value_written_into_the_sql_is_refused():
+    def inlined(*, client_id: int):
+        return Appointment.objects.filter(client_id=RawSQL(str(client_id), ())).values_list("pk")
+
+    with pytest.raises(ValueError, match="written into the SQL"):
+        sqlonce.rows(inlined, client_id=1)
+
+
+def test_text_changed_on_its_way_to_the_parameters_is_refused():
+    def contains(*, name: str):
+        return Client.objects.filter(first_name__icontains=name).values_list("pk")
+
+    with pytest.raises(ValueError, match="every value must reach"):
+        sqlonce.rows(contains, name="ann")
+
+
+def test_a_sliced_query_cannot_be_paged_again():
+    def sliced(*, client_id: int):
+        return Appointment.objects.filter(client_id=client_id).values_list("pk")[:5]
+
+    with pytest.raises(ValueError, match="must not be sliced"):
+        sqlonce.rows(sliced, client_id=1, limit=2)
+
+
+def test_naive_datetimes_and_other_types_are_not_values():
+    with pytest.raises(TypeError):
+        sqlonce.rows(_since, client_id=1, now=timezone.now().replace(tzinfo=None))
+    with pytest.raises(TypeError):
+        sqlonce.rows(_starts, client_id=True)
