@@ -18,9 +18,10 @@ from engagement import selectors as engagement_selectors
 from engagement.forms import ReflectionNoteForm
 from followups import selectors as followup_selectors
 from policies import selectors as policy_selectors
+from practice import sqlonce
 from practice.access import membership_required
 from practice.http import date_is_sane, safe_next
-from practice.models import Practice
+from practice.models import Membership, Practice
 from practice.services import audit_access
 
 from . import selectors, services, slots
@@ -88,27 +89,36 @@ def today(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _today_alerts(membership) -> dict:
-    """Today's four alert lists: safety checks, clients we could not reach, unconfirmed sessions, check-ins.
-
-    Usually all four are empty, so one query first asks which have anything
-    (an EXISTS of each selector's own queryset, so the scoping is theirs), and
-    only those lists are read. An empty list costs no query of its own.
-    """
-    now = timezone.now()
-    lists = {
+def _alert_lists(membership, now) -> dict:
+    return {
         "safety_checks": policy_selectors.safety_checks_open(membership=membership),
         "unreached": followup_selectors.messages_failed(membership=membership),
         "unconfirmed": followup_selectors.unconfirmed_soon_queryset(membership=membership, now=now),
         "checkins": engagement_selectors.checkin_tasks_open(membership=membership),
     }
-    found = (
-        Practice.objects.filter(pk=membership.practice_id)
-        .order_by()
-        .values_list(*(Exists(qs) for qs in lists.values()))
-        .get()
-    )
-    has = dict(zip(lists, found, strict=True))
+
+
+def _alerts_present(role: str, is_clinician: bool, *, practice_id: int, user_id: int, now: datetime):
+    """Which of Today's alert lists has anything: an EXISTS of each list's own selector queryset, so the
+    scoping stays theirs. Built for practice/sqlonce.py: a role and `is_clinician` decide its shape."""
+    membership = Membership(practice_id=practice_id, user_id=user_id, role=role, is_clinician=is_clinician)
+    lists = _alert_lists(membership, now)
+    return Practice.objects.filter(pk=practice_id).order_by().values_list(*(Exists(qs) for qs in lists.values()))
+
+
+def _today_alerts(membership) -> dict:
+    """Today's four alert lists: safety checks, clients we could not reach, unconfirmed sessions, check-ins.
+
+    Usually all four are empty, so one query first asks which have anything, and
+    only those lists are read. An empty list costs no query of its own. That
+    query's SQL is compiled once per process and role (practice/sqlonce.py):
+    building and compiling the four querysets was a third of the page (issue 11).
+    """
+    now = timezone.now()
+    has = _alerts_found(membership, now)
+    if not any(has.values()):
+        return {"safety_checks": [], "unreached": [], "unconfirmed": [], "checkins": []}
+    lists = _alert_lists(membership, now)
     return {
         "safety_checks": lists["safety_checks"] if has["safety_checks"] else [],
         "unreached": lists["unreached"][:20] if has["unreached"] else [],
@@ -117,6 +127,19 @@ def _today_alerts(membership) -> dict:
         else [],
         "checkins": lists["checkins"] if has["checkins"] else [],
     }
+
+
+def _alerts_found(membership, now: datetime) -> dict[str, bool]:
+    [found] = sqlonce.rows(
+        _alerts_present,
+        membership.role,
+        membership.is_clinician,
+        practice_id=membership.practice_id,
+        user_id=membership.user_id,
+        now=now,
+        may_ignore=("user_id",),  # an admin's and front desk's lists are the whole practice's
+    )
+    return dict(zip(("safety_checks", "unreached", "unconfirmed", "checkins"), map(bool, found), strict=True))
 
 
 @require_GET

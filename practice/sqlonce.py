@@ -23,7 +23,10 @@ written into the SQL) and every parameter that differs is one of the values,
 as itself or shifted by the same amount in both builds (so `now` rounded to the
 day, or an id turned into text, is refused, not replayed wrongly), and every
 value reaches at least one parameter (a value the query dropped is a bug in
-the selector, e.g. a scope that does not apply).
+the selector, e.g. a scope that does not apply), but those named in
+`may_ignore`: a value some shapes use and others do not (a clinician's own
+id, which an admin's query has no use for). Ignoring a value is never a wrong
+answer for another value: the SQL and its parameters do not depend on it.
 """
 
 from collections.abc import Callable
@@ -90,7 +93,12 @@ def _source(a, b, sentinels_a: dict, sentinels_b: dict, kinds: dict) -> tuple[st
 
 @cache
 def _compiled(
-    build: Callable[..., QuerySet], shape: tuple, names: tuple[str, ...], kinds: tuple[str, ...], paged: bool
+    build: Callable[..., QuerySet],
+    shape: tuple,
+    names: tuple[str, ...],
+    kinds: tuple[str, ...],
+    paged: bool,
+    may_ignore: tuple[str, ...],
 ) -> tuple[str, tuple, dict[int, tuple[str, timedelta | None]], dict]:
     kind_of = dict(zip(names, kinds, strict=True))
     sentinels_a, sentinels_b = _sentinels(names, kinds, 0), _sentinels(names, kinds, 1)
@@ -113,7 +121,7 @@ def _compiled(
         if source is None:
             raise ValueError(f"{refused} (parameter {position} is derived from one in another way)")
         sources[position] = source
-    if {name for name, _ in sources.values()} != set(names):
+    if set(names) - {name for name, _ in sources.values()} - set(may_ignore):
         raise ValueError(f"{refused} (a value does not reach it)")
     # Django's own converters for the selected columns, as a queryset applies them: on SQLite a
     # datetime comes back as text (an aware datetime only through its converter), a boolean as 0/1.
@@ -122,11 +130,15 @@ def _compiled(
 
 
 def _sql(
-    build: Callable[..., QuerySet], shape: tuple, values: dict, page: tuple[int, int] | None
+    build: Callable[..., QuerySet],
+    shape: tuple,
+    values: dict,
+    page: tuple[int, int] | None = None,
+    may_ignore: tuple[str, ...] = (),
 ) -> tuple[str, list, dict]:
     names = tuple(sorted(values))
     kinds = tuple(_kind(values[name]) for name in names)
-    sql, params, sources, converters = _compiled(build, shape, names, kinds, page is not None)
+    sql, params, sources, converters = _compiled(build, shape, names, kinds, page is not None, tuple(may_ignore))
     params = list(params)
     for position, (name, shift) in sources.items():
         params[position] = values[name] if kinds[names.index(name)] != "datetime" else _adapt(values[name] + shift)
@@ -136,12 +148,17 @@ def _sql(
 
 
 def rows(
-    build: Callable[..., QuerySet], *shape, limit: int | None = None, offset: int = 0, **values
+    build: Callable[..., QuerySet],
+    *shape,
+    limit: int | None = None,
+    offset: int = 0,
+    may_ignore: tuple[str, ...] = (),
+    **values,
 ) -> list[tuple]:
     """The rows of `build(*shape, **values)` (a values_list queryset), its SQL compiled once, converted as the
     ORM would; with `limit`, `offset`, that page of them."""
     page = (limit, offset) if limit is not None else None
-    sql, params, converters = _sql(build, shape, values, page)
+    sql, params, converters = _sql(build, shape, values, page, may_ignore)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()

@@ -106,3 +106,83 @@ def test_a_full_page_of_needs_outcome_also_counts(
     with django_assert_num_queries(SIGNED_IN["front_desk"] + PICKER["front_desk"] + 2):
         response = client.get(reverse("appointments:needs_outcome"))
     assert "Page 1 of 2" in response.content.decode()
+
+
+def _alert_in(which, practice, clinician, client_):
+    """Something in one of Today's alert lists, for `clinician`'s client."""
+    from engagement.models import CheckInTask
+    from followups import reminders
+    from followups.models import OutboxMessage
+
+    if which == "unconfirmed":
+        session = AppointmentFactory(client=client_, clinician=clinician, start=NOON + timedelta(hours=5))
+        OutboxMessage.objects.create(
+            purpose=OutboxMessage.Purpose.REMINDER,
+            idempotency_key=reminders.reminder_key(appointment_id=session.pk, start=session.start, number=1),
+            practice_id=practice.pk,
+            client_id=client_.pk,
+            appointment=session,
+            appointment_start=session.start,
+            reminder_number=1,
+            kind="reminder",
+            channel="email",
+            due_at=NOON - timedelta(hours=1),
+            status=OutboxMessage.Status.SENT,
+        )
+        return
+    appointment = AppointmentFactory(client=client_, clinician=clinician, start=NOON - timedelta(hours=2))
+    event = attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=clinician).event
+    OutboxMessage.objects.filter(missed_session=event).delete()
+    if which == "safety_checks":
+        SafetyCheck.objects.create(practice=practice, missed_session=event, clinician=clinician)
+    elif which == "unreached":
+        OutboxMessage.objects.create(
+            purpose=OutboxMessage.Purpose.FOLLOWUP,
+            idempotency_key=f"test-unreached-{event.pk}",
+            practice_id=practice.pk,
+            client_id=client_.pk,
+            missed_session=event,
+            kind="followup",
+            channel="email",
+            due_at=NOON - timedelta(hours=1),
+            status=OutboxMessage.Status.FAILED,
+        )
+    else:
+        CheckInTask.objects.create(
+            practice=practice,
+            client=client_,
+            clinician=clinician,
+            missed_session=event,
+            first_miss=appointment.start,
+            title="Check in",
+            misses=2,
+            window_days=30,
+        )
+
+
+@time_machine.travel(NOON, tick=False)
+@pytest.mark.parametrize("which", ["safety_checks", "unreached", "unconfirmed", "checkins"])
+def test_the_compiled_alert_check_answers_as_the_lists_own_querysets_for_every_viewer(
+    practice, therapist, therapist2, front_desk, practice_admin, which
+):
+    """Today's alert check (SQL compiled once per role, practice/sqlonce.py) against each list's own
+    queryset, run afresh, for every role, with and without a caseload, and for the clinician whose
+    client it is not."""
+    from django.utils import timezone
+
+    from appointments import views
+    from practice.models import Membership
+
+    _alert_in(which, practice, therapist, ClientFactory(practice=practice, clinician=therapist))
+    Membership.objects.filter(user=therapist2).update(is_clinician=True)
+    viewers = [therapist, therapist2, front_desk, practice_admin]
+    memberships = [Membership.objects.get(user=user) for user in viewers]
+    for role in (Membership.Role.ADMIN, Membership.Role.FRONT_DESK):
+        memberships.append(Membership(practice=practice, user=therapist, role=role, is_clinician=True))
+    seen = {}
+    for membership in memberships:
+        found = views._alerts_found(membership, timezone.now())
+        expected = {name: qs.exists() for name, qs in views._alert_lists(membership, timezone.now()).items()}
+        assert found == expected, (membership.role, membership.is_clinician, membership.user_id)
+        seen[(membership.role, membership.is_clinician, membership.user_id)] = found[which]
+    assert any(seen.values()) and not all(seen.values())  # someone sees it, someone else does not

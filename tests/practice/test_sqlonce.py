@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.db.models.expressions import RawSQL
-from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from appointments.models import Appointment, Client
 from practice import sqlonce
@@ -42,6 +42,21 @@ def test_an_id_that_never_reaches_the_parameters_is_refused():
 
     with pytest.raises(ValueError, match="every value must reach"):
         sqlonce.rows(ignores_its_id, client_id=1)
+
+
+def test_a_value_only_some_shapes_use_may_be_ignored_when_said(practice, therapist):
+    client = ClientFactory(practice=practice, clinician=therapist)
+    session = AppointmentFactory(client=client)
+
+    def own(whole_practice: bool, *, practice_id: int, user_id: int):
+        qs = Appointment.objects.filter(practice_id=practice_id)
+        return (qs if whole_practice else qs.filter(clinician_id=user_id)).values_list("pk")
+
+    mine = {"practice_id": practice.pk, "user_id": therapist.pk}
+    assert sqlonce.rows(own, False, **mine) == [(session.pk,)]
+    assert sqlonce.rows(own, True, may_ignore=("user_id",), **mine) == [(session.pk,)]
+    with pytest.raises(ValueError, match="does not reach"):
+        sqlonce.rows(own, True, **mine)
 
 
 def test_values_come_back_as_the_orm_gives_them(practice, therapist):
@@ -101,7 +116,8 @@ def test_a_datetime_changed_other_than_by_a_fixed_shift_is_refused():
 
 def test_a_value_written_into_the_sql_is_refused():
     def inlined(*, client_id: int):
-        return Appointment.objects.filter(client_id=RawSQL(str(client_id), ())).values_list("pk")
+        # An int written into the SQL on purpose: the case sqlonce must refuse.
+        return Appointment.objects.filter(client_id=RawSQL(str(client_id), ())).values_list("pk")  # noqa: S611
 
     with pytest.raises(ValueError, match="written into the SQL"):
         sqlonce.rows(inlined, client_id=1)
