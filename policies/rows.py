@@ -29,6 +29,7 @@ from practice.templatetags.localdates import local
 from practice.urlcache import reverse_pk
 
 from .models import FeeAssessment
+from .selectors import FeeFacts
 from .templatetags.policy_terms import money
 
 TEMPLATE = "policies/_fee_table.html#row"
@@ -84,23 +85,52 @@ class FeeRow:
     language: str
 
 
-def fee_row(fee: FeeAssessment, *, sees_whole_practice: bool, show_client: bool, next_url: str, zone=None) -> FeeRow:
+def _facts(fee: FeeAssessment, *, show_client: bool) -> FeeFacts:
+    """A fee instance (the client page's fees) as the values a row shows (its client and clinician only
+    when the row shows them: the client page's fees are read without them)."""
+    change = fee.closing_change if fee.state in (State.WAIVED, State.VOID) else None
+    clinician = fee.clinician if show_client and fee.clinician_id else None
+    return FeeFacts(
+        pk=fee.pk,
+        state=fee.state,
+        session_start=fee.session_start,
+        amount=fee.amount,
+        currency=fee.currency,
+        due_at=fee.due_at,
+        rule_detail=fee.rule_detail,
+        client_id=fee.client_id,
+        client_name=fee.client.full_name if show_client else "",
+        clinician_name=(clinician.get_full_name() or clinician.username) if clinician is not None else "",
+        kind=fee.missed_session.kind,
+        policy_version_id=fee.policy_version_id,
+        policy_number=fee.policy_version.number if fee.policy_version_id else None,
+        charged_under_id=fee.charged_under_id,
+        charged_under_number=fee.charged_under.number if fee.charged_under_id else None,
+        closing_id=change.pk if change is not None else None,
+        closing_reason=change.reason_code if change is not None else "",
+        closing_note=change.note if change is not None else "",
+    )
+
+
+def fee_row(
+    fee: FeeAssessment | FeeFacts, *, sees_whole_practice: bool, show_client: bool, next_url: str, zone=None
+) -> FeeRow:
     """The row view of one fee; values a row does not show in its state are left empty,
     so that a row's key changes only when what it shows does."""
     zone = zone or timezone.get_current_timezone()
+    if not isinstance(fee, FeeFacts):
+        fee = _facts(fee, show_client=show_client)
     state = fee.state
-    charged_under = fee.charged_under
-    policy_version = fee.policy_version
-    change = fee.closing_change if state in (State.WAIVED, State.VOID) else None
-    note = change.note if change is not None else ""
+    closed = fee.closing_id is not None and state in (State.WAIVED, State.VOID)
+    note = fee.closing_note if closed else ""
     has_form = sees_whole_practice and state in _ACTIONS
     if show_client:
-        clinician = fee.clinician
-        client_name = fee.client.full_name
+        client_name = fee.client_name
         client_url = reverse_pk("appointments:client_detail", fee.client_id)
-        clinician_name = (clinician.get_full_name() or clinician.username) if clinician is not None else ""
+        clinician_name = fee.clinician_name
     else:
         client_name = client_url = clinician_name = ""
+    charged = fee.charged_under_id is not None
     return FeeRow(
         pk=fee.pk,
         state=state,
@@ -110,16 +140,16 @@ def fee_row(fee: FeeAssessment, *, sees_whole_practice: bool, show_client: bool,
         client_name=client_name,
         client_url=client_url,
         clinician_name=clinician_name,
-        kind_display=_label(_KIND, fee.missed_session.kind),
+        kind_display=_label(_KIND, fee.kind),
         amount=money(fee.amount, fee.currency),
         due_at=_local(fee.due_at, "j M H:i", zone) if state == State.PROPOSED else "",
         rule_detail=fee.rule_detail,
-        charged_under=str(charged_under.number) if charged_under is not None else "",
-        charged_verb=("Charged" if fee.amount else "Judged") if charged_under is not None else "",
-        in_force=str(policy_version.number) if policy_version is not None else "",
-        in_force_differs=charged_under is not None and fee.policy_version_id != fee.charged_under_id,
-        closed=change is not None,
-        closing_reason=change.reason_label if change is not None else "",
+        charged_under=str(fee.charged_under_number) if charged else "",
+        charged_verb=("Charged" if fee.amount else "Judged") if charged else "",
+        in_force=str(fee.policy_number) if fee.policy_version_id is not None else "",
+        in_force_differs=charged and fee.policy_version_id != fee.charged_under_id,
+        closed=closed,
+        closing_reason=fee.closing_reason_label if closed else "",
         closing_note=note if note and note != fee.rule_detail else "",
         sees_whole_practice=sees_whole_practice,
         action_url=reverse_pk("policies:fee_action", fee.pk) if has_form else "",
@@ -130,7 +160,7 @@ def fee_row(fee: FeeAssessment, *, sees_whole_practice: bool, show_client: bool,
 
 
 def fee_rows(
-    fees: Iterable[FeeAssessment], *, membership: Membership | None, show_client: bool, next_url: str
+    fees: Iterable[FeeAssessment | FeeFacts], *, membership: Membership | None, show_client: bool, next_url: str
 ) -> list[FeeRow]:
     sees_whole_practice = bool(membership is not None and membership.sees_whole_practice)
     zone = timezone.get_current_timezone()

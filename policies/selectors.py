@@ -1,11 +1,15 @@
 """Reads for policy, fee and safety-check pages, scoped to a membership."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
-from django.db.models import Case, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
+from practice import sqlonce
 from practice.models import Membership
 
 from . import rules, services
@@ -59,18 +63,51 @@ def clients_unacknowledged(*, practice_id: int, version: PolicyVersion, now: dat
     return clients_active(practice_id=practice_id, now=now).exclude(Exists(acknowledged))
 
 
-def fees_for(*, membership: Membership) -> QuerySet:
-    """Fees this member may see: the practice's, or a clinician's own clients'."""
+def _fees_visible(*, membership: Membership) -> QuerySet:
+    """The fees this member may see, filtered only: the practice's, or a clinician's own clients'."""
     qs = FeeAssessment.objects.filter(practice_id=membership.practice_id)
     if not membership.sees_whole_practice:
         qs = qs.filter(clinician_id=membership.user_id)
+    return qs
+
+
+def fees_for(*, membership: Membership) -> QuerySet:
+    """Fees this member may see: the practice's, or a clinician's own clients'."""
     # Sorted and filtered on the fee's own copies of the session's start and clinician
     # (indexes fee_practice_start_idx, fee_practice_clinician_idx), not through the join.
     return (
-        qs.select_related("client", "clinician", "policy_version", "charged_under", "missed_session")
+        _fees_visible(membership=membership)
+        .select_related("client", "clinician", "policy_version", "charged_under", "missed_session")
         .prefetch_related(_closing_changes())
         .order_by("-session_start", "-id")
     )
+
+
+def _fees_narrowed(
+    qs: QuerySet,
+    *,
+    state: str = "",
+    clinician_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet:
+    """By default every fee but the voided ones (undone marks among them): those
+    are kept, under the "voided" state, out of the day-to-day view."""
+    qs = qs.filter(state=state) if state else qs.exclude(state=State.VOID)
+    if clinician_id:
+        qs = qs.filter(clinician_id=clinician_id)
+    if since:
+        qs = qs.filter(session_start__gte=since)
+    if until:
+        qs = qs.filter(session_start__lt=until)
+    return qs
+
+
+def _local_days(zone, date_from: date | None, date_to: date | None) -> tuple[datetime | None, datetime | None]:
+    """The first and last day asked for as the times they begin and end in the practice's zone."""
+    since = datetime.combine(date_from, time.min, tzinfo=zone) if date_from else None
+    until = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone) if date_to else None
+    return since, until
 
 
 def fees_filtered(
@@ -81,49 +118,120 @@ def fees_filtered(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet:
-    """By default every fee but the voided ones (undone marks among them): those
-    are kept, under the "voided" state, out of the day-to-day view."""
-    qs = fees_for(membership=membership)
-    zone = membership.practice.time_zone
-    qs = qs.filter(state=state) if state else qs.exclude(state=State.VOID)
-    if clinician_id:
-        qs = qs.filter(clinician_id=clinician_id)
-    if date_from:
-        qs = qs.filter(session_start__gte=datetime.combine(date_from, time.min, tzinfo=zone))
-    if date_to:
-        end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone)
-        qs = qs.filter(session_start__lt=end)
-    return qs
+    """The Fees page's filters (`_fees_narrowed`), dates in the practice's zone; the CSV exports this."""
+    since, until = _local_days(membership.practice.time_zone, date_from, date_to)
+    return _fees_narrowed(
+        fees_for(membership=membership), state=state, clinician_id=clinician_id, since=since, until=until
+    )
 
 
-# The columns a fee row shows (policies.rows.fee_row), and nothing more: the Fees page read every
-# column of the fee, its client, its clinician (password hash, dates), its missed session and two
-# versions, 50 times per page, and turning them into objects was the page's largest part after
-# the row cache (issue 11). A column read later that is not here costs a query per row:
-# tests/appointments/test_page_query_counts.py would count it.
-FEE_ROW_FIELDS = (
-    "state",
-    "session_start",
-    "amount",
-    "currency",
-    "due_at",
-    "rule_detail",
-    "policy_version",
-    "charged_under",
-    "client__first_name",
-    "client__last_name",
-    "clinician__first_name",
-    "clinician__last_name",
-    "clinician__username",
-    "missed_session__kind",
-    "policy_version__number",
-    "charged_under__number",
-)
+FEES_PAGE_SIZE = 50
 
 
-def fees_for_rows(qs: QuerySet) -> QuerySet:
-    """`fees_filtered`'s fees with only what their rows show (not for the CSV, which shows more)."""
-    return qs.only(*FEE_ROW_FIELDS)
+@dataclass(frozen=True, slots=True)
+class FeeFacts:
+    """What a fee row shows of one fee, read as values (policies.rows.fee_row takes this or a fee)."""
+
+    pk: int
+    state: str
+    session_start: datetime | None
+    amount: Decimal | None
+    currency: str
+    due_at: datetime | None
+    rule_detail: str
+    client_id: int
+    client_name: str
+    clinician_name: str  # "" when the fee has no clinician
+    kind: str
+    policy_version_id: int | None
+    policy_number: int | None
+    charged_under_id: int | None
+    charged_under_number: int | None
+    closing_id: int | None  # the waiver or void that closed it, newest first, whatever the fee's state
+    closing_reason: str
+    closing_note: str
+
+    @property
+    def closing_reason_label(self) -> str:
+        return FeeChange(reason_code=self.closing_reason).reason_label
+
+
+def _closing(column: str) -> Subquery:
+    """A column of the fee's closing change (as FeeAssessment.closing_change picks it)."""
+    changes = FeeChange.objects.filter(fee=OuterRef("pk"), to_state__in=[State.WAIVED, State.VOID])
+    return Subquery(changes.order_by("-at", "-id").values(column)[:1])
+
+
+def _fees_page_query(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
+    """The Fees page's rows as values (FeeFacts' fields), for practice/sqlonce.py: built with the page's
+    own filters (`filters` names those in use), compiled once per shape."""
+    membership = Membership(
+        practice_id=values["practice_id"],
+        user_id=values.get("user_id"),
+        role=Membership.Role.ADMIN if sees_whole_practice else Membership.Role.CLINICIAN,
+    )
+    qs = _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
+    return qs.order_by("-session_start", "-id").values_list(
+        *("pk", "state", "session_start", "amount", "currency", "due_at", "rule_detail", "client_id"),
+        *("client__first_name", "client__last_name"),
+        *("clinician_id", "clinician__first_name", "clinician__last_name", "clinician__username"),
+        *("missed_session__kind", "policy_version_id", "policy_version__number"),
+        *("charged_under_id", "charged_under__number"),
+        _closing("pk"),
+        _closing("reason_code"),
+        _closing("note"),
+    )
+
+
+def _fees_count_query(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
+    """How many fees the page's filters match: grouped by the practice (one group), for sqlonce."""
+    membership = Membership(
+        practice_id=values["practice_id"],
+        user_id=values.get("user_id"),
+        role=Membership.Role.ADMIN if sees_whole_practice else Membership.Role.CLINICIAN,
+    )
+    qs = _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
+    return qs.order_by().values("practice_id").annotate(total=Count("pk")).values_list("total")
+
+
+def fees_page(
+    *,
+    membership: Membership,
+    number,
+    state: str = "",
+    clinician_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> Page:
+    """One page of `fees_filtered`'s fees as FeeFacts, as `Paginator(..., FEES_PAGE_SIZE).get_page(number)`
+    pages it, in two queries (the count, the page) whose SQL is compiled once per process and shape
+    (practice/sqlonce.py): compiling the page's five joins and building fifty fees with their client,
+    clinician, missed session and two versions was most of the page (issue 11)."""
+    since, until = _local_days(membership.practice.time_zone, date_from, date_to)
+    given = {"state": state, "clinician_id": clinician_id, "since": since, "until": until}
+    filters = tuple(name for name, value in given.items() if value)
+    values = {"practice_id": membership.practice_id, **{name: given[name] for name in filters}}
+    if not membership.sees_whole_practice:
+        values["user_id"] = membership.user_id
+    shape = (membership.sees_whole_practice, filters)
+    found = sqlonce.rows(_fees_count_query, *shape, **values)
+    paginator = Paginator(range(found[0][0] if found else 0), FEES_PAGE_SIZE)  # a range: counted, not queried
+    number = paginator.get_page(number).number  # get_page's answer to "abc", 0, 999
+    rows = sqlonce.rows(_fees_page_query, *shape, limit=FEES_PAGE_SIZE, offset=(number - 1) * FEES_PAGE_SIZE, **values)
+    facts = []
+    for row in rows:
+        (pk, state_, start, amount, currency, due_at, rule, client_id, first, last) = row[:10]
+        (clinician_id_, clinician_first, clinician_last, username, kind) = row[10:15]
+        (version_id, version_number, charged_id, charged_number, closing_id, reason, note) = row[15:]
+        clinician = f"{clinician_first} {clinician_last}".strip() or username if clinician_id_ else ""
+        facts.append(
+            FeeFacts(
+                *(pk, state_, start, amount, currency, due_at, rule, client_id, f"{first} {last}".strip()),
+                *(clinician, kind, version_id, version_number, charged_id, charged_number),
+                *(closing_id, reason or "", note or ""),
+            )
+        )
+    return Page(facts, number, paginator)
 
 
 def client_fees(*, client: Client) -> QuerySet:

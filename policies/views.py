@@ -4,7 +4,6 @@ import csv
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -122,13 +121,12 @@ def fees(request: HttpRequest) -> HttpResponse:
             }
         else:
             messages.warning(request, "Some filters were not understood and were left out.")
-    qs = selectors.fees_filtered(membership=membership, **filters)
     if request.GET.get("export") == "csv":
         audit_access(
             request=request, action="fees.exported", changes={"filters": sorted(k for k, v in filters.items() if v)}
         )
-        return _fees_csv(qs, membership.practice.time_zone)
-    page = Paginator(selectors.fees_for_rows(qs), 50).get_page(request.GET.get("page"))
+        return _fees_csv(selectors.fees_filtered(membership=membership, **filters), membership.practice.time_zone)
+    page = selectors.fees_page(membership=membership, number=request.GET.get("page"), **filters)
     audit_access(request=request, action="fees.viewed")
     query = request.GET.copy()
     query.pop("page", None)

@@ -44,12 +44,17 @@ _TIME_STEP = timedelta(days=1, hours=1, minutes=1, seconds=1, microseconds=1)
 _KINDS = {int: "int", str: "str", datetime: "datetime"}
 
 
-def _kind(value) -> str:
-    if isinstance(value, bool) or type(value) not in _KINDS:
-        raise TypeError(f"sqlonce values are ids, text or aware datetimes, not {type(value).__name__}")
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise TypeError("sqlonce datetimes must be aware")
-    return _KINDS[type(value)]
+def _plain(value):
+    """An id, text or aware datetime as its plain type (a TextChoices member is its text)."""
+    if isinstance(value, bool):
+        raise TypeError("sqlonce values are ids, text or aware datetimes, not bool (a bool is a shape)")
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if type(value) is datetime and value.tzinfo is not None:
+        return value
+    raise TypeError(f"sqlonce values are ids, text or aware datetimes, not {value!r}")
 
 
 def _sentinels(names: tuple[str, ...], kinds: tuple[str, ...], build: int) -> dict:
@@ -74,7 +79,8 @@ def _source(a, b, sentinels_a: dict, sentinels_b: dict, kinds: dict) -> tuple[st
     for name, sentinel_a in sentinels_a.items():
         sentinel_b = sentinels_b[name]
         if kinds[name] != "datetime":
-            if a == sentinel_a and b == sentinel_b and type(a) is type(sentinel_a):
+            # isinstance: psycopg's Int8 (a BigIntegerField's parameter) is an int too, as before.
+            if isinstance(a, type(sentinel_a)) and a == sentinel_a and b == sentinel_b:
                 return name, None
             continue
         if isinstance(a, datetime) and a.tzinfo is not None:
@@ -136,8 +142,9 @@ def _sql(
     page: tuple[int, int] | None = None,
     may_ignore: tuple[str, ...] = (),
 ) -> tuple[str, list, dict]:
+    values = {name: _plain(value) for name, value in values.items()}
     names = tuple(sorted(values))
-    kinds = tuple(_kind(values[name]) for name in names)
+    kinds = tuple(_KINDS[type(values[name])] for name in names)
     sql, params, sources, converters = _compiled(build, shape, names, kinds, page is not None, tuple(may_ignore))
     params = list(params)
     for position, (name, shift) in sources.items():

@@ -233,3 +233,62 @@ def test_a_row_view_shows_what_the_fee_says(show_client, front_desk, therapist, 
         assert view.clinician_name == (therapist.get_full_name() or therapist.username)
     else:
         assert view.client_name == view.client_url == view.clinician_name == ""
+
+
+@pytestmark_db
+def test_the_fees_pages_values_give_the_rows_the_fee_instances_gave(
+    front_desk, therapist, therapist2, practice, client_of_therapist
+):
+    """fees_page (values, SQL compiled once per shape) against the fees as instances through
+    fees_filtered and Django's paginator, row view by row view, for every filter and page."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.core.paginator import Paginator
+    from django.utils import timezone
+
+    from policies import selectors
+    from practice.models import Membership
+    from tests.factories import ClientFactory, make_policy
+
+    version = make_policy(practice)
+    services.acknowledgement_record(client=client_of_therapist, version=version, method="paper", actor=front_desk)
+    # A newer version in force for the last 30 days: "Charged under v1 (v2 in force)" on those rows.
+    make_policy(practice, effective_at=timezone.now() - timedelta(days=30), no_show_fee=Decimal("80.00"))
+    other = ClientFactory(practice=practice, clinician=therapist2, first_name="Ann <b>", last_name="O'Brien & Co")
+    fees = [miss(client_of_therapist, therapist, hours_ago=24 * n + 1) for n in range(56)]
+    fees += [miss(other, therapist2, hours_ago=24 * n + 3) for n in range(4)]
+    services.fee_waive(fee=fees[0], actor=front_desk, reason_code="illness", note="Flu")
+    services.fee_waive(fee=fees[1], actor=front_desk, reason_code="hardship", note=fees[1].rule_detail)
+    services.fee_waive(fee=fees[2], actor=front_desk, reason_code="hardship")
+    services.fee_void(fee=services.fee_waive(fee=fees[3], actor=front_desk, reason_code="illness"), actor=front_desk)
+    services.fee_void(fee=fees[4], actor=front_desk, note="Booked in error", reason_code="practice_error")
+    services.fee_mark_paid(fee=fees[5], actor=front_desk)
+    membership = Membership.objects.select_related("practice").get(user=front_desk)
+    local = timezone.localdate(timezone.now(), practice.time_zone)
+    filters = [
+        {},
+        *({"state": state} for state in State.values),
+        {"clinician_id": therapist2.pk},
+        {"clinician_id": therapist.pk, "state": State.WAIVED},
+        {"date_from": local - timedelta(days=10)},
+        {"date_to": local - timedelta(days=3)},
+        {"date_from": local - timedelta(days=20), "date_to": local - timedelta(days=1), "state": State.PROPOSED},
+    ]
+    seen = set()
+    with timezone.override(practice.time_zone):
+        for chosen in filters:
+            for number in (None, "1", "2", "3", "abc", "0", "-1", "999"):
+                page = selectors.fees_page(membership=membership, number=number, **chosen)
+                expected = Paginator(selectors.fees_filtered(membership=membership, **chosen), 50).get_page(number)
+                assert (page.number, page.paginator.count, page.paginator.num_pages) == (
+                    expected.number,
+                    expected.paginator.count,
+                    expected.paginator.num_pages,
+                ), (chosen, number)
+                for show_client in (True, False):
+                    got = fee_rows.fee_rows(page, membership=membership, show_client=show_client, next_url="/f/")
+                    want = fee_rows.fee_rows(expected, membership=membership, show_client=show_client, next_url="/f/")
+                    assert got == want, (chosen, number)
+                    seen.update((view.state, view.closed, bool(view.closing_note)) for view in got)
+    assert len(seen) >= 7  # waived with and without a note of its own, voided, paid, proposed, ...
