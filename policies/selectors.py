@@ -57,8 +57,8 @@ def clients_active(*, practice_id: int, now: datetime) -> QuerySet:
     return Client.objects.filter(practice_id=practice_id, is_archived=False).filter(Exists(recent) | Exists(ahead))
 
 
-def clients_unacknowledged(*, practice_id: int, version: PolicyVersion, now: datetime) -> QuerySet:
-    """Active clients with no acknowledgement of `version`."""
+def clients_unacknowledged(*, practice_id: int, version: PolicyVersion | int, now: datetime) -> QuerySet:
+    """Active clients with no acknowledgement of `version` (a version or its id)."""
     acknowledged = Acknowledgement.objects.filter(client=OuterRef("pk"), version=version)
     return clients_active(practice_id=practice_id, now=now).exclude(Exists(acknowledged))
 

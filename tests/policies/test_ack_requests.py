@@ -199,3 +199,18 @@ def test_an_archived_client_is_not_asked_and_the_page_says_why(client, version, 
     page = client.post(reverse("policies:ack_send_link", args=[client_of_therapist.pk]), follow=True)
     assert page.status_code == 200 and "This client is archived" in page.content.decode()
     assert not OutboxMessage.objects.exists()
+
+
+def test_the_counts_follow_the_time_asked_about_as_the_querysets_do(practice, version, therapist):
+    """ack_outreach's SQL is compiled once (practice/sqlonce.py), `now` and `now - 90 days` its parameters:
+    each call's own time decides who is active, as the selector's queryset says, run afresh."""
+    from policies.selectors import clients_unacknowledged
+
+    now = timezone.now()
+    lapsing = ClientFactory(practice=practice, clinician=therapist, consent_email=True, email="l@example.com")
+    AppointmentFactory(client=lapsing, clinician=therapist, start=now - timedelta(days=80), status="attended")
+    active_client(practice, therapist)
+    for when, expected in ((now, 2), (now + timedelta(days=20), 1), (now + timedelta(days=200), 0)):
+        outreach = selectors.ack_outreach(practice_id=practice.pk, version=version, now=when)
+        fresh = clients_unacknowledged(practice_id=practice.pk, version=version, now=when).count()
+        assert outreach["unacknowledged"] == fresh == expected, when
