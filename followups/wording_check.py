@@ -17,6 +17,7 @@ The rules, per kind:
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import wordlists
 from .models import MessageTemplate
@@ -146,6 +147,9 @@ def _findings(rules: tuple[Rule, ...], text: str) -> tuple[Finding, ...]:
     return tuple(findings)
 
 
+# The Policies page checks every saved wording on each view (issue 11: ~1 ms a page). The report is
+# immutable and depends only on the wording and the rules in this module, so the last answers are kept.
+@lru_cache(maxsize=256)
 def check(*, kind: str, subject: str, body: str) -> Report:
     """What in this wording breaks the rules for `kind` (errors) or deserves a second look (warnings).
 
