@@ -203,6 +203,12 @@ def main() -> None:
         help="then add 1,000 practices with this many appointments (default 1M) and measure again",
     )
     parser.add_argument("--out", default=None, help="Markdown file (default bench/results/pages-<date>.md)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PAGE",
+        help="measure only these pages (labels as in the table, e.g. Today Fees), with both floors",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_PAGES_DATABASE_URL", DEFAULT_DATABASE)
@@ -245,6 +251,11 @@ def main() -> None:
             ("Fees", "/fees/", cookie),
             ("Policies", "/policies/", cookie),
         ]
+        if args.only:
+            unknown = set(args.only) - {label for label, _, _ in pages[2:]}
+            if unknown:
+                raise SystemExit(f"no such page: {', '.join(sorted(unknown))}")
+            pages = pages[:2] + [page for page in pages[2:] if page[0] in args.only]
         load_before = os.getloadavg()
         results = measure(port, pages, args)
         load_after = os.getloadavg()
