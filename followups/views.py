@@ -5,7 +5,6 @@ from functools import lru_cache, wraps
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -32,7 +31,7 @@ from .forms import (
     RescheduleForm,
     TemplateForm,
 )
-from .models import ClientLink, MessageTemplate, OutboxMessage
+from .models import ClientLink, MessageTemplate
 from .rows import message_rows
 
 # Repeated bad links from one address: after this many in the window, stop answering them.
@@ -187,19 +186,8 @@ def _preview(practice, kind: str, subject: str, body: str) -> dict:
 @membership_required
 def message_log(request: HttpRequest) -> HttpResponse:
     form = MessageFilterForm(request.GET or None)
-    qs = selectors.messages_visible(membership=request.membership)
     status = form.cleaned_data["status"] if form.is_valid() else ""
-    if status == OutboxMessage.Status.FAILED:
-        # Also those the provider reported back as bounced or undelivered.
-        qs = qs.filter(selectors.unreached())
-    elif status == OutboxMessage.Status.SENT:
-        qs = qs.filter(status=status).exclude(selectors.unreached())
-    elif status:
-        qs = qs.filter(status=status)
-    paginator = Paginator(selectors.message_log_rows(qs), 50)
-    # Counted without the rows' display joins (a cached_property, set before it is first read).
-    paginator.count = qs.count()
-    page = paginator.get_page(request.GET.get("page"))
+    page = selectors.message_log_page(membership=request.membership, status=status, number=request.GET.get("page"))
     audit_access(request=request, action="messages.viewed")
     rows = message_rows(page.object_list)
     return render(request, "followups/messages.html", {"page": page, "form": form, "rows": rows})

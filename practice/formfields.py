@@ -43,6 +43,7 @@ def format_html(format_string: str, *args) -> SafeString:
     """django.utils.html.format_html with the conditional_escape above (positional arguments only)."""
     return SafeString(format_string.format(*map(conditional_escape, args)))
 
+
 # Django's input-family widget templates: each only includes django/forms/widgets/input.html.
 _INPUT_TEMPLATES = frozenset(
     f"django/forms/widgets/{name}.html"

@@ -311,14 +311,32 @@ def test_the_log_is_empty_without_messages(client, therapist):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["practice_admin", "therapist", "therapist2"])
-def test_todays_unreached_list_is_the_logs_unreached_messages(request, practice, therapist, who):
-    """messages_failed builds no "Send again" annotation, and finds what the log's filter finds."""
+def test_the_log_page_compiled_once_gives_the_rows_and_pages_the_queryset_gave(
+    request, practice, therapist, who, django_assert_num_queries
+):
+    """message_log_page (values through SQL compiled once per scope and filter, practice/sqlonce.py)
+    against message_log_rows and Django's paginator, for every status filter, page number and viewer
+    (therapist2 sees none of these: the scope), in every state of the same messages."""
+    from django.core.paginator import Paginator
+
     made = _messages(practice, therapist)
-    for m, state in zip(made, STATES[5:], strict=False):
-        _set_state(m, state)
     membership = Membership.objects.select_related("practice").get(user=request.getfixturevalue(who))
-    failed = selectors.messages_failed(membership=membership)
-    assert "waits_for_first" not in failed.query.annotations
-    expected = list(selectors.messages_for(membership=membership).filter(selectors.unreached()).values_list("pk"))
-    assert list(failed.values_list("pk")) == expected
-    assert bool(expected) == (who != "therapist2")
+    statuses = ["", *OutboxMessage.Status.values]
+    compared = 0
+    with timezone.override(str(practice.time_zone)):
+        for state in STATES:
+            for m in made:
+                _set_state(m, state)
+            for status in statuses:
+                scoped = selectors.messages_with_status(selectors.messages_visible(membership=membership), status)
+                for number in (None, "2", "abc"):
+                    with django_assert_num_queries(2):
+                        page = selectors.message_log_page(membership=membership, status=status, number=number)
+                    paginator = Paginator(selectors.message_log_rows(scoped), selectors.MESSAGE_LOG_PAGE_SIZE)
+                    expected = paginator.get_page(number)
+                    assert (page.number, page.paginator.count) == (expected.number, expected.paginator.count)
+                    with django_assert_num_queries(0):  # the row views read nothing the page's query did not
+                        rows = message.message_rows(page)
+                    assert rows == message.message_rows(expected), (state, status, number)
+                    compared += len(rows)
+    assert (compared > 0) == (who != "therapist2")
