@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
 from policies import selectors as policy_selectors
+from practice import sqlonce
 from practice.emails import contact_line, header_safe
 from practice.models import Practice
 from practice.services import audit_record
@@ -81,8 +82,19 @@ CLAIM_BATCH = 20
 
 
 def plan_for(practice: Practice) -> FollowUpPlan:
+    """The practice's plan, written with the defaults the first time it is asked for.
+
+    Read through SQL compiled once per process (practice/sqlonce.py): the Policies page reads
+    both plans on every view, and compiling get_or_create's SELECT cost more than running it."""
+    found = sqlonce.instances(FollowUpPlan, _plan_query, practice_id=practice.pk)
+    if found:
+        return found[0]
     plan, _ = FollowUpPlan.objects.get_or_create(practice=practice)
     return plan
+
+
+def _plan_query(*, practice_id: int):
+    return FollowUpPlan.objects.filter(practice_id=practice_id)
 
 
 def plan_update(*, practice: Practice, actor, **fields) -> FollowUpPlan:
