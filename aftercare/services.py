@@ -504,7 +504,7 @@ def followup_send_now(*, message_id: int, drain: int = FOLLOWUP_DRAIN) -> str:
     Returns this row's new status ("" when it was not ours).
     """
     wakeups.taken(FOLLOWUP_WAKE)
-    status = followups.outbox_send_now(message_id=message_id)
+    status = followups.outbox_send_now(message_id=message_id, purpose=OutboxMessage.Purpose.FOLLOWUP)
     # No lease housekeeping here: that is the minute sweep's (sweep_followups).
     if drain and followups.outbox_send_due(limit=drain, batch=followups.CLAIM_BATCH, housekeeping=False) >= drain:
         _enqueue_followup(message_id)

@@ -401,13 +401,21 @@ def outbox_unclaim(*, claims: list[Claim]) -> int:
     return given_back
 
 
-def outbox_claim_one(*, message_id: int, now: datetime | None = None) -> Claim | None:
-    """Claim one row if it is due and nobody else has it; None means leave it."""
+def outbox_claim_one(*, message_id: int, now: datetime | None = None, purpose: str = "") -> Claim | None:
+    """Claim one row if it is due and nobody else has it; None means leave it.
+
+    `purpose`: what the caller knows the row is (the follow-up wake-up sends follow-ups); only a row of
+    that purpose is claimed, and sending it joins only what that purpose reads. A join less is
+    planning time saved on the single mark's path, twice (the fetch and the hand-over).
+    """
     now = now or timezone.now()
     fields = _claim_fields(now)
-    if not OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now).update(**fields):
+    rows = OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now)
+    if purpose:
+        rows = rows.filter(purpose=purpose)
+    if not rows.update(**fields):
         return None
-    return Claim(message_id=message_id, token=fields["claim_token"])
+    return Claim(message_id=message_id, token=fields["claim_token"], purpose=purpose)
 
 
 def outbox_release_expired(*, now: datetime | None = None) -> int:
@@ -959,9 +967,9 @@ def _record_attempt_failed(
     return Status.PENDING
 
 
-def outbox_send_now(*, message_id: int) -> str:
-    """The on-commit path: claim this row if it is still due and free, then send it."""
-    claim = outbox_claim_one(message_id=message_id)
+def outbox_send_now(*, message_id: int, purpose: str = "") -> str:
+    """The on-commit path: claim this row if it is still due and free (and of `purpose`, if given), then send it."""
+    claim = outbox_claim_one(message_id=message_id, purpose=purpose)
     if claim is None:
         return ""
     return outbox_deliver(claim=claim)
