@@ -32,10 +32,9 @@ from followups import services as followups
 from followups.models import ClientLink, OutboxMessage
 from policies import services as policies
 from policies.models import FeeAssessment, SafetyCheck
-from practice import timefmt
+from practice import timefmt, wakeups
 from practice.emails import send_email
 from practice.models import Membership
-from practice import wakeups
 from practice.transactions import on_commit_robust
 from waitlist import services as waitlist
 from waitlist.models import FreedSlot

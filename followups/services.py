@@ -609,6 +609,18 @@ def _related(claim: Claim) -> tuple[str, ...]:
     return _RELATED_BY_PURPOSE.get(claim.purpose, _DELIVER_RELATED)
 
 
+def _with_check_facts(rows, claims: list[Claim]):
+    """`rows` annotated with what the claims' purposes check (Purpose.check_facts), when the claims know them."""
+    from . import purposes
+
+    facts: dict = {}
+    for name in {claim.purpose for claim in claims} - {""}:
+        purpose = purposes.PURPOSES.get(name)
+        if purpose is not None and purpose.check_facts is not None:
+            facts.update(purpose.check_facts())
+    return rows.annotate(**facts) if facts else rows
+
+
 def _plan_of(practice: Practice) -> FollowUpPlan:
     """The practice's follow-up plan as fetched with the row, or saved now with the defaults."""
     try:
@@ -643,7 +655,7 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None, catch_up: bool 
 
     now = now or timezone.now()
     message = (
-        OutboxMessage.objects.select_related(*_related(claim))
+        _with_check_facts(OutboxMessage.objects.select_related(*_related(claim)), [claim])
         .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token)
         .first()
     )
@@ -715,7 +727,7 @@ def outbox_deliver_batch(*, claims: list[Claim], now: datetime | None = None) ->
     related = tuple(dict.fromkeys(name for claim in claims for name in _related(claim)))
     rows = {
         row.pk: row
-        for row in OutboxMessage.objects.select_related(*related).filter(
+        for row in _with_check_facts(OutboxMessage.objects.select_related(*related), claims).filter(
             pk__in=[claim.message_id for claim in claims], status=Status.SENDING
         )
     }
@@ -833,8 +845,12 @@ def _hand_over_batch(ready: list) -> dict[int, str]:
         related = tuple(dict.fromkeys(name for claim in claims for name in _related(claim)))
         locked = {
             row.pk: row
-            for row in OutboxMessage.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
-            .select_related(*related)
+            for row in _with_check_facts(
+                OutboxMessage.objects.select_for_update(of=("self",), no_key=True, skip_locked=True).select_related(
+                    *related
+                ),
+                claims,
+            )
             .filter(pk__in=[claim.message_id for claim in claims])
             .order_by("pk")
         }
@@ -909,8 +925,10 @@ def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
     with transaction.atomic(durable=True):
         now = timezone.now()
         message = (
-            OutboxMessage.objects.select_for_update(of=("self",), no_key=True)
-            .select_related(*_related(claim))
+            _with_check_facts(
+                OutboxMessage.objects.select_for_update(of=("self",), no_key=True).select_related(*_related(claim)),
+                [claim],
+            )
             .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token, lease_until__gt=now)
             .first()
         )

@@ -139,7 +139,8 @@ def misses(practice, therapist, n) -> list[NoShowEvent]:
     for i in range(n):
         client = ClientFactory(practice=practice, clinician=therapist, email=f"w{i}-{time.monotonic_ns()}@example.com")
         appointment = AppointmentFactory(client=client, start=timezone.now() - timedelta(hours=1))
-        events.append(aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist).event)
+        result = aftercare.attendance_record(appointment_id=appointment.pk, outcome="no_show", actor=therapist)
+        events.append(result.event)
     return events
 
 
