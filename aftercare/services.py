@@ -349,8 +349,17 @@ def missed_sessions_process(*, event_id: int, limit: int = MISSED_BATCH, now: da
     wakeups.taken(MISSED_WAKE)
     own_done, taken = _missed_sessions_batch(event_id=event_id, limit=limit, now=now or timezone.now())
     if taken >= limit:
-        enqueue_missed_session(event_id)
+        _wake_again(enqueue_missed_session, event_id)
     return own_done
+
+
+def _wake_again(enqueue, *args) -> None:
+    """A full batch wakes the next one; if the broker is away, the sweep finds what is left (logged, not raised:
+    this batch's work is committed)."""
+    try:
+        enqueue(*args)
+    except Exception as exc:  # noqa: BLE001 - the rows wait for the sweep; the task succeeded
+        log.warning("wake-up again failed: %s%s error=%s", enqueue.__name__, args, type(exc).__name__)
 
 
 def _missed_sessions_batch(*, event_id: int, limit: int, now: datetime) -> tuple[bool, int]:
@@ -506,7 +515,7 @@ def followup_send_now(*, message_id: int, drain: int = FOLLOWUP_DRAIN) -> str:
     status = followups.outbox_send_now(message_id=message_id, purpose=OutboxMessage.Purpose.FOLLOWUP)
     # No lease housekeeping here: that is the minute sweep's (sweep_followups).
     if drain and followups.outbox_send_due(limit=drain, batch=followups.CLAIM_BATCH, housekeeping=False) >= drain:
-        _enqueue_followup(message_id)
+        _wake_again(_enqueue_followup, message_id)
     return status
 
 
