@@ -323,7 +323,7 @@ def missed_session_process(*, event_id: int, now: datetime | None = None) -> boo
 
 
 def missed_sessions_process(*, event_id: int, limit: int = MISSED_BATCH, now: datetime | None = None) -> bool:
-    """The on-commit path: this missed session and, in the same transaction, up to `limit` - 1 others still waiting.
+    """The on-commit path: this missed session if still waiting and others waiting, `limit` in one transaction.
 
     A burst of marks queues one wake-up (practice.wakeups: the flag lets the first
     mark of a burst publish and the rest skip), and the task takes the waiting
