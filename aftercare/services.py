@@ -32,7 +32,7 @@ from followups import services as followups
 from followups.models import ClientLink, OutboxMessage
 from policies import services as policies
 from policies.models import FeeAssessment, SafetyCheck
-from practice import timefmt
+from practice import timefmt, wakeups
 from practice.emails import send_email
 from practice.models import Membership
 from practice.transactions import on_commit_robust
@@ -54,11 +54,17 @@ MISSED_BATCH = 50
 FOLLOWUP_DRAIN = 200
 
 
+# Wake-up flags (practice.wakeups): one queued wake-up per kind of work, whatever the burst.
+MISSED_WAKE = "missed-session"
+FOLLOWUP_WAKE = "followup"
+
+
 def enqueue_missed_session(event_id: int) -> None:
+    """Wake a worker for this missed session, unless a wake-up is already queued (it takes this one too)."""
     # Imported here: tasks import this module.
     from .tasks import process_missed_session
 
-    process_missed_session.delay(event_id)
+    wakeups.wake(MISSED_WAKE, process_missed_session.delay, event_id)
 
 
 def _enqueue_safety_alert(check_id: int) -> None:
@@ -70,7 +76,7 @@ def _enqueue_safety_alert(check_id: int) -> None:
 def _enqueue_followup(message_id: int) -> None:
     from .tasks import send_followup
 
-    send_followup.delay(message_id)
+    wakeups.wake(FOLLOWUP_WAKE, send_followup.delay, message_id)
 
 
 def _plan_followups(event: NoShowEvent, start: datetime | None = None) -> None:
@@ -317,15 +323,18 @@ def missed_session_process(*, event_id: int, now: datetime | None = None) -> boo
 
 
 def missed_sessions_process(*, event_id: int, limit: int = MISSED_BATCH, now: datetime | None = None) -> bool:
-    """The on-commit path: this missed session and, in the same transaction, up to `limit` - 1 others still waiting.
+    """The on-commit path: this missed session if still waiting and others waiting, `limit` in one transaction.
 
-    A burst of marks (a busy practice at 9:05, an import) queues one task per
-    miss; the first task to run takes the waiting ones with it, so the rest
-    find theirs done and end after one query, and each batch pays one commit.
-    1. Lock this event; if it is not waiting any more, stop (someone has it,
-       and every waiting miss has its own task). Then the oldest other unprocessed events, FOR NO KEY
+    A burst of marks queues one wake-up (practice.wakeups: the flag lets the first
+    mark of a burst publish and the rest skip), and the task takes the waiting
+    misses in batches of `limit`, each batch paying one commit.
+    0. Clear the wake-up flag first: a miss committed from here on queues a wake-up
+       of its own; one committed before is seen by the claim below.
+    1. Lock this event and the oldest other unprocessed events, FOR NO KEY
        UPDATE OF the event only, SKIP LOCKED: rows another worker (or the
-       sweep) holds are its own; two workers take different rows.
+       sweep) holds are its own; two workers take different rows. This event
+       may be done already (an earlier batch took it): the others are still
+       claimed, since their marks may have skipped their wake-up for this one.
     2. The batch's work runs in one savepoint. If one event raises, the batch
        is rolled back to it and each event runs again in a savepoint of its own:
        the one that raises is rolled back alone, logged by id, and stays
@@ -333,21 +342,39 @@ def missed_sessions_process(*, event_id: int, limit: int = MISSED_BATCH, now: da
     3. Exactly once as before: only `processed_at IS NULL AND undone_at IS NULL`
        rows are taken, and `processed_at` is stamped in the same transaction
        (an undo waits for the commit, then finds the fee to void).
+    4. A full batch means more may be waiting: wake again (through the flag).
 
     Returns True when this call did this event's work (as `missed_session_process`).
     """
-    now = now or timezone.now()
+    wakeups.taken(MISSED_WAKE)
+    own_done, taken = _missed_sessions_batch(event_id=event_id, limit=limit, now=now or timezone.now())
+    if taken >= limit:
+        _wake_again(enqueue_missed_session, event_id)
+    return own_done
+
+
+def _wake_again(enqueue, *args) -> None:
+    """A full batch wakes the next one; if the broker is away, the sweep finds what is left (logged, not raised:
+    this batch's work is committed)."""
+    try:
+        enqueue(*args)
+    except Exception as exc:  # noqa: BLE001 - the rows wait for the sweep; the task succeeded
+        log.warning("wake-up again failed: %s%s error=%s", enqueue.__name__, args, type(exc).__name__)
+
+
+def _missed_sessions_batch(*, event_id: int, limit: int, now: datetime) -> tuple[bool, int]:
+    """Steps 1-3 of `missed_sessions_process`: whether this event was done, and how many events the batch took."""
     with transaction.atomic(durable=True):
         own = _unprocessed_locked().filter(pk=event_id).first()
-        if own is None:
-            # Done, undone, or in another worker's batch right now: that worker is draining, and
-            # every miss still waiting has its own task to come. Ending here keeps the no-op one
-            # query: the scan for waiting misses walks the partial index's dead entries in a burst.
-            return False
         others = list(
-            _unprocessed_locked().filter(recorded_at__lte=now).exclude(pk=event_id).order_by("recorded_at")[: limit - 1]
+            _unprocessed_locked()
+            .filter(recorded_at__lte=now)
+            .exclude(pk=event_id)
+            .order_by("recorded_at")[: limit - (own is not None)]
         )
-        events = [own, *others]
+        events = [own, *others] if own is not None else others
+        if not events:
+            return False, 0
         try:
             # One savepoint for the batch: the usual case pays none per miss.
             with transaction.atomic():
@@ -361,7 +388,7 @@ def missed_sessions_process(*, event_id: int, limit: int = MISSED_BATCH, now: da
             done = [event.pk for event in events if _missed_session_work_alone(event, now)]
     for pk in done:
         log.info("missed session processed event_id=%s", pk)
-    return own.pk in done
+    return event_id in done, len(events)
 
 
 def _missed_session_work_alone(event: NoShowEvent, now: datetime) -> bool:
@@ -473,19 +500,22 @@ def safety_alerts_unsent(*, now: datetime | None = None, limit: int = SWEEP_BATC
 def followup_send_now(*, message_id: int, drain: int = FOLLOWUP_DRAIN) -> str:
     """The on-commit path: claim this row if it is still due and free and send it, then up to `drain` more due rows.
 
-    A burst of marks queues one task per first message; the first tasks send
-    the rows already due, claimed CLAIM_BATCH at a time through the sending
-    sweep's own path (a lease and a token per row, SKIP LOCKED, the check just
-    before sending, the point of no return, one SMTP connection per worker),
-    so the later tasks find theirs sent and end after one query. A task whose
-    row was already taken drains nothing: whoever took it is draining, and every
-    row still pending has its own task to come, so none is left to the sweep.
-    Returns this row's new status.
+    A burst of marks queues one wake-up (practice.wakeups), and the task sends the
+    rows already due, claimed CLAIM_BATCH at a time through the sending sweep's own
+    path (a lease and a token per row, SKIP LOCKED, the check just before sending,
+    the point of no return, one SMTP connection per worker).
+    0. Clear the wake-up flag first: a row committed from here on queues a wake-up
+       of its own; one committed before is claimed below.
+    1. This row first, alone (a single mark's message goes at once).
+    2. Then the due rows, whether or not this row was still ours: their marks may
+       have skipped their wake-up for this one. A full drain wakes again.
+    Returns this row's new status ("" when it was not ours).
     """
-    status = followups.outbox_send_now(message_id=message_id)
-    if status and drain:
-        # No lease housekeeping here: that is the minute sweep's (sweep_followups).
-        followups.outbox_send_due(limit=drain, batch=followups.CLAIM_BATCH, housekeeping=False)
+    wakeups.taken(FOLLOWUP_WAKE)
+    status = followups.outbox_send_now(message_id=message_id, purpose=OutboxMessage.Purpose.FOLLOWUP)
+    # No lease housekeeping here: that is the minute sweep's (sweep_followups).
+    if drain and followups.outbox_send_due(limit=drain, batch=followups.CLAIM_BATCH, housekeeping=False) >= drain:
+        _wake_again(_enqueue_followup, message_id)
     return status
 
 

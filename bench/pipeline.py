@@ -527,17 +527,22 @@ def profile(*, count: int = 500, practices: int = 5) -> str:
         def mark() -> None:
             _mark(burst)
 
+        # As the workers run a burst: one wake-up (practice.wakeups), which wakes again while its batch
+        # comes back full; here the next call stands in for that re-wake.
         def process() -> None:
             from aftercare import services
 
-            for event_id in NoShowEvent.objects.order_by("pk").values_list("pk", flat=True):
-                services.missed_sessions_process(event_id=event_id)
+            first = NoShowEvent.objects.order_by("pk").values_list("pk", flat=True).first()
+            while NoShowEvent.objects.filter(processed_at=None, undone_at=None).exists():
+                services.missed_sessions_process(event_id=first)
 
         def send() -> None:
             from aftercare import services
 
-            for message_id in OutboxMessage.objects.filter(step="first").order_by("pk").values_list("pk", flat=True):
-                services.followup_send_now(message_id=message_id)
+            firsts = OutboxMessage.objects.filter(step="first")
+            first = firsts.order_by("pk").values_list("pk", flat=True).first()
+            while firsts.filter(status=OutboxMessage.Status.PENDING).exists():
+                services.followup_send_now(message_id=first)
 
         for name, phase in (("mark", mark), ("process", process), ("send", send)):
             profiler = cProfile.Profile()
@@ -561,6 +566,69 @@ def profile(*, count: int = 500, practices: int = 5) -> str:
     return "\n".join(report) + "\n"
 
 
+def profile_single(*, count: int = 60) -> str:
+    """One process, no broker: `count` single marks, each followed by its follow-up's send as the wake-up does it.
+
+    What the single mark's send costs (mark -> SMTP less the Celery hop): p50, queries, and a cProfile.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    free_disk_check()
+    base_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_pipe")
+    database_url, drop_database = database_create(base_url)
+    stack = Stack(database_url=database_url, redis_port=0, logs=ROOT / "var" / "bench-pipeline" / "profile")
+    os.environ.update({**stack.env, "LOG_LEVEL": "ERROR", "CELERY_BROKER_URL": "memory://"})
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from aftercare import services
+    from followups.models import OutboxMessage
+
+    profiler, took, queries = cProfile.Profile(), [], 0
+    try:
+        call_command("migrate", verbosity=0)
+        _, singles, actor_id = _build(0, 1, count)
+        stack.smtp.start()
+        actor = get_user_model().objects.get(pk=actor_id)
+        for i, (appointment_id, _) in enumerate(singles):
+            event = services.attendance_record(appointment_id=appointment_id, outcome="no_show", actor=actor).event
+            row = OutboxMessage.objects.get(missed_session=event, step=OutboxMessage.Step.FIRST)
+            warm = i >= 10  # the first sends open the connections and fill Django's caches
+            began = time.perf_counter()
+            with CaptureQueriesContext(connection) as captured:
+                if warm:
+                    profiler.enable()
+                services.followups.outbox_send_now(message_id=row.pk, purpose=OutboxMessage.Purpose.FOLLOWUP)
+                if warm:
+                    profiler.disable()
+            if warm:
+                took.append(time.perf_counter() - began)
+            queries = len(captured.captured_queries)
+            services.missed_sessions_process(event_id=event.pk)
+    finally:
+        stack.smtp.stop()
+        from django.db import connections
+
+        connections.close_all()
+        drop_database()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+    return (
+        f"{len(took)} single sends, one process, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: "
+        f"p50 {statistics.median(took) * 1000:.1f} ms, {queries} queries each\n\n```\n"
+        + "\n".join(out.getvalue().splitlines()[:45])
+        + "\n```\n"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
@@ -570,7 +638,15 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--no-drain", action="store_true", help="skip the backlog phase (the pipeline's own capacity)")
     parser.add_argument("--profile", action="store_true", help="profile marking, processing and sending in one process")
+    parser.add_argument("--profile-single", action="store_true", help="profile the single mark's send in one process")
     args = parser.parse_args()
+    if args.profile_single:
+        report = profile_single()
+        print(report)
+        path = ROOT / "bench" / "results" / f"pipeline-{datetime.now(UTC):%Y-%m-%d}.md"
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"\n## Profile: `python bench/pipeline.py --profile-single`\n\n{report}")
+        return 0
     if args.profile:
         report = profile(count=min(args.count, 1000))
         print(report)

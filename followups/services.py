@@ -413,13 +413,21 @@ def outbox_unclaim(*, claims: list[Claim]) -> int:
     return given_back
 
 
-def outbox_claim_one(*, message_id: int, now: datetime | None = None) -> Claim | None:
-    """Claim one row if it is due and nobody else has it; None means leave it."""
+def outbox_claim_one(*, message_id: int, now: datetime | None = None, purpose: str = "") -> Claim | None:
+    """Claim one row if it is due and nobody else has it; None means leave it.
+
+    `purpose`: what the caller knows the row is (the follow-up wake-up sends follow-ups); only a row of
+    that purpose is claimed, and sending it joins only what that purpose reads. A join less is
+    planning time saved on the single mark's path, twice (the fetch and the hand-over).
+    """
     now = now or timezone.now()
     fields = _claim_fields(now)
-    if not OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now).update(**fields):
+    rows = OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now)
+    if purpose:
+        rows = rows.filter(purpose=purpose)
+    if not rows.update(**fields):
         return None
-    return Claim(message_id=message_id, token=fields["claim_token"])
+    return Claim(message_id=message_id, token=fields["claim_token"], purpose=purpose)
 
 
 def outbox_release_expired(*, now: datetime | None = None) -> int:
@@ -613,6 +621,18 @@ def _related(claim: Claim) -> tuple[str, ...]:
     return _RELATED_BY_PURPOSE.get(claim.purpose, _DELIVER_RELATED)
 
 
+def _with_check_facts(rows, claims: list[Claim]):
+    """`rows` annotated with what the claims' purposes check (Purpose.check_facts), when the claims know them."""
+    from . import purposes
+
+    facts: dict = {}
+    for name in {claim.purpose for claim in claims} - {""}:
+        purpose = purposes.PURPOSES.get(name)
+        if purpose is not None and purpose.check_facts is not None:
+            facts.update(purpose.check_facts())
+    return rows.annotate(**facts) if facts else rows
+
+
 def _plan_of(practice: Practice) -> FollowUpPlan:
     """The practice's follow-up plan as fetched with the row, or saved now with the defaults."""
     try:
@@ -647,7 +667,7 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None, catch_up: bool 
 
     now = now or timezone.now()
     message = (
-        OutboxMessage.objects.select_related(*_related(claim))
+        _with_check_facts(OutboxMessage.objects.select_related(*_related(claim)), [claim])
         .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token)
         .first()
     )
@@ -719,7 +739,7 @@ def outbox_deliver_batch(*, claims: list[Claim], now: datetime | None = None) ->
     related = tuple(dict.fromkeys(name for claim in claims for name in _related(claim)))
     rows = {
         row.pk: row
-        for row in OutboxMessage.objects.select_related(*related).filter(
+        for row in _with_check_facts(OutboxMessage.objects.select_related(*related), claims).filter(
             pk__in=[claim.message_id for claim in claims], status=Status.SENDING
         )
     }
@@ -837,8 +857,12 @@ def _hand_over_batch(ready: list) -> dict[int, str]:
         related = tuple(dict.fromkeys(name for claim in claims for name in _related(claim)))
         locked = {
             row.pk: row
-            for row in OutboxMessage.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
-            .select_related(*related)
+            for row in _with_check_facts(
+                OutboxMessage.objects.select_for_update(of=("self",), no_key=True, skip_locked=True).select_related(
+                    *related
+                ),
+                claims,
+            )
             .filter(pk__in=[claim.message_id for claim in claims])
             .order_by("pk")
         }
@@ -913,8 +937,10 @@ def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
     with transaction.atomic(durable=True):
         now = timezone.now()
         message = (
-            OutboxMessage.objects.select_for_update(of=("self",), no_key=True)
-            .select_related(*_related(claim))
+            _with_check_facts(
+                OutboxMessage.objects.select_for_update(of=("self",), no_key=True).select_related(*_related(claim)),
+                [claim],
+            )
             .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token, lease_until__gt=now)
             .first()
         )
@@ -971,9 +997,9 @@ def _record_attempt_failed(
     return Status.PENDING
 
 
-def outbox_send_now(*, message_id: int) -> str:
-    """The on-commit path: claim this row if it is still due and free, then send it."""
-    claim = outbox_claim_one(message_id=message_id)
+def outbox_send_now(*, message_id: int, purpose: str = "") -> str:
+    """The on-commit path: claim this row if it is still due and free (and of `purpose`, if given), then send it."""
+    claim = outbox_claim_one(message_id=message_id, purpose=purpose)
     if claim is None:
         return ""
     return outbox_deliver(claim=claim)

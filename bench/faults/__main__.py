@@ -39,7 +39,7 @@ COLUMNS = (
     "500s",
     "deadlocks",
     "fee >5 s",
-    "skipped",
+    "swept",
     "settled (s)",
     "targets",
 )

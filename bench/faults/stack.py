@@ -264,6 +264,15 @@ class Stack:
                 found += len(re.findall(pattern, f.read(), re.IGNORECASE))
         return found
 
+    def sum_in_logs(self, since: dict[str, int], pattern: bytes) -> int:
+        """The sum of the number each line matching `pattern` captures (its one group), since `since`."""
+        total = 0
+        for path in self.logs.glob("*.log"):
+            with path.open("rb") as f:
+                f.seek(since.get(path.name, 0))
+                total += sum(int(n) for n in re.findall(pattern, f.read(), re.IGNORECASE))
+        return total
+
     def stop(self) -> None:
         for process in [self.web, self.beat, *self.workers]:
             if process is not None and process.poll() is None:

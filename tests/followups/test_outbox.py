@@ -65,6 +65,24 @@ def test_follow_up_rows_carry_a_key_naming_purpose_miss_and_step(plan, therapist
     assert keys == {("followup", f"followup:{event.pk}:first"), ("followup", f"followup:{event.pk}:second")}
 
 
+def test_a_claim_for_one_purpose_leaves_a_row_of_another_and_the_checks_still_stop_it(
+    plan, therapist, client_of_therapist, django_assert_max_num_queries, mailoutbox
+):
+    event = miss(client_of_therapist, therapist)
+    first = OutboxMessage.objects.get(missed_session=event, step="first")
+    assert services.outbox_claim_one(message_id=first.pk, purpose=OutboxMessage.Purpose.REMINDER) is None
+
+    services.contacted_mark(event=event, actor=therapist)  # cancels the pending rows
+    OutboxMessage.objects.filter(pk=first.pk).update(status=OutboxMessage.Status.PENDING)  # as if it came after
+    # Claimed as a follow-up: fetched and locked with its checks as annotations, one statement each.
+    with django_assert_max_num_queries(6):
+        status = services.outbox_send_now(message_id=first.pk, purpose=OutboxMessage.Purpose.FOLLOWUP)
+
+    assert status == OutboxMessage.Status.CANCELLED
+    assert OutboxMessage.objects.get(pk=first.pk).cancel_code == OutboxMessage.CancelCode.CONTACTED
+    assert mailoutbox == []
+
+
 def test_the_key_makes_a_second_row_for_the_same_cause_impossible(plan, therapist, client_of_therapist):
     event = miss(client_of_therapist, therapist)
     first = OutboxMessage.objects.get(missed_session=event, step="first")
@@ -130,13 +148,20 @@ def test_the_sweep_claims_rows_of_every_purpose_in_one_pass(
         ("rebooked", "rebooked"),
     ],
 )
+# "one": a claim that does not know its purpose, each check asks; "batch" and "followup": the claim knows
+# it, and "rebooked" and "contacted" are read as annotations of the fetch and of the hand-over's lock.
+@pytest.mark.parametrize("via", ["one", "batch", "followup"])
 def test_each_follow_up_check_cancels_a_claimed_row_with_its_code(
-    change, code, plan, therapist, client_of_therapist, mailoutbox
+    via, change, code, plan, therapist, client_of_therapist, mailoutbox
 ):
     event = miss(client_of_therapist, therapist)
     first = OutboxMessage.objects.get(missed_session=event, step="first")
-    claim = services.outbox_claim_one(message_id=first.pk)
-    assert claim
+    if via == "batch":
+        [claim] = services.outbox_claim_batch(size=1)
+    else:
+        purpose = OutboxMessage.Purpose.FOLLOWUP if via == "followup" else ""
+        claim = services.outbox_claim_one(message_id=first.pk, purpose=purpose)
+    assert claim and claim.message_id == first.pk
     # The change lands while the worker holds the row.
     if change == "undone":
         type(event).objects.filter(pk=event.pk).update(undone_at=timezone.now())
@@ -154,7 +179,10 @@ def test_each_follow_up_check_cancels_a_claimed_row_with_its_code(
             start=timezone.now() + timedelta(days=2),
             rescheduled_from=event.appointment,
         )
-    assert services.outbox_deliver(claim=claim) == "cancelled"
+    if via == "batch":
+        assert services.outbox_deliver_batch(claims=[claim]) == {first.pk: "cancelled"}
+    else:
+        assert services.outbox_deliver(claim=claim) == "cancelled"
     first.refresh_from_db()
     assert (first.cancel_code, first.cancel_reason) == (code, OutboxMessage.CancelCode(code).label)
     assert mailoutbox == []
