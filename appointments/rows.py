@@ -21,6 +21,7 @@ from django.utils.translation import get_language
 
 from practice import rowcache
 from practice.models import Membership
+from practice.templatetags.localdates import local
 from practice.urlcache import reverse_pk
 
 from .models import Appointment
@@ -164,3 +165,65 @@ def render(rows: list[ScheduleRow]) -> SafeString:
 
 def with_message(row: ScheduleRow, *, error: str = "", note: str = "") -> ScheduleRow:
     return replace(row, error=error, note=note)
+
+
+# The client page's attendance table (issue 11): the same pattern, its own partial.
+HISTORY_TEMPLATE = "appointments/_history_row.html"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """Everything one row of a client's attendance table shows (hashable: it is the cache key)."""
+
+    start: str  # "D j M Y H:i", local
+    start_short: str  # "j M", local (the Correct link's label)
+    clinician_name: str
+    session_type_display: str
+    modality_display: str
+    status: str
+    status_display: str
+    initiated_by_display: str  # lower case, "" when nobody is recorded
+    is_missed: bool
+    move_url: str  # a scheduled session's
+    makeup_url: str  # a missed session's
+    correct_url: str  # "" unless the viewer may correct the outcome
+    time_zone: str
+    language: str
+
+
+_INITIATED_BY = dict(Appointment.Initiator.choices)
+
+
+def history_row(appointment: Appointment, *, membership: Membership, zone: ZoneInfo) -> HistoryRow:
+    start = appointment.start.astimezone(zone)
+    status = appointment.status
+    is_missed = status in Appointment.MISSED_STATUSES
+    may_correct = (status == Appointment.Status.ATTENDED or is_missed) and (
+        membership.is_admin or appointment.clinician_id == membership.user_id
+    )
+    clinician = appointment.clinician
+    pk = appointment.pk
+    initiated_by = appointment.initiated_by
+    return HistoryRow(
+        start=local(start, "D j M Y H:i"),
+        start_short=local(start, "j M") if may_correct else "",
+        clinician_name=clinician.get_full_name() or clinician.username,
+        session_type_display=rowcache.label(_SESSION_TYPE, appointment.session_type),
+        modality_display=rowcache.label(_MODALITY, appointment.modality),
+        status=status,
+        status_display=rowcache.label(_STATUS, status),
+        initiated_by_display=rowcache.label(_INITIATED_BY, initiated_by).lower() if initiated_by else "",
+        is_missed=is_missed,
+        move_url=reverse_pk("appointments:appointment_edit", pk) if status == Appointment.Status.SCHEDULED else "",
+        makeup_url=reverse_pk("appointments:appointment_makeup", pk) if is_missed else "",
+        correct_url=reverse_pk("appointments:appointment_correct", pk) if may_correct else "",
+        time_zone=str(zone),
+        language=get_language() or "",
+    )
+
+
+def render_history(appointments, *, membership: Membership) -> SafeString:
+    """The attendance table's rows, each from the row cache when seen before."""
+    zone = ZoneInfo(str(membership.practice.time_zone))
+    rows = [history_row(a, membership=membership, zone=zone) for a in appointments]
+    return rowcache.render_rows(HISTORY_TEMPLATE, rows)

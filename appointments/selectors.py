@@ -9,6 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet, Window
 from django.utils import timezone
 
+from practice import sqlonce
 from practice.models import Membership, Practice
 
 from . import slots
@@ -210,26 +211,53 @@ class AttendanceSummary:
 
 
 def client_attendance(*, client: Client) -> AttendanceSummary:
-    """Counts of the client's sessions by outcome, in one query."""
+    """Counts of the client's sessions by outcome, in one query (its SQL compiled once, practice/sqlonce.py)."""
+    found = sqlonce.rows(_attendance_query, client_id=client.pk, now=timezone.now())
+    if not found:
+        return AttendanceSummary(0, 0, 0, 0, 0)
+    return AttendanceSummary(*found[0])
+
+
+def _attendance_query(*, client_id: int, now: datetime) -> QuerySet:
+    """client_attendance's counts, as one row (grouped by the client: no sessions, no row)."""
     S = Appointment.Status
-    counts = client.appointments.aggregate(
-        attended=Count("pk", filter=Q(status=S.ATTENDED)),
-        no_show=Count("pk", filter=Q(status=S.NO_SHOW)),
-        late_cancel=Count("pk", filter=Q(status=S.LATE_CANCEL)),
-        cancelled=Count("pk", filter=Q(status__in=[S.CANCELLED_IN_TIME, S.CANCELLED_BY_CLINICIAN, S.RESCHEDULED])),
-        upcoming=Count("pk", filter=Q(status=S.SCHEDULED, start__gte=timezone.now())),
-        total=Count("pk"),
-        cancelled_in_time=Count("pk", filter=Q(status=S.CANCELLED_IN_TIME)),
+    return (
+        Appointment.objects.filter(client_id=client_id)
+        .order_by()
+        .values("client_id")
+        .annotate(
+            attended=Count("pk", filter=Q(status=S.ATTENDED)),
+            no_show=Count("pk", filter=Q(status=S.NO_SHOW)),
+            late_cancel=Count("pk", filter=Q(status=S.LATE_CANCEL)),
+            cancelled=Count("pk", filter=Q(status__in=[S.CANCELLED_IN_TIME, S.CANCELLED_BY_CLINICIAN, S.RESCHEDULED])),
+            upcoming=Count("pk", filter=Q(status=S.SCHEDULED, start__gte=now)),
+            total=Count("pk"),
+            cancelled_in_time=Count("pk", filter=Q(status=S.CANCELLED_IN_TIME)),
+        )
+        .values_list("attended", "no_show", "late_cancel", "cancelled", "upcoming", "total", "cancelled_in_time")
     )
-    return AttendanceSummary(**counts)
 
 
 def client_history(*, client: Client) -> QuerySet:
     """The client page's attendance table: only what its rows show (issue 11)."""
+    return _history_query(client_id=client.pk)
+
+
+def client_history_page(*, client: Client, number, per_page: int, count: int) -> Page:
+    """One page of `client_history`, as `Paginator(...).get_page(number)` pages it, told its `count`
+    (read with the attendance counts): one query, its SQL compiled once (practice/sqlonce.py)."""
+    paginator = Paginator(range(count), per_page)  # a range: counted, not queried
+    number = paginator.get_page(number).number  # get_page's answer to "abc", 0, 999
+    sessions = sqlonce.objects(_history_query, client_id=client.pk, limit=per_page, offset=(number - 1) * per_page)
+    return Page(sessions, number, paginator)
+
+
+def _history_query(*, client_id: int) -> QuerySet:
     return (
-        client.appointments.select_related("clinician")
+        Appointment.objects.filter(client_id=client_id)
+        .select_related("clinician")
         .only(
-            "client",  # the related manager sets each row's client from it
+            "client",
             "start",
             "status",
             "session_type",

@@ -33,6 +33,7 @@ from .rows import schedule_row, schedule_rows, with_message
 
 # The client page's fees, follow-ups and reasons show at most this many, newest first.
 CLIENT_SECTION_CAP = 50
+CLIENT_HISTORY_PAGE = 50
 
 
 def _clinician_filter(request: HttpRequest) -> tuple[int | None, list]:
@@ -625,11 +626,11 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     policy = policy_selectors.policy_current(membership=request.membership, overrides=False)
     # One count of the client's sessions serves the summary, the engagement rates and the pager.
     summary = selectors.client_attendance(client=client)
-    history = _CountedPaginator(selectors.client_history(client=client), 50, count=summary.total).get_page(
-        request.GET.get("page")
+    history = selectors.client_history_page(
+        client=client, number=request.GET.get("page"), per_page=CLIENT_HISTORY_PAGE, count=summary.total
     )
     strip = engagement_selectors.engagement_strip(client=client)
-    notes = list(engagement_selectors.reflection_notes_for(membership=request.membership, client=client))
+    notes = engagement_selectors.client_notes(membership=request.membership, client=client)
     if notes:
         # Private notes are health data: who read which is on file.
         audit_access(
@@ -640,11 +641,13 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     membership = request.membership
     # Bounded (issue 11): the latest of each; the Fees page and the message log have them all.
-    fees = list(policy_selectors.client_fees(client=client)[:CLIENT_SECTION_CAP])
-    followups = list(followup_selectors.client_messages(client=client)[:CLIENT_SECTION_CAP])
+    # Each section's SQL is compiled once per process (practice/sqlonce.py): compiling a dozen
+    # querysets cost more than the database's work for them.
+    fees = policy_selectors.client_fee_facts(client=client, limit=CLIENT_SECTION_CAP)
+    followups = followup_selectors.client_messages_latest(client=client, limit=CLIENT_SECTION_CAP)
     note_form = None
     if membership.is_admin or membership.is_clinician:
-        note_form = ReflectionNoteForm(misses=engagement_selectors.misses_for_notes(client=client))
+        note_form = ReflectionNoteForm(misses=engagement_selectors.misses_for_notes_list(client=client))
     return render(
         request,
         "appointments/client_detail.html",
@@ -657,24 +660,16 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "policy": policy,
             "acknowledgement": policy_selectors.client_acknowledgement(client=client, version=policy),
             "followups": followups,
-            "reasons": followup_selectors.client_reasons(client=client)[:CLIENT_SECTION_CAP],
+            "reasons": followup_selectors.client_reasons_latest(client=client, limit=CLIENT_SECTION_CAP),
             "strip": strip,
             "engagement": engagement_selectors.engagement_rates(client=client, strip=strip, summary=summary),
             "notes": notes,
             "replies": engagement_selectors.client_replies(client=client),
             "replies_shown": engagement_selectors.REPLIES_SHOWN,
             "note_form": note_form,
-            "checkins": engagement_selectors.client_checkin_tasks(membership=membership, client=client),
+            "checkins": engagement_selectors.client_checkins(membership=membership, client=client),
         },
     )
-
-
-class _CountedPaginator(Paginator):
-    """A paginator told its count, read with other figures in one query, instead of a COUNT of its own."""
-
-    def __init__(self, object_list, per_page, *, count: int) -> None:
-        super().__init__(object_list, per_page)
-        self.__dict__["count"] = count  # Paginator.count is a cached_property
 
 
 def _availability_clinician(request: HttpRequest):

@@ -177,12 +177,50 @@ def reflection_notes_for(*, membership: Membership, client: Client) -> QuerySet:
     )
 
 
+def _as_member(role: str, *, practice_id: int, user_id: int) -> Membership:
+    """A membership with only what `for_membership` reads, for queries built in sqlonce's sentinels."""
+    return Membership(
+        practice_id=practice_id, user_id=user_id, role=role, is_clinician=role == Membership.Role.CLINICIAN
+    )
+
+
+def _scope(membership: Membership) -> tuple[str | None, dict]:
+    """A member's scope as sqlonce's shape (a role, or None when they read none) and values."""
+    if membership.is_admin:
+        return Membership.Role.ADMIN.value, {"practice_id": membership.practice_id, "user_id": membership.user_id}
+    if membership.is_clinician:
+        return Membership.Role.CLINICIAN.value, {"practice_id": membership.practice_id, "user_id": membership.user_id}
+    return None, {}
+
+
+def client_notes(*, membership: Membership, client: Client) -> list[ReflectionNote]:
+    """`reflection_notes_for`, in one query compiled once per role (practice/sqlonce.py)."""
+    role, values = _scope(membership)
+    if role is None:
+        return []
+    return sqlonce.objects(_notes_query, role, client_id=client.pk, may_ignore=("user_id",), **values)
+
+
+def _notes_query(role: str, *, practice_id: int, user_id: int, client_id: int) -> QuerySet:
+    member = _as_member(role, practice_id=practice_id, user_id=user_id)
+    return reflection_notes_for(membership=member, client=Client(pk=client_id, practice_id=practice_id))
+
+
 def misses_for_notes(*, client: Client) -> QuerySet:
     """The client's live missed sessions a note can be about (the latest 20)."""
+    return _misses_for_notes_query(client_id=client.pk)
+
+
+def misses_for_notes_list(*, client: Client) -> list[NoShowEvent]:
+    """`misses_for_notes`, in one query compiled once (practice/sqlonce.py)."""
+    return sqlonce.objects(_misses_for_notes_query, client_id=client.pk)
+
+
+def _misses_for_notes_query(*, client_id: int) -> QuerySet:
     return (
-        NoShowEvent.objects.filter(appointment__client=client, undone_at=None)
+        NoShowEvent.objects.filter(appointment__client_id=client_id, undone_at=None)
         .select_related("appointment")
-        .order_by("-appointment__start")[:STRIP_LENGTH]
+        .order_by("-appointment__start", "-id")[:STRIP_LENGTH]
     )
 
 
@@ -203,6 +241,19 @@ def client_checkin_tasks(*, membership: Membership, client: Client) -> QuerySet:
         .select_related("done_by", "missed_session__appointment")
         .order_by("-created_at", "-id")[:STRIP_LENGTH]
     )
+
+
+def client_checkins(*, membership: Membership, client: Client) -> list[CheckInTask]:
+    """`client_checkin_tasks`, in one query compiled once per role (practice/sqlonce.py)."""
+    role, values = _scope(membership)
+    if role is None:
+        return []
+    return sqlonce.objects(_checkins_query, role, client_id=client.pk, may_ignore=("user_id",), **values)
+
+
+def _checkins_query(role: str, *, practice_id: int, user_id: int, client_id: int) -> QuerySet:
+    member = _as_member(role, practice_id=practice_id, user_id=user_id)
+    return client_checkin_tasks(membership=member, client=Client(pk=client_id, practice_id=practice_id))
 
 
 # What the client told us (issue 10, package "replies").

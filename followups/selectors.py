@@ -244,15 +244,37 @@ def messages_failed(*, membership: Membership) -> QuerySet:
 
 def client_messages(*, client: Client) -> QuerySet:
     """The client page's follow-ups table (acknowledgement requests show in the message log)."""
+    return _client_messages_query(client_id=client.pk)
+
+
+def client_messages_latest(*, client: Client, limit: int) -> list[OutboxMessage]:
+    """The latest `limit` of `client_messages`, in one query compiled once (practice/sqlonce.py)."""
+    return sqlonce.objects(_client_messages_query, client_id=client.pk, limit=limit)
+
+
+def _client_messages_query(*, client_id: int) -> QuerySet:
     return (
-        client.messages.filter(purpose=OutboxMessage.Purpose.FOLLOWUP)
+        OutboxMessage.objects.filter(client_id=client_id, purpose=OutboxMessage.Purpose.FOLLOWUP)
         .select_related("missed_session__appointment")
         .order_by("-due_at", "-id")
     )
 
 
 def client_reasons(*, client: Client) -> QuerySet:
-    return MissReason.objects.filter(appointment__client=client).select_related("appointment").order_by("-created_at")
+    return _client_reasons_query(client_id=client.pk)
+
+
+def client_reasons_latest(*, client: Client, limit: int) -> list[MissReason]:
+    """The latest `limit` of `client_reasons`, in one query compiled once (practice/sqlonce.py)."""
+    return sqlonce.objects(_client_reasons_query, client_id=client.pk, limit=limit)
+
+
+def _client_reasons_query(*, client_id: int) -> QuerySet:
+    return (
+        MissReason.objects.filter(appointment__client_id=client_id)
+        .select_related("appointment")
+        .order_by("-created_at", "-id")
+    )
 
 
 # Today's "not confirmed yet" list: sessions starting within this long, at most this many.

@@ -60,7 +60,11 @@ def _versions_query(*, practice_id: int) -> QuerySet:
 
 def policy_current(*, membership: Membership, overrides: bool = True) -> PolicyVersion | None:
     """The version in force now; `overrides=False` when the page shows only its number (one query less)."""
-    return services.policy_in_force(practice_id=membership.practice_id, at=timezone.now(), overrides=overrides)
+    if overrides:
+        return services.policy_in_force(practice_id=membership.practice_id, at=timezone.now())
+    # policy_in_force's rule over the versions read through SQL compiled once (practice/sqlonce.py).
+    versions = sqlonce.instances(PolicyVersion, _versions_query, practice_id=membership.practice_id)
+    return rules.version_in_force([(v.effective_at, v.number, v) for v in versions], timezone.now())
 
 
 # A client counts as active with a session in this many days before now, or one booked ahead.
@@ -191,7 +195,12 @@ def _fees_page_query(sees_whole_practice: bool, filters: tuple[str, ...], **valu
         role=Membership.Role.ADMIN if sees_whole_practice else Membership.Role.CLINICIAN,
     )
     qs = _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
-    return qs.order_by("-session_start", "-id").values_list(
+    return _fact_values(qs.order_by("-session_start", "-id"))
+
+
+def _fact_values(qs: QuerySet) -> QuerySet:
+    """A fee queryset as the values FeeFacts are made of (`_facts_from`)."""
+    return qs.values_list(
         *("pk", "state", "session_start", "amount", "currency", "due_at", "rule_detail", "client_id"),
         *("client__first_name", "client__last_name"),
         *("clinician_id", "clinician__first_name", "clinician__last_name", "clinician__username"),
@@ -201,6 +210,23 @@ def _fees_page_query(sees_whole_practice: bool, filters: tuple[str, ...], **valu
         _closing("reason_code"),
         _closing("note"),
     )
+
+
+def _facts_from(rows: list[tuple]) -> list[FeeFacts]:
+    facts = []
+    for row in rows:
+        (pk, state_, start, amount, currency, due_at, rule, client_id, first, last) = row[:10]
+        (clinician_id_, clinician_first, clinician_last, username, kind) = row[10:15]
+        (version_id, version_number, charged_id, charged_number, closing_id, reason, note) = row[15:]
+        clinician = f"{clinician_first} {clinician_last}".strip() or username if clinician_id_ else ""
+        facts.append(
+            FeeFacts(
+                *(pk, state_, start, amount, currency, due_at, rule, client_id, f"{first} {last}".strip()),
+                *(clinician, kind, version_id, version_number, charged_id, charged_number),
+                *(closing_id, reason or "", note or ""),
+            )
+        )
+    return facts
 
 
 def _fees_count_query(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
@@ -238,52 +264,66 @@ def fees_page(
     paginator = Paginator(range(found[0][0] if found else 0), FEES_PAGE_SIZE)  # a range: counted, not queried
     number = paginator.get_page(number).number  # get_page's answer to "abc", 0, 999
     rows = sqlonce.rows(_fees_page_query, *shape, limit=FEES_PAGE_SIZE, offset=(number - 1) * FEES_PAGE_SIZE, **values)
-    facts = []
-    for row in rows:
-        (pk, state_, start, amount, currency, due_at, rule, client_id, first, last) = row[:10]
-        (clinician_id_, clinician_first, clinician_last, username, kind) = row[10:15]
-        (version_id, version_number, charged_id, charged_number, closing_id, reason, note) = row[15:]
-        clinician = f"{clinician_first} {clinician_last}".strip() or username if clinician_id_ else ""
-        facts.append(
-            FeeFacts(
-                *(pk, state_, start, amount, currency, due_at, rule, client_id, f"{first} {last}".strip()),
-                *(clinician, kind, version_id, version_number, charged_id, charged_number),
-                *(closing_id, reason or "", note or ""),
-            )
-        )
+    facts = _facts_from(rows)
     return Page(facts, number, paginator)
 
 
-def client_fees(*, client: Client) -> QuerySet:
+def _client_fees_shown(*, client_id: int) -> QuerySet:
     """One row per missed session: a fee whose mark was undone is hidden here
     (the Fees page keeps it under "voided"), unless it was paid, since money
     taken for an undone miss must stay in sight until it is refunded."""
     return (
-        FeeAssessment.objects.filter(client=client)
+        FeeAssessment.objects.filter(client_id=client_id)
         .exclude(Q(missed_session__undone_at__isnull=False) & ~Q(state=State.PAID))
-        .select_related("policy_version", "charged_under", "missed_session")
-        .prefetch_related(_closing_changes())
         .order_by("-session_start", "-id")
     )
+
+
+def client_fees(*, client: Client) -> QuerySet:
+    """The client page's fees (`_client_fees_shown`) as instances, with what their rows read."""
+    return (
+        _client_fees_shown(client_id=client.pk)
+        .select_related("policy_version", "charged_under", "missed_session")
+        .prefetch_related(_closing_changes())
+    )
+
+
+def client_fee_facts(*, client: Client, limit: int) -> list[FeeFacts]:
+    """The latest `limit` of `client_fees` as FeeFacts, in one query compiled once (practice/sqlonce.py)."""
+    return _facts_from(sqlonce.rows(_client_fees_query, client_id=client.pk, limit=limit))
+
+
+def _client_fees_query(*, client_id: int) -> QuerySet:
+    return _fact_values(_client_fees_shown(client_id=client_id))
 
 
 def client_acknowledgement(*, client: Client, version: PolicyVersion | None) -> Acknowledgement | None:
     """The client's acknowledgement of `version` if there is one, else the latest
     they gave of a version already in effect (misses are then charged under it
-    or `version`, whichever is less), else None."""
+    or `version`, whichever is less), else None. One query, compiled once (practice/sqlonce.py)."""
     if version is None:
         return None
-    # One query: this version's acknowledgement sorts first, then the latest in effect.
+    found = sqlonce.objects(
+        _acknowledgement_query,
+        client_id=client.pk,
+        practice_id=version.practice_id,
+        version_id=version.pk,
+        now=timezone.now(),
+    )
+    return found[0] if found else None
+
+
+def _acknowledgement_query(*, client_id: int, practice_id: int, version_id: int, now: datetime) -> QuerySet:
+    # This version's acknowledgement sorts first, then the latest in effect.
     return (
-        Acknowledgement.objects.filter(client=client, version__practice_id=version.practice_id)
-        .filter(Q(version=version) | Q(version__effective_at__lte=timezone.now()))
+        Acknowledgement.objects.filter(client_id=client_id, version__practice_id=practice_id)
+        .filter(Q(version_id=version_id) | Q(version__effective_at__lte=now))
         .select_related("version")
         .order_by(
-            Case(When(version=version, then=Value(0)), default=Value(1)),
+            Case(When(version_id=version_id, then=Value(0)), default=Value(1)),
             "-version__effective_at",
             "-version__number",
-        )
-        .first()
+        )[:1]
     )
 
 

@@ -35,6 +35,7 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
 
 _SENTINEL_BASE = -7_310_000_000  # no real id or constant in our queries is near it
 # Two builds: their datetimes differ by an amount no rounding keeps (a day, an hour, a minute,
@@ -105,7 +106,7 @@ def _compiled(
     kinds: tuple[str, ...],
     paged: bool,
     may_ignore: tuple[str, ...],
-) -> tuple[str, tuple, dict[int, tuple[str, timedelta | None]], dict]:
+):
     kind_of = dict(zip(names, kinds, strict=True))
     sentinels_a, sentinels_b = _sentinels(names, kinds, 0), _sentinels(names, kinds, 1)
     query_a, query_b = build(*shape, **sentinels_a).query, build(*shape, **sentinels_b).query
@@ -132,7 +133,7 @@ def _compiled(
     # Django's own converters for the selected columns, as a queryset applies them: on SQLite a
     # datetime comes back as text (an aware datetime only through its converter), a boolean as 0/1.
     converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
-    return sql, tuple(params), sources, converters
+    return sql, tuple(params), sources, converters, compiler
 
 
 def _sql(
@@ -145,13 +146,15 @@ def _sql(
     values = {name: _plain(value) for name, value in values.items()}
     names = tuple(sorted(values))
     kinds = tuple(_KINDS[type(values[name])] for name in names)
-    sql, params, sources, converters = _compiled(build, shape, names, kinds, page is not None, tuple(may_ignore))
+    sql, params, sources, converters, compiler = _compiled(
+        build, shape, names, kinds, page is not None, tuple(may_ignore)
+    )
     params = list(params)
     for position, (name, shift) in sources.items():
         params[position] = values[name] if kinds[names.index(name)] != "datetime" else _adapt(values[name] + shift)
     if page is not None:
         params.extend(page)
-    return sql, params, converters
+    return sql, params, converters, compiler
 
 
 def rows(
@@ -165,7 +168,11 @@ def rows(
     """The rows of `build(*shape, **values)` (a values_list queryset), its SQL compiled once, converted as the
     ORM would; with `limit`, `offset`, that page of them."""
     page = (limit, offset) if limit is not None else None
-    sql, params, converters = _sql(build, shape, values, page, may_ignore)
+    sql, params, converters, _ = _sql(build, shape, values, page, may_ignore)
+    return _fetch(sql, params, converters)
+
+
+def _fetch(sql: str, params: list, converters: dict) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
@@ -185,5 +192,42 @@ def rows(
 
 def instances(model: type[Model], build: Callable[..., QuerySet], *shape, **values) -> list[Model]:
     """The model instances of `build(*shape, **values)` (annotations become attributes), its SQL compiled once."""
-    sql, params, _ = _sql(build, shape, values, None)  # a raw queryset converts the model's columns itself
+    sql, params, _, _ = _sql(build, shape, values, None)  # a raw queryset converts the model's columns itself
     return list(model.objects.raw(sql, params))
+
+
+def objects(
+    build: Callable[..., QuerySet],
+    *shape,
+    limit: int | None = None,
+    offset: int = 0,
+    may_ignore: tuple[str, ...] = (),
+    **values,
+) -> list[Model]:
+    """The model instances of `build(*shape, **values)` as iterating the queryset gives them: its
+    `select_related` objects attached, its annotations set, each column converted, but its SQL compiled
+    once. `prefetch_related` is not applied (call `prefetch_related_objects` on the result)."""
+    page = (limit, offset) if limit is not None else None
+    sql, params, converters, compiler = _sql(build, shape, values, page, may_ignore)
+    start, end, init_list, populators, annotations = _object_plan(compiler)
+    model = compiler.klass_info["model"]
+    found = []
+    for row in _fetch(sql, params, converters):
+        obj = model.from_db(connection.alias, init_list, row[start:end])
+        for populator in populators:
+            populator.populate(row, obj)
+        for name, position in annotations:
+            setattr(obj, name, row[position])
+        found.append(obj)
+    return found
+
+
+@cache
+def _object_plan(compiler) -> tuple:
+    """What Django's ModelIterable works out from a compiled query before its first row, once."""
+    select, klass_info = compiler.select, compiler.klass_info
+    fields = klass_info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    init_list = [column[0].target.attname for column in select[start:end]]
+    populators = get_related_populators(klass_info, select, connection.alias)
+    return start, end, init_list, populators, tuple(compiler.annotation_col_map.items())

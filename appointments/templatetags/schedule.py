@@ -14,3 +14,9 @@ register = template.Library()
 @register.simple_tag
 def schedule_rows(rows):
     return schedule.render(list(rows or ()))
+
+
+@register.simple_tag(takes_context=True)
+def history_rows(context, appointments):
+    """The client page's attendance rows (appointments.rows.HistoryRow) for the page's viewer."""
+    return schedule.render_history(list(appointments or ()), membership=context["membership"])

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.db.models.expressions import RawSQL
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -144,3 +145,50 @@ def test_naive_datetimes_and_other_types_are_not_values():
         sqlonce.rows(_since, client_id=1, now=timezone.now().replace(tzinfo=None))
     with pytest.raises(TypeError):
         sqlonce.rows(_starts, client_id=True)
+
+
+def _with_clinician(*, client_id: int, now):
+    """select_related two levels deep, only() some columns, an annotation and a datetime value."""
+    return (
+        Appointment.objects.filter(client_id=client_id, start__lt=now)
+        .select_related("clinician", "client__clinician")
+        .only("start", "status", "clinician__first_name", "client__first_name", "client__clinician__username")
+        .annotate(later=F("start") + timedelta(hours=1))
+        .order_by("-start", "-id")
+    )
+
+
+def test_objects_are_what_iterating_the_queryset_gives(practice, therapist, other_client):
+    now = timezone.now()
+    mine = ClientFactory(practice=practice, clinician=therapist)
+    for days in (1, 2, 3, -1):
+        AppointmentFactory(client=mine, start=now - timedelta(days=days))
+    theirs = other_client
+    AppointmentFactory(client=theirs, start=now - timedelta(days=1))
+
+    def facts(objs):
+        return [
+            (
+                o.pk,
+                o.start,
+                o.status,
+                o.later,
+                o.clinician.first_name,
+                o.client.first_name,
+                o.client.clinician.username,
+                o.get_deferred_fields(),
+            )
+            for o in objs
+        ]
+
+    for client in (mine, theirs):
+        expected = list(_with_clinician(client_id=client.pk, now=now))
+        with CaptureQueriesContext(connection) as ctx:
+            found = sqlonce.objects(_with_clinician, client_id=client.pk, now=now)
+            assert facts(found) == facts(expected)  # nothing read lazily: no query below
+        assert len(ctx.captured_queries) == 1
+        assert all(o._state.adding is False and o._state.db == "default" for o in found)
+    assert facts(sqlonce.objects(_with_clinician, client_id=mine.pk, now=now, limit=2, offset=1)) == facts(
+        list(_with_clinician(client_id=mine.pk, now=now))[1:3]
+    )
+    assert sqlonce.objects(_with_clinician, client_id=mine.pk, now=now - timedelta(days=30)) == []
