@@ -188,6 +188,10 @@ def seed() -> dict:
             )
             for e in events
         )
+    # Statistics, as a database in use has them (autovacuum): bulk-loaded tables have none until
+    # autovacuum gets to them, and the first minutes' plans then depend on when it does.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     return {
         "admin": admin.username,
         "password": PASSWORD,

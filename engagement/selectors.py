@@ -53,7 +53,7 @@ def engagement_strip(*, client: Client) -> list[Appointment]:
     read it through that link here.
     """
     # Its SQL is compiled once per process (practice/sqlonce.py): compiling cost more than running it.
-    rows = sqlonce.instances(Appointment, _strip_query, client_id=client.pk)
+    rows = sqlonce.objects(_strip_query, client_id=client.pk)
     labels = dict(MissReason.Reason.choices)
     for row in rows:
         row.reason_label = labels.get(row.reason or "", "")

@@ -63,7 +63,7 @@ def policy_current(*, membership: Membership, overrides: bool = True) -> PolicyV
     if overrides:
         return services.policy_in_force(practice_id=membership.practice_id, at=timezone.now())
     # policy_in_force's rule over the versions read through SQL compiled once (practice/sqlonce.py).
-    versions = sqlonce.instances(PolicyVersion, _versions_query, practice_id=membership.practice_id)
+    versions = sqlonce.objects(_versions_query, practice_id=membership.practice_id)
     return rules.version_in_force([(v.effective_at, v.number, v) for v in versions], timezone.now())
 
 

@@ -16,19 +16,31 @@ from functools import lru_cache
 from django import template
 from django.template.defaultfilters import date as django_date
 from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
+from django.utils.translation import get_language
 
 register = template.Library()
 
-# Django's DateFormat: j, d, D, M, Y, H, i.
+# Django's DateFormat: j, d, D, M, Y, H, i. Each part takes the datetime and the names of the
+# language active now (`_names`): the lazy translation of each weekday and month was most of a
+# row's time on the client page (issue 11).
 _PARTS = {
-    "j": lambda d: str(d.day),
-    "d": lambda d: "%02d" % d.day,  # noqa: UP031 - as Django writes it
-    "D": lambda d: str(WEEKDAYS_ABBR[d.weekday()]),
-    "M": lambda d: MONTHS_3[d.month].title(),
-    "Y": lambda d: "%04d" % d.year,  # noqa: UP031
-    "H": lambda d: "%02d" % d.hour,  # noqa: UP031
-    "i": lambda d: "%02d" % d.minute,  # noqa: UP031
+    "j": lambda d, names: str(d.day),
+    "d": lambda d, names: "%02d" % d.day,  # noqa: UP031 - as Django writes it
+    "D": lambda d, names: names[0][d.weekday()],
+    "M": lambda d, names: names[1][d.month],
+    "Y": lambda d, names: "%04d" % d.year,  # noqa: UP031
+    "H": lambda d, names: "%02d" % d.hour,  # noqa: UP031
+    "i": lambda d, names: "%02d" % d.minute,  # noqa: UP031
 }
+
+
+@lru_cache(maxsize=32)
+def _names(language: str | None) -> tuple[tuple[str, ...], dict[int, str]]:
+    """The abbreviated weekday and month names in `language` (the one active when first asked), as
+    Django's DateFormat writes them for D and M."""
+    weekdays = tuple(str(WEEKDAYS_ABBR[day]) for day in range(7))
+    months = {month: MONTHS_3[month].title() for month in range(1, 13)}
+    return weekdays, months
 
 
 @lru_cache(maxsize=64)
@@ -52,4 +64,5 @@ def local(value, fmt: str):
     parts = _compiled(fmt)
     if parts is None or not isinstance(value, datetime):
         return django_date(value, fmt)
-    return "".join(part if isinstance(part, str) else part(value) for part in parts)
+    names = _names(get_language())
+    return "".join(part if isinstance(part, str) else part(value, names) for part in parts)

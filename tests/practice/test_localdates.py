@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.template import Context, Template
-from django.utils import timezone
+from django.utils import timezone, translation
 
 # Every format the client page, Fees and Messages show, and two that go to Django's own filter.
 FORMATS = ["D j M Y H:i", "j M H:i", "j M Y H:i", "j M Y", "j M", "d/m/Y", "N j, Y", r"j \o\f F"]
@@ -31,6 +31,21 @@ def test_local_writes_what_date_writes(zone):
                 assert ours.render(context) == django.render(context), (value, fmt)
                 checked += 1
     assert checked > 1000
+
+
+@pytest.mark.parametrize("language", ["de", "fr", "en"])
+def test_weekday_and_month_names_follow_the_language_active_now(language):
+    """The names are looked up once per language (issue 11), never in another language's."""
+    ours = Template("{% load localdates %}{{ value|local:fmt }}")
+    django = Template("{{ value|date:fmt }}")
+    with timezone.override("Europe/London"):
+        for active in (language, "en", language):  # one language's names never stay for the next
+            with translation.override(active):
+                for value in list(_times())[::7]:
+                    context = Context({"value": value, "fmt": "D j M Y H:i"})
+                    assert ours.render(context) == django.render(context), (active, value)
+    with translation.override("de"), timezone.override("UTC"):
+        assert ours.render(Context({"value": datetime(2026, 3, 2, tzinfo=UTC), "fmt": "D j M"})) == "Mo 2 Mär"
 
 
 @pytest.mark.parametrize("value", [None, "", date(2026, 5, 4), datetime(2026, 5, 4, 9, 5)])
