@@ -47,7 +47,7 @@ def policy_versions_with_current(*, membership: Membership) -> tuple[list[Policy
     """Every version and the one in force now, with its overrides (the only ones the Policies page
     shows), in two queries. The versions' SQL is compiled once per process (practice/sqlonce.py):
     compiling it and the overrides of every version was a tenth of the page (issue 11)."""
-    versions = sqlonce.instances(PolicyVersion, _versions_query, practice_id=membership.practice_id)
+    versions = sqlonce.objects(_versions_query, practice_id=membership.practice_id)
     current = rules.version_in_force([(v.effective_at, v.number, v) for v in versions], timezone.now())
     if current is not None:
         prefetch_related_objects([current], "overrides")
