@@ -230,3 +230,40 @@ def test_the_page_shows_the_sections_from_the_compiled_reads(client, missed, the
     assert "The bus &lt;did not&gt; come" in page
     assert page.count("Book make-up") == 4 and page.count("Correct…") == 4
     assert "By therapist" in page
+
+
+@pytest.mark.parametrize("who", ["practice_admin", "therapist", "therapist2", "front_desk", "other_practice_therapist"])
+def test_the_client_is_found_exactly_where_for_membership_finds_it(request, who, practice, therapist, therapist2):
+    """get_client_for_user, compiled once per scope, answers what `for_membership` answers, a 404 elsewhere."""
+    from django.http import Http404
+    from django.test import RequestFactory
+
+    from appointments.access import get_client_for_user
+    from appointments.models import Client
+
+    own = ClientFactory(practice=practice, clinician=therapist)
+    seen_by_both = ClientFactory(practice=practice, clinician=therapist)
+    AppointmentFactory(client=seen_by_both, clinician=therapist2)  # a session makes them therapist2's too
+    user = request.getfixturevalue(who)
+    web = RequestFactory().get("/")
+    web.membership = Membership.objects.get(user=user)
+    for target in (own, seen_by_both):
+        expected = Client.objects.for_membership(web.membership).filter(pk=target.pk).first()
+        for related in ((), ("clinician",)):
+            if expected is None:
+                with pytest.raises(Http404):
+                    get_client_for_user(web, target.pk, related=related)
+            else:
+                found = get_client_for_user(web, target.pk, related=related)
+                assert (found.pk, found.full_name, found.clinician_id) == (
+                    expected.pk,
+                    expected.full_name,
+                    expected.clinician_id,
+                )
+                if related:
+                    with CaptureQueriesContext(connection) as ctx:
+                        assert found.clinician.username == therapist.username
+                    assert ctx.captured_queries == []
+    visible = {c.pk for c in Client.objects.for_membership(web.membership)}
+    assert (own.pk in visible) == (who in ("practice_admin", "therapist", "front_desk"))
+    assert (seen_by_both.pk in visible) == (who != "other_practice_therapist")
