@@ -178,6 +178,9 @@ class AuditEvent(models.Model):
             # practice.views.audit_log: newest first, per practice, optionally per client.
             models.Index(fields=["practice", "-at"], name="audit_practice_at_idx"),
             models.Index(fields=["practice", "client_ref", "-at"], name="audit_practice_client_idx"),
+            # engagement.selectors.client_replies: a client's STOP / START texts among every view of
+            # their record (one row per view), without reading the views.
+            models.Index(fields=["practice", "client_ref", "action", "-at"], name="audit_client_action_idx"),
         ]
 
     def __str__(self) -> str:
