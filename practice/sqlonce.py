@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from django.db import connection
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 
@@ -174,7 +173,7 @@ def rows(
 
 
 def _fetch(sql: str, params: list, converters: dict) -> list[tuple]:
-    with _cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
     if not converters:
@@ -189,54 +188,6 @@ def _fetch(sql: str, params: list, converters: dict) -> list[tuple]:
             row[position] = value
         converted.append(tuple(row))
     return converted
-
-
-def prepared() -> bool:
-    """Whether compiled queries run as prepared statements: on PostgreSQL unless settings turn it off
-    (DATABASE_PREPARED_STATEMENTS=false puts no prepare_threshold in the database's OPTIONS)."""
-    return (
-        connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("prepare_threshold") is not None
-    )
-
-
-def _cursor():
-    """A cursor for a compiled query. On PostgreSQL a server-side binding cursor that prepares each
-    statement once per connection (psycopg keeps the names, drops them on a rollback, evicts the
-    least used past `prepared_max`): its SQL never changes, so PostgreSQL need not parse and plan it
-    again (a third to a half of the client page's time in the database, issue 11). Django's own
-    queries keep client-side binding, which never prepares. Wrapped as Django wraps its cursors, so
-    query logging, execute wrappers and error translation are the same."""
-    if not prepared():
-        return connection.cursor()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    cursor = _PreparingCursor(connection.connection)
-    if connection.queries_logged:
-        return _PreparedDebugWrapper(cursor, connection)
-    return connection.make_cursor(cursor)
-
-
-try:
-    from django.db.backends.postgresql.base import ServerBindingCursor
-except ImportError:  # no psycopg: SQLite only, where prepared() is False
-    ServerBindingCursor = None
-
-if ServerBindingCursor is not None:
-
-    class _PreparingCursor(ServerBindingCursor):
-        """Prepares every statement it runs (Django's cursor wrapper calls execute without `prepare`)."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
-
-
-class _PreparedDebugWrapper(CursorDebugWrapper):
-    """Logs a prepared query as Django logs its own (the SQL with its values in place): Django's
-    `last_executed_query` reads what a client-side binding cursor sent, which a prepared one has not."""
-
-    def execute(self, sql, params=None):
-        with self.debug_sql(self.db.ops.compose_sql(sql, params), params):
-            return CursorWrapper.execute(self, sql, params)  # execute wrappers, Django's errors
 
 
 def instances(model: type[Model], build: Callable[..., QuerySet], *shape, **values) -> list[Model]:

@@ -112,11 +112,6 @@ else:
     # connection costs more than most of our queries); check them before use.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # Queries compiled once (practice/sqlonce.py) run as prepared statements, kept per connection;
-    # Django's other queries never are (client-side binding). Turn off behind a pooler in
-    # transaction mode that cannot keep them (docs/operations.md).
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -194,64 +194,6 @@ def test_objects_are_what_iterating_the_queryset_gives(practice, therapist, othe
     assert sqlonce.objects(_with_clinician, client_id=mine.pk, now=now - timedelta(days=30)) == []
 
 
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
-
-
-def _prepared_statements() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        return [row[0] for row in cursor.fetchall()]
-
-
-@postgres_only
-def test_on_postgresql_a_compiled_query_is_prepared_once_per_connection(practice, therapist):
-    """Its SQL never changes, so PostgreSQL parses and plans it once (issue 11); each call still its own values."""
-    assert sqlonce.prepared()
-    mine = ClientFactory(practice=practice, clinician=therapist)
-    theirs = ClientFactory(practice=practice, clinician=therapist)
-    a, b = AppointmentFactory(client=mine), AppointmentFactory(client=theirs)
-    before = _prepared_statements()
-    with CaptureQueriesContext(connection) as ctx:
-        for _ in range(3):
-            assert sqlonce.rows(_starts, client_id=mine.pk) == [(mine.pk, a.start)]
-            assert sqlonce.rows(_starts, client_id=theirs.pk) == [(theirs.pk, b.start)]
-            assert [s.pk for s in sqlonce.objects(_sessions, client_id=theirs.pk)] == [b.pk]
-    assert len(ctx.captured_queries) == 9  # logged as any query is (query-count tests still see them)
-    added = [sql for sql in _prepared_statements() if sql not in before]
-    assert len(added) == 2 and all("$1" in sql and '"appointments_appointment"' in sql for sql in added)
-
-
-@postgres_only
-def test_without_prepared_statements_the_same_answers(practice, therapist, monkeypatch):
-    """DATABASE_PREPARED_STATEMENTS=false (a pooler that cannot keep them): plain execution, same rows."""
-    client = ClientFactory(practice=practice, clinician=therapist)
-    session = AppointmentFactory(client=client)
-    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold")
-    assert not sqlonce.prepared()
-    before = _prepared_statements()
-    assert sqlonce.rows(_by_status, True, client_id=client.pk, status=session.status) == [(session.pk,)]
-    assert _prepared_statements() == before
-
-
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_a_prepared_statement_outlives_a_rolled_back_transaction(practice, therapist):
-    """psycopg forgets its prepared names on a rollback; the next call prepares again and answers right."""
-    from django.db import transaction
-
-    client = ClientFactory(practice=practice, clinician=therapist)
-    session = AppointmentFactory(client=client)
-
-    class Boom(Exception):
-        pass
-
-    with pytest.raises(Boom), transaction.atomic():
-        assert sqlonce.rows(_starts, client_id=client.pk) == [(client.pk, session.start)]
-        raise Boom
-    for _ in range(2):
-        assert sqlonce.rows(_starts, client_id=client.pk) == [(client.pk, session.start)]
-
-
 def test_execute_wrappers_see_compiled_queries(practice, therapist):
     """As Django's own queries: a wrapper (instrumentation, a statement timeout) wraps each one."""
     client = ClientFactory(practice=practice, clinician=therapist)
