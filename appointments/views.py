@@ -630,7 +630,10 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         client=client, number=request.GET.get("page"), per_page=CLIENT_HISTORY_PAGE, count=summary.total
     )
     strip = engagement_selectors.engagement_strip(client=client)
-    notes = engagement_selectors.client_notes(membership=request.membership, client=client)
+    membership = request.membership
+    # The reads of sections with no rows at all are skipped (one query says which have any).
+    has = engagement_selectors.client_sections(client=client)
+    notes = engagement_selectors.client_notes(membership=membership, client=client) if has.notes else []
     if notes:
         # Private notes are health data: who read which is on file.
         audit_access(
@@ -639,15 +642,18 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             client_id=client.pk,
             changes={"notes": [n.pk for n in notes]},
         )
-    membership = request.membership
     # Bounded (issue 11): the latest of each; the Fees page and the message log have them all.
     # Each section's SQL is compiled once per process (practice/sqlonce.py): compiling a dozen
     # querysets cost more than the database's work for them.
-    fees = policy_selectors.client_fee_facts(client=client, limit=CLIENT_SECTION_CAP)
-    followups = followup_selectors.client_messages_latest(client=client, limit=CLIENT_SECTION_CAP)
+    fees = policy_selectors.client_fees_latest(client=client, limit=CLIENT_SECTION_CAP) if has.fees else []
+    followups = []
+    if has.followups:
+        followups = followup_selectors.client_messages_latest(client=client, limit=CLIENT_SECTION_CAP)
+    reasons = followup_selectors.client_reasons_latest(client=client, limit=CLIENT_SECTION_CAP) if has.reasons else []
     note_form = None
     if membership.is_admin or membership.is_clinician:
-        note_form = ReflectionNoteForm(misses=engagement_selectors.misses_for_notes_list(client=client))
+        misses = engagement_selectors.misses_for_notes_list(client=client) if has.misses else []
+        note_form = ReflectionNoteForm(misses=misses)
     return render(
         request,
         "appointments/client_detail.html",
@@ -660,14 +666,16 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "policy": policy,
             "acknowledgement": policy_selectors.client_acknowledgement(client=client, version=policy),
             "followups": followups,
-            "reasons": followup_selectors.client_reasons_latest(client=client, limit=CLIENT_SECTION_CAP),
+            "reasons": reasons,
             "strip": strip,
             "engagement": engagement_selectors.engagement_rates(client=client, strip=strip, summary=summary),
             "notes": notes,
             "replies": engagement_selectors.client_replies(client=client),
             "replies_shown": engagement_selectors.REPLIES_SHOWN,
             "note_form": note_form,
-            "checkins": engagement_selectors.client_checkins(membership=membership, client=client),
+            "checkins": engagement_selectors.client_checkins(membership=membership, client=client)
+            if has.checkins
+            else [],
         },
     )
 

@@ -22,7 +22,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from appointments.models import Appointment, Client, NoShowEvent
 from followups.models import MissReason, OutboxMessage
-from policies.models import Acknowledgement
+from policies.models import Acknowledgement, FeeAssessment
 from practice import sqlonce
 from practice.models import AuditEvent, Membership
 from waitlist.models import WaitlistOffer
@@ -191,6 +191,39 @@ def _scope(membership: Membership) -> tuple[str | None, dict]:
     if membership.is_clinician:
         return Membership.Role.CLINICIAN.value, {"practice_id": membership.practice_id, "user_id": membership.user_id}
     return None, {}
+
+
+@dataclass(frozen=True)
+class ClientSections:
+    """Which of the client page's sections have any rows at all, whoever may see them (one query)."""
+
+    fees: bool
+    followups: bool
+    misses: bool
+    reasons: bool
+    notes: bool
+    checkins: bool
+
+
+def client_sections(*, client: Client) -> ClientSections:
+    """Six EXISTS in one query, compiled once (practice/sqlonce.py): the page skips the reads of the
+    sections that have nothing (most clients have no fees, notes or check-ins; a section's read
+    cost PostgreSQL more to plan than this to answer, issue 11). A row added after this read is
+    shown on the next view, as if the page had been read a moment earlier."""
+    found = sqlonce.rows(_sections_query, client_id=client.pk)
+    return ClientSections(*found[0]) if found else ClientSections(*(False,) * 6)
+
+
+def _sections_query(*, client_id: int) -> QuerySet:
+    client = OuterRef("pk")
+    return Client.objects.filter(pk=client_id).values_list(
+        Exists(FeeAssessment.objects.filter(client=client)),
+        Exists(OutboxMessage.objects.filter(client=client, purpose=OutboxMessage.Purpose.FOLLOWUP)),
+        Exists(NoShowEvent.objects.filter(appointment__client=client)),
+        Exists(MissReason.objects.filter(appointment__client=client)),
+        Exists(ReflectionNote.objects.filter(client=client)),
+        Exists(CheckInTask.objects.filter(client=client)),
+    )
 
 
 def client_notes(*, membership: Membership, client: Client) -> list[ReflectionNote]:

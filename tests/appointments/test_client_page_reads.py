@@ -192,12 +192,15 @@ def test_fees_messages_reasons_misses_and_acknowledgement_are_what_their_queryse
     missed[2].appointment.refresh_from_db()
     membership = Membership.objects.select_related("practice").get(user=practice_admin)
     timezone.activate(str(practice.time_zone))
-    for limit in (1, 2, 50):
-        facts = policies.client_fee_facts(client=client, limit=limit)
+    for limit in (1, 2, 50):  # the second fee is waived: its row shows the waiver
+        latest = policies.client_fees_latest(client=client, limit=limit)
         instances = list(policies.client_fees(client=client)[:limit])
-        assert len(facts) == len(instances) == min(limit, 4)
+        assert len(latest) == len(instances) == min(limit, 4)
         made = {"membership": membership, "show_client": False, "next_url": "/clients/1/"}
-        assert fee_rows.fee_rows(facts, **made) == fee_rows.fee_rows(instances, **made)
+        assert fee_rows.fee_rows(latest, **made) == fee_rows.fee_rows(instances, **made)
+        assert any(row.closed and row.closing_note == "Lost job" for row in fee_rows.fee_rows(latest, **made)) == (
+            limit > 1
+        )
 
         def messages(objs):
             return [(m.pk, m.status, m.step, m.missed_session.appointment.start) for m in objs]
@@ -267,3 +270,52 @@ def test_the_client_is_found_exactly_where_for_membership_finds_it(request, who,
     visible = {c.pk for c in Client.objects.for_membership(web.membership)}
     assert (own.pk in visible) == (who in ("practice_admin", "therapist", "front_desk"))
     assert (seen_by_both.pk in visible) == (who != "other_practice_therapist")
+
+
+def test_the_sections_a_client_has_are_those_whose_reads_find_rows(missed, client_of_therapist, practice, therapist):
+    """client_sections says which sections have rows: the page skips the reads of the others."""
+    from engagement.models import CheckInTask, ReflectionNote
+    from followups.models import MissReason, OutboxMessage
+    from policies.models import FeeAssessment
+
+    def direct(client):
+        return engagement.ClientSections(
+            fees=FeeAssessment.objects.filter(client=client).exists(),
+            followups=OutboxMessage.objects.filter(client=client, purpose="followup").exists(),
+            misses=client.appointments.filter(missed_events__isnull=False).exists(),
+            reasons=MissReason.objects.filter(appointment__client=client).exists(),
+            notes=ReflectionNote.objects.filter(client=client).exists(),
+            checkins=CheckInTask.objects.filter(client=client).exists(),
+        )
+
+    full = engagement.client_sections(client=client_of_therapist)
+    assert full == direct(client_of_therapist)
+    assert full.fees and full.followups and full.misses and full.reasons and full.notes
+    empty = ClientFactory(practice=practice, clinician=therapist)
+    AppointmentFactory(client=empty, status="attended")
+    assert engagement.client_sections(client=empty) == direct(empty) == engagement.ClientSections(*(False,) * 6)
+
+
+def test_a_client_with_nothing_but_sessions_reads_none_of_the_empty_sections(client, therapist, practice):
+    """No fees, follow-ups, misses, reasons, notes or check-ins: none of their reads run."""
+    quiet = ClientFactory(practice=practice, clinician=therapist)
+    for days in range(1, 30):
+        AppointmentFactory(client=quiet, status="attended", start=timezone.now() - timedelta(days=days))
+    client.force_login(therapist)
+    url = reverse("appointments:client_detail", args=[quiet.pk])
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(url).content.decode()
+    read = " ".join(q["sql"] for q in ctx.captured_queries)
+    for table in (
+        "policies_feeassessment",
+        "followups_outboxmessage",
+        "appointments_noshowevent",
+        "engagement_reflectionnote",
+        "engagement_checkintask",
+    ):
+        # The table's own rows (the sections' EXISTS read it under an alias; the reasons are also a
+        # part of what the client told us, so their own read is not looked for here).
+        assert f'"{table}"."id"' not in read
+    assert "No follow-ups" in page or "No automated follow-ups" in page
+    assert len(ctx.captured_queries) == 11  # 18 for a client with every section (test_page_query_counts)

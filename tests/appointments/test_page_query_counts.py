@@ -56,7 +56,8 @@ def _count(client, url) -> int:
     [
         # 29 and 30 before issue 11: seven for what the client told us, three counts of the same
         # sessions, two reads of the acknowledgement, the policy's overrides, the clinician.
-        # 19 and 20 before session 6: the fees' closing waivers are in the fees query, as on Fees.
+        # Session 6: + which sections have rows, + the fees' closing changes; - reasons and check-ins,
+        # which this client has none of (a client with only sessions reads 13, test_client_page_reads).
         ("therapist", "client", 18),
         ("practice_admin", "client", 19),  # + the audit row for reading the notes
         ("front_desk", "fees", 7),  # 8 before: the closing waivers are in the page query (sqlonce)
