@@ -125,11 +125,20 @@ def wording_for(practice: Practice, kind: str) -> tuple[str, str]:
 
 def wording_with_version(practice: Practice, kind: str) -> tuple[str, str, int]:
     """Subject, body and the version number an outbox row records (DEFAULT_VERSION for the default)."""
-    own = MessageTemplate.objects.filter(practice=practice, kind=kind).first()
-    if own is not None:
-        return own.subject, own.body, own.version
+    # Compiled once per process (practice/sqlonce.py): asked for every message sent.
+    own = sqlonce.rows(_wording_query, practice_id=practice.pk, kind=kind)
+    if own:
+        return own[0]
     subject, body = defaults.DEFAULTS[kind]
     return subject, body, DEFAULT_VERSION
+
+
+def _wording_query(*, practice_id: int, kind: str):
+    return (
+        MessageTemplate.objects.filter(practice_id=practice_id, kind=kind)
+        .order_by("pk")
+        .values_list("subject", "body", "version")[:1]
+    )
 
 
 def _next_template_version(practice: Practice, kind: str) -> int:
@@ -262,8 +271,14 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
     # call or a concurrent one, is kept as it is, never written twice (the unique key).
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     keys = [row.idempotency_key for row in rows]
-    found = {m.idempotency_key: m for m in OutboxMessage.objects.filter(idempotency_key__in=keys)}
+    # The read compiled once per process and number of steps (practice/sqlonce.py): once a mark.
+    planned = sqlonce.objects(_planned_query, len(keys), **{f"key{i}": key for i, key in enumerate(keys)})
+    found = {m.idempotency_key: m for m in planned}
     return [found[key] for key in keys]
+
+
+def _planned_query(steps: int, **keys):
+    return OutboxMessage.objects.filter(idempotency_key__in=[keys[f"key{i}"] for i in range(steps)])
 
 
 def followup_key(*, event_id: int, step: str) -> str:
