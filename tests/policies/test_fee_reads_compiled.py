@@ -237,3 +237,13 @@ def test_the_wording_is_the_practices_own_or_the_default(practice, other_practic
     MessageTemplate.objects.create(practice=practice, kind=kind, subject="Ours", body="Hello {first_name}", version=3)
     assert followups.wording_with_version(practice, kind) == ("Ours", "Hello {first_name}", 3)
     assert followups.wording_with_version(other_practice, kind) == ("Theirs", "Theirs", 4)
+
+
+@pytest.mark.django_db
+def test_a_fee_already_assessed_is_returned_in_one_query(practice, therapist, versions, django_assert_num_queries):
+    _, event = _miss(ClientFactory(practice=practice, clinician=therapist), NOW - DAY)
+    fee = policies.fee_assess(event=event)
+    with django_assert_num_queries(1):
+        again = policies.fee_assess(event=event)
+    assert again.pk == fee.pk and again.state == fee.state and again.amount == fee.amount
+    assert FeeAssessment.objects.filter(missed_session=event).count() == 1
