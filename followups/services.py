@@ -40,7 +40,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, F, Max, Q, Value, When
+from django.db.models import Case, F, Max, Q, QuerySet, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -648,6 +648,34 @@ def _with_check_facts(rows, claims: list[Claim]):
     return rows.annotate(**facts) if facts else rows
 
 
+def _held(claim: Claim, *, locked_at: datetime | None = None) -> OutboxMessage | None:
+    """The row while `claim` holds it, with what its purpose reads and checks (`_related`, check facts).
+
+    `locked_at`: at the point of no return, locked (FOR NO KEY UPDATE of the row only) and only while
+    the lease runs past that moment. Compiled once per process and purpose (practice/sqlonce.py): on a
+    single mark's path these two reads were half the send's time, most of it Django compiling the joins
+    and the facts' EXISTS (issue 11, pipe3). tests/followups/test_held_compiled.py holds them to the querysets.
+    """
+    values = {"message_id": claim.message_id, "token": claim.token}
+    if locked_at is not None:
+        values["now"] = locked_at
+    found = sqlonce.objects(_held_query, claim.purpose, locked_at is not None, **values)
+    return found[0] if found else None
+
+
+def _held_query(purpose: str, locked: bool, **values) -> QuerySet:
+    claim = Claim(message_id=0, token="", purpose=purpose)
+    rows = OutboxMessage.objects.all()
+    if locked:
+        rows = rows.select_for_update(of=("self",), no_key=True)
+    rows = _with_check_facts(rows.select_related(*_related(claim)), [claim]).filter(
+        pk=values["message_id"], status=Status.SENDING, claim_token=values["token"]
+    )
+    if locked:
+        rows = rows.filter(lease_until__gt=values["now"])
+    return rows.order_by("pk")[:1]  # as .first() read it
+
+
 def _plan_of(practice: Practice) -> FollowUpPlan:
     """The practice's follow-up plan as fetched with the row, or saved now with the defaults."""
     try:
@@ -681,11 +709,7 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None, catch_up: bool 
     from . import purposes  # purposes compose with this module's helpers
 
     now = now or timezone.now()
-    message = (
-        _with_check_facts(OutboxMessage.objects.select_related(*_related(claim)), [claim])
-        .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token)
-        .first()
-    )
+    message = _held(claim)
     if message is None:
         log.info("outbox claim no longer held message_id=%s", claim.message_id)
         return ""
@@ -951,14 +975,7 @@ def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
     """
     with transaction.atomic(durable=True):
         now = timezone.now()
-        message = (
-            _with_check_facts(
-                OutboxMessage.objects.select_for_update(of=("self",), no_key=True).select_related(*_related(claim)),
-                [claim],
-            )
-            .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token, lease_until__gt=now)
-            .first()
-        )
+        message = _held(claim, locked_at=now)
         if message is None:
             return LOST
         if message.provider_message_id:
