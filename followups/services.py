@@ -31,6 +31,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -504,7 +505,7 @@ def client_link_create(
     """
     now = now or timezone.now()
     token = secrets.token_urlsafe(32)
-    ClientLink.objects.create(
+    link = ClientLink(
         practice_id=client.practice_id,
         client=client,
         purpose=purpose,
@@ -514,7 +515,32 @@ def client_link_create(
         token_hash=token_hash(token),
         expires_at=expires_at or now + timedelta(days=days),
     )
+    deferred = getattr(_links, "deferred", None)
+    if deferred is not None:
+        deferred.append(link)  # written with the batch's others, in the same transaction (_links_deferred)
+    else:
+        link.save(force_insert=True)
     return token
+
+
+# Links composed while a batch is composed (outbox_deliver_batch), not yet written. Thread-local: a
+# worker thread composes one batch at a time.
+_links = threading.local()
+
+
+@contextlib.contextmanager
+def _links_deferred():
+    """Inside: `client_link_create` collects its links. On leaving without an error they are written in one
+    INSERT, in the caller's transaction, so a link exists before any message naming it is handed over, and
+    a batch rolled back takes its links with it, as when each was written on its own."""
+    deferred: list[ClientLink] = []
+    _links.deferred = deferred
+    try:
+        yield
+    finally:
+        _links.deferred = None
+    if deferred:
+        ClientLink.objects.bulk_create(deferred)
 
 
 def client_link_find(*, token: str, purpose: str, lock: bool = False) -> ClientLink | None:
@@ -758,7 +784,8 @@ def outbox_deliver_batch(*, claims: list[Claim], now: datetime | None = None) ->
     many round trips and commits a row costs (3 a batch and 1 a row, instead of 3 a row).
     1. Fetch the rows still held by their claims, with what their purposes read, in one query.
     2. One transaction: each row is checked by its purpose and composed (its
-       new link written); a stop or "not yet" is settled. One savepoint for the
+       new link collected, and the batch's links written in one INSERT at the
+       end of the batch's savepoint: `_links_deferred`); a stop or "not yet" is settled. One savepoint for the
        batch; if a row raises, the batch is rolled back to it and each row runs
        again in a savepoint of its own, the bad one recorded as a failed attempt.
     3. The point of no return for the batch (`_hand_over_batch`): one short
@@ -785,7 +812,7 @@ def outbox_deliver_batch(*, claims: list[Claim], now: datetime | None = None) ->
     with transaction.atomic():
         try:
             # One savepoint for the batch: the usual case pays none per row.
-            with transaction.atomic():
+            with transaction.atomic(), _links_deferred():
                 composed: dict[int, str] = {}
                 ready = _compose_batch(claims, rows, now, composed, alone=False)
             results.update(composed)
