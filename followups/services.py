@@ -532,7 +532,8 @@ _links = threading.local()
 def _links_deferred():
     """Inside: `client_link_create` collects its links. On leaving without an error they are written in one
     INSERT, in the caller's transaction, so a link exists before any message naming it is handed over, and
-    a batch rolled back takes its links with it, as when each was written on its own."""
+    a batch rolled back takes its links with it, as when each was written on its own. (bulk_create: no
+    post_save for these links; nothing listens for it outside tests of the one-row send.)"""
     deferred: list[ClientLink] = []
     _links.deferred = deferred
     try:
