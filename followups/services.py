@@ -438,12 +438,32 @@ def outbox_claim_one(*, message_id: int, now: datetime | None = None, purpose: s
     """
     now = now or timezone.now()
     fields = _claim_fields(now)
-    rows = OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now)
-    if purpose:
-        rows = rows.filter(purpose=purpose)
-    if not rows.update(**fields):
+    # `_claim_fields` through an UPDATE compiled once per process and purpose (practice/sqlonce.py).
+    claimed = sqlonce.update(
+        _claim_one_update,
+        purpose,
+        message_id=message_id,
+        now=now,
+        token=fields["claim_token"],
+        worker=fields["claimed_by"],
+        lease_until=fields["lease_until"],
+    )
+    if not claimed:
         return None
     return Claim(message_id=message_id, token=fields["claim_token"], purpose=purpose)
+
+
+def _claim_one_update(purpose: str, **values) -> tuple[QuerySet, dict]:
+    rows = OutboxMessage.objects.filter(pk=values["message_id"], status=Status.PENDING, due_at__lte=values["now"])
+    if purpose:
+        rows = rows.filter(purpose=purpose)
+    fields = {
+        **_claim_fields(values["now"]),
+        "claim_token": values["token"],
+        "claimed_by": values["worker"],
+        "lease_until": values["lease_until"],
+    }
+    return rows, fields
 
 
 def outbox_release_expired(*, now: datetime | None = None) -> int:
@@ -958,10 +978,11 @@ def _hand_over_batch(ready: list) -> dict[int, str]:
 
 def _record_sent(claim: Claim, message: OutboxMessage, provider_id: str, *, catch_up: bool = True) -> str:
     """Sent, with the provider's id ("" keeps the one a delivery report already recorded)."""
-    fields = {"status": Status.SENT, "sent_at": timezone.now(), "last_error": "", "waiting_for_channel": False}
+    # Through an UPDATE compiled once per process (practice/sqlonce.py): once a message, every message.
+    values = {"message_id": claim.message_id, "token": claim.token, "sent_at": timezone.now()}
     if provider_id:
-        fields["provider_message_id"] = provider_id[:200]
-    if not _mine(claim).update(**fields):
+        values["provider_id"] = provider_id[:200]
+    if not sqlonce.update(_record_sent_update, bool(provider_id), **values):
         # Lost the lease during the send: whoever holds the row now sends it with the same Message-ID.
         log.warning("outbox sent after losing the lease message_id=%s", claim.message_id)
         return ""
@@ -971,6 +992,13 @@ def _record_sent(claim: Claim, message: OutboxMessage, provider_id: str, *, catc
     if catch_up:  # a batch (outbox_send_due) does this once for all its rows
         _catch_up(channel=message.channel, now=timezone.now())
     return Status.SENT
+
+
+def _record_sent_update(with_provider_id: bool, **values) -> tuple[QuerySet, dict]:
+    fields = {"status": Status.SENT, "sent_at": values["sent_at"], "last_error": "", "waiting_for_channel": False}
+    if with_provider_id:
+        fields["provider_message_id"] = values["provider_id"]
+    return _mine(Claim(message_id=values["message_id"], token=values["token"])), fields
 
 
 def _catch_up(*, channel: str, now: datetime) -> int:
