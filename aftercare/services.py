@@ -379,7 +379,9 @@ def _missed_sessions_batch(*, event_id: int, limit: int, now: datetime) -> tuple
             # One savepoint for the batch: the usual case pays none per miss.
             with transaction.atomic():
                 for event in events:
-                    _missed_session_work(event, now)
+                    _missed_session_work(event, now, stamp=False)
+                # One UPDATE stamps the batch (in the same savepoint as its work: all or none).
+                NoShowEvent.objects.filter(pk__in=[event.pk for event in events]).update(processed_at=now)
             done = [event.pk for event in events]
         except SoftTimeLimitExceeded:
             raise
@@ -415,7 +417,7 @@ def _unprocessed_locked():
     )
 
 
-def _missed_session_work(event: NoShowEvent, now: datetime) -> None:
+def _missed_session_work(event: NoShowEvent, now: datetime, *, stamp: bool = True) -> None:
     """The after-miss work for one locked, unprocessed event, in the caller's transaction.
 
     1. A client flagged for a safety check: open the check and alert the
@@ -424,7 +426,8 @@ def _missed_session_work(event: NoShowEvent, now: datetime) -> None:
     3. The ladder for repeated misses: a check-in task for the clinician for
        each step this miss reaches (once per client, step and window). It
        never charges, books or discharges anything.
-    4. Stamp `processed_at`.
+    4. Stamp `processed_at` (`stamp=False`: the caller stamps its batch in one UPDATE, in the same
+       transaction and savepoint).
     """
     if event.appointment.client.needs_safety_check:
         check, created = policies.safety_check_open(event=event)
@@ -434,7 +437,8 @@ def _missed_session_work(event: NoShowEvent, now: datetime) -> None:
         policies.fee_assess(event=event, now=now)
     engagement.checkin_tasks_for_miss(event=event)
     event.processed_at = now
-    event.save(update_fields=["processed_at"])
+    if stamp:
+        event.save(update_fields=["processed_at"])
 
 
 def safety_check_done(*, check: SafetyCheck, actor, note: str = "", send_followups: bool = True) -> SafetyCheck:

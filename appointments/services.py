@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from practice import sqlonce
 from practice.models import Membership, Practice
 from practice.phones import normalise_phone, phone_problem
 from practice.services import audit_record
@@ -342,6 +343,14 @@ def _status_for(outcome: str, initiated_by: str) -> str:
     raise ValidationError(f"Unknown outcome {outcome!r}.")
 
 
+def _outcome_lock_query(*, appointment_id: int):
+    return (
+        Appointment.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("practice", "client", "clinician")
+        .filter(pk=appointment_id)
+    )
+
+
 def appointment_record_outcome(
     *,
     appointment_id: int,
@@ -371,12 +380,12 @@ def appointment_record_outcome(
         initiated_by = Appointment.Initiator.CLIENT
     with transaction.atomic():
         # Locks the appointment row only; the practice (audit, undo window), the client (safety
-        # flag, follow-ups) and the clinician (the schedule row) come in the same query.
-        appointment = (
-            Appointment.objects.select_for_update(no_key=True, of=("self",))
-            .select_related("practice", "client", "clinician")
-            .get(pk=appointment_id)
-        )
+        # flag, follow-ups) and the clinician (the schedule row) come in the same query, compiled
+        # once per process (practice/sqlonce.py; every mark pays it, issue 11).
+        found = sqlonce.objects(_outcome_lock_query, appointment_id=appointment_id)
+        if not found:
+            raise Appointment.DoesNotExist("Appointment matching query does not exist.")
+        [appointment] = found
         if appointment.status == status:
             event = NoShowEvent.objects.filter(appointment=appointment, undone_at=None).first()
             return OutcomeResult(appointment=appointment, event=event, changed=False)

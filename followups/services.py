@@ -31,6 +31,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,7 +41,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, F, Max, Q, Value, When
+from django.db.models import Case, F, Max, Q, QuerySet, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -125,11 +126,20 @@ def wording_for(practice: Practice, kind: str) -> tuple[str, str]:
 
 def wording_with_version(practice: Practice, kind: str) -> tuple[str, str, int]:
     """Subject, body and the version number an outbox row records (DEFAULT_VERSION for the default)."""
-    own = MessageTemplate.objects.filter(practice=practice, kind=kind).first()
-    if own is not None:
-        return own.subject, own.body, own.version
+    # Compiled once per process (practice/sqlonce.py): asked for every message sent.
+    own = sqlonce.rows(_wording_query, practice_id=practice.pk, kind=kind)
+    if own:
+        return own[0]
     subject, body = defaults.DEFAULTS[kind]
     return subject, body, DEFAULT_VERSION
+
+
+def _wording_query(*, practice_id: int, kind: str):
+    return (
+        MessageTemplate.objects.filter(practice_id=practice_id, kind=kind)
+        .order_by("pk")
+        .values_list("subject", "body", "version")[:1]
+    )
 
 
 def _next_template_version(practice: Practice, kind: str) -> int:
@@ -262,8 +272,14 @@ def followups_plan(*, event: NoShowEvent, start: datetime | None = None) -> list
     # call or a concurrent one, is kept as it is, never written twice (the unique key).
     OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     keys = [row.idempotency_key for row in rows]
-    found = {m.idempotency_key: m for m in OutboxMessage.objects.filter(idempotency_key__in=keys)}
+    # The read compiled once per process and number of steps (practice/sqlonce.py): once a mark.
+    planned = sqlonce.objects(_planned_query, len(keys), **{f"key{i}": key for i, key in enumerate(keys)})
+    found = {m.idempotency_key: m for m in planned}
     return [found[key] for key in keys]
+
+
+def _planned_query(steps: int, **keys):
+    return OutboxMessage.objects.filter(idempotency_key__in=[keys[f"key{i}"] for i in range(steps)])
 
 
 def followup_key(*, event_id: int, step: str) -> str:
@@ -422,12 +438,32 @@ def outbox_claim_one(*, message_id: int, now: datetime | None = None, purpose: s
     """
     now = now or timezone.now()
     fields = _claim_fields(now)
-    rows = OutboxMessage.objects.filter(pk=message_id, status=Status.PENDING, due_at__lte=now)
-    if purpose:
-        rows = rows.filter(purpose=purpose)
-    if not rows.update(**fields):
+    # `_claim_fields` through an UPDATE compiled once per process and purpose (practice/sqlonce.py).
+    claimed = sqlonce.update(
+        _claim_one_update,
+        purpose,
+        message_id=message_id,
+        now=now,
+        token=fields["claim_token"],
+        worker=fields["claimed_by"],
+        lease_until=fields["lease_until"],
+    )
+    if not claimed:
         return None
     return Claim(message_id=message_id, token=fields["claim_token"], purpose=purpose)
+
+
+def _claim_one_update(purpose: str, **values) -> tuple[QuerySet, dict]:
+    rows = OutboxMessage.objects.filter(pk=values["message_id"], status=Status.PENDING, due_at__lte=values["now"])
+    if purpose:
+        rows = rows.filter(purpose=purpose)
+    fields = {
+        **_claim_fields(values["now"]),
+        "claim_token": values["token"],
+        "claimed_by": values["worker"],
+        "lease_until": values["lease_until"],
+    }
+    return rows, fields
 
 
 def outbox_release_expired(*, now: datetime | None = None) -> int:
@@ -489,7 +525,7 @@ def client_link_create(
     """
     now = now or timezone.now()
     token = secrets.token_urlsafe(32)
-    ClientLink.objects.create(
+    link = ClientLink(
         practice_id=client.practice_id,
         client=client,
         purpose=purpose,
@@ -499,7 +535,33 @@ def client_link_create(
         token_hash=token_hash(token),
         expires_at=expires_at or now + timedelta(days=days),
     )
+    deferred = getattr(_links, "deferred", None)
+    if deferred is not None:
+        deferred.append(link)  # written with the batch's others, in the same transaction (_links_deferred)
+    else:
+        link.save(force_insert=True)
     return token
+
+
+# Links composed while a batch is composed (outbox_deliver_batch), not yet written. Thread-local: a
+# worker thread composes one batch at a time.
+_links = threading.local()
+
+
+@contextlib.contextmanager
+def _links_deferred():
+    """Inside: `client_link_create` collects its links. On leaving without an error they are written in one
+    INSERT, in the caller's transaction, so a link exists before any message naming it is handed over, and
+    a batch rolled back takes its links with it, as when each was written on its own. (bulk_create: no
+    post_save for these links; nothing listens for it outside tests of the one-row send.)"""
+    deferred: list[ClientLink] = []
+    _links.deferred = deferred
+    try:
+        yield
+    finally:
+        _links.deferred = None
+    if deferred:
+        ClientLink.objects.bulk_create(deferred)
 
 
 def client_link_find(*, token: str, purpose: str, lock: bool = False) -> ClientLink | None:
@@ -633,6 +695,34 @@ def _with_check_facts(rows, claims: list[Claim]):
     return rows.annotate(**facts) if facts else rows
 
 
+def _held(claim: Claim, *, locked_at: datetime | None = None) -> OutboxMessage | None:
+    """The row while `claim` holds it, with what its purpose reads and checks (`_related`, check facts).
+
+    `locked_at`: at the point of no return, locked (FOR NO KEY UPDATE of the row only) and only while
+    the lease runs past that moment. Compiled once per process and purpose (practice/sqlonce.py): on a
+    single mark's path these two reads were half the send's time, most of it Django compiling the joins
+    and the facts' EXISTS (issue 11, pipe3). tests/followups/test_held_compiled.py holds them to the querysets.
+    """
+    values = {"message_id": claim.message_id, "token": claim.token}
+    if locked_at is not None:
+        values["now"] = locked_at
+    found = sqlonce.objects(_held_query, claim.purpose, locked_at is not None, **values)
+    return found[0] if found else None
+
+
+def _held_query(purpose: str, locked: bool, **values) -> QuerySet:
+    claim = Claim(message_id=0, token="", purpose=purpose)
+    rows = OutboxMessage.objects.all()
+    if locked:
+        rows = rows.select_for_update(of=("self",), no_key=True)
+    rows = _with_check_facts(rows.select_related(*_related(claim)), [claim]).filter(
+        pk=values["message_id"], status=Status.SENDING, claim_token=values["token"]
+    )
+    if locked:
+        rows = rows.filter(lease_until__gt=values["now"])
+    return rows.order_by("pk")[:1]  # as .first() read it
+
+
 def _plan_of(practice: Practice) -> FollowUpPlan:
     """The practice's follow-up plan as fetched with the row, or saved now with the defaults."""
     try:
@@ -666,11 +756,7 @@ def outbox_deliver(*, claim: Claim, now: datetime | None = None, catch_up: bool 
     from . import purposes  # purposes compose with this module's helpers
 
     now = now or timezone.now()
-    message = (
-        _with_check_facts(OutboxMessage.objects.select_related(*_related(claim)), [claim])
-        .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token)
-        .first()
-    )
+    message = _held(claim)
     if message is None:
         log.info("outbox claim no longer held message_id=%s", claim.message_id)
         return ""
@@ -719,7 +805,8 @@ def outbox_deliver_batch(*, claims: list[Claim], now: datetime | None = None) ->
     many round trips and commits a row costs (3 a batch and 1 a row, instead of 3 a row).
     1. Fetch the rows still held by their claims, with what their purposes read, in one query.
     2. One transaction: each row is checked by its purpose and composed (its
-       new link written); a stop or "not yet" is settled. One savepoint for the
+       new link collected, and the batch's links written in one INSERT at the
+       end of the batch's savepoint: `_links_deferred`); a stop or "not yet" is settled. One savepoint for the
        batch; if a row raises, the batch is rolled back to it and each row runs
        again in a savepoint of its own, the bad one recorded as a failed attempt.
     3. The point of no return for the batch (`_hand_over_batch`): one short
@@ -746,7 +833,7 @@ def outbox_deliver_batch(*, claims: list[Claim], now: datetime | None = None) ->
     with transaction.atomic():
         try:
             # One savepoint for the batch: the usual case pays none per row.
-            with transaction.atomic():
+            with transaction.atomic(), _links_deferred():
                 composed: dict[int, str] = {}
                 ready = _compose_batch(claims, rows, now, composed, alone=False)
             results.update(composed)
@@ -891,10 +978,11 @@ def _hand_over_batch(ready: list) -> dict[int, str]:
 
 def _record_sent(claim: Claim, message: OutboxMessage, provider_id: str, *, catch_up: bool = True) -> str:
     """Sent, with the provider's id ("" keeps the one a delivery report already recorded)."""
-    fields = {"status": Status.SENT, "sent_at": timezone.now(), "last_error": "", "waiting_for_channel": False}
+    # Through an UPDATE compiled once per process (practice/sqlonce.py): once a message, every message.
+    values = {"message_id": claim.message_id, "token": claim.token, "sent_at": timezone.now()}
     if provider_id:
-        fields["provider_message_id"] = provider_id[:200]
-    if not _mine(claim).update(**fields):
+        values["provider_id"] = provider_id[:200]
+    if not sqlonce.update(_record_sent_update, bool(provider_id), **values):
         # Lost the lease during the send: whoever holds the row now sends it with the same Message-ID.
         log.warning("outbox sent after losing the lease message_id=%s", claim.message_id)
         return ""
@@ -904,6 +992,13 @@ def _record_sent(claim: Claim, message: OutboxMessage, provider_id: str, *, catc
     if catch_up:  # a batch (outbox_send_due) does this once for all its rows
         _catch_up(channel=message.channel, now=timezone.now())
     return Status.SENT
+
+
+def _record_sent_update(with_provider_id: bool, **values) -> tuple[QuerySet, dict]:
+    fields = {"status": Status.SENT, "sent_at": values["sent_at"], "last_error": "", "waiting_for_channel": False}
+    if with_provider_id:
+        fields["provider_message_id"] = values["provider_id"]
+    return _mine(Claim(message_id=values["message_id"], token=values["token"])), fields
 
 
 def _catch_up(*, channel: str, now: datetime) -> int:
@@ -936,14 +1031,7 @@ def _hand_over(claim: Claim, purpose, template_version: int | None) -> str:
     """
     with transaction.atomic(durable=True):
         now = timezone.now()
-        message = (
-            _with_check_facts(
-                OutboxMessage.objects.select_for_update(of=("self",), no_key=True).select_related(*_related(claim)),
-                [claim],
-            )
-            .filter(pk=claim.message_id, status=Status.SENDING, claim_token=claim.token, lease_until__gt=now)
-            .first()
-        )
+        message = _held(claim, locked_at=now)
         if message is None:
             return LOST
         if message.provider_message_id:

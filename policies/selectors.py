@@ -373,19 +373,33 @@ def ladder_reached(*, appointment: Appointment) -> list[rules.Reached]:
     check-in tasks both ask here). Two queries: the steps, then the starts of
     the client's live misses inside the widest window (no-shows and late
     cancels alike; undone marks do not count).
+    Both compiled once per process (practice/sqlonce.py): every mark (the first message's wording) and
+    every miss the pipeline processes (the check-in task) ask here (issue 11).
     """
-    steps = [(s.count, s.window_days, s) for s in escalation_steps(practice_id=appointment.practice_id)]
+    found = sqlonce.objects(_ladder_steps_query, practice_id=appointment.practice_id)
+    steps = [(s.count, s.window_days, s) for s in found]
     if not steps:
         return []
     zone = appointment.practice.time_zone
     widest = max(days for _, days, _ in steps)
     since = rules.ladder_window_start(start=appointment.start, days=widest, zone=zone)
-    starts = list(
-        NoShowEvent.objects.filter(
-            appointment__client_id=appointment.client_id,
-            undone_at=None,
-            appointment__start__gte=since,
-            appointment__start__lte=appointment.start,
-        ).values_list("appointment__start", flat=True)
-    )
+    starts = [
+        start
+        for (start,) in sqlonce.rows(
+            _ladder_starts_query, client_id=appointment.client_id, since=since, start=appointment.start
+        )
+    ]
     return rules.ladder_reached(steps, starts, at=appointment.start, zone=zone)
+
+
+def _ladder_steps_query(*, practice_id: int) -> QuerySet:
+    return escalation_steps(practice_id=practice_id)
+
+
+def _ladder_starts_query(*, client_id: int, since: datetime, start: datetime) -> QuerySet:
+    return NoShowEvent.objects.filter(
+        appointment__client_id=client_id,
+        undone_at=None,
+        appointment__start__gte=since,
+        appointment__start__lte=start,
+    ).values_list("appointment__start")

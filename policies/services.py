@@ -12,10 +12,11 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from appointments.models import Appointment, Client, NoShowEvent
-from practice import timefmt
+from practice import sqlonce, timefmt
 from practice.emails import send_email
 from practice.models import Practice
 from practice.services import audit_record
@@ -91,10 +92,37 @@ def policy_version_create(
 
 
 def policy_in_force(*, practice_id: int, at: datetime, overrides: bool = True) -> PolicyVersion | None:
-    versions = PolicyVersion.objects.filter(practice_id=practice_id)
-    if overrides:
-        versions = versions.prefetch_related("overrides")
-    return rules.version_in_force([(v.effective_at, v.number, v) for v in versions], at)
+    """The version in force at `at`, with its fee overrides (`overrides`) as `version.overrides.all()`.
+
+    Two queries, each compiled once per process (practice/sqlonce.py): the pipeline asks this for every
+    miss, and compiling the versions' query and their prefetch cost more than running them (issue 11).
+    Only the returned version's overrides are read (the only ones a caller can reach)."""
+    versions = sqlonce.objects(_versions_of_practice, practice_id=practice_id)
+    version = rules.version_in_force([(v.effective_at, v.number, v) for v in versions], at)
+    if version is not None and overrides:
+        _overrides_attach(version)
+    return version
+
+
+def _versions_of_practice(*, practice_id: int) -> QuerySet:
+    return PolicyVersion.objects.filter(practice_id=practice_id)
+
+
+def _overrides_of_version(*, version_id: int) -> QuerySet:
+    return FeeOverride.objects.filter(version_id=version_id).order_by("pk")
+
+
+def _overrides_attach(version: PolicyVersion) -> None:
+    """`version.overrides.all()` answered from one compiled query, as `prefetch_related("overrides")` leaves it."""
+    found = sqlonce.objects(_overrides_of_version, version_id=version.pk)
+    for override in found:
+        override.version = version  # as the prefetch sets the reverse side
+    cached = version.overrides.get_queryset()  # not evaluated: a filtered queryset, no query
+    cached._result_cache = found
+    cached._prefetch_done = True
+    if not hasattr(version, "_prefetched_objects_cache"):
+        version._prefetched_objects_cache = {}
+    version._prefetched_objects_cache[PolicyVersion.overrides.field.remote_field.cache_name] = cached
 
 
 def acknowledgement_record(
@@ -261,25 +289,45 @@ def safety_check_complete(*, check: SafetyCheck, actor, note: str = "") -> Safet
 # -------------------------------------------------------------------- fees
 
 
+# The fee's reads below run once per miss in the pipeline; each is compiled once per process
+# (practice/sqlonce.py), and tests/policies/test_fee_reads_compiled.py holds each to its queryset.
+
+
 def _grace_used(*, client_id: int, appointment: Appointment, days: int, zone) -> int:
     first_day = rules.grace_window_start(start=appointment.start, days=days, zone=zone)
     window_start = datetime.combine(first_day, time.min, tzinfo=zone)
-    return FeeAssessment.objects.filter(
-        client_id=client_id,
-        rule=rules.RULE_GRACE,
-        state=State.NOT_CHARGED,
-        missed_session__appointment__start__gte=window_start,
-        missed_session__appointment__start__lt=appointment.start,
-    ).count()
+    found = sqlonce.rows(_grace_used_query, client_id=client_id, since=window_start, start=appointment.start)
+    return found[0][0] if found else 0
+
+
+def _grace_used_query(*, client_id: int, since: datetime, start: datetime) -> QuerySet:
+    # Grouped by the client (one group, or none: 0) rather than count(): a queryset sqlonce can keep.
+    return (
+        FeeAssessment.objects.filter(
+            client_id=client_id,
+            rule=rules.RULE_GRACE,
+            state=State.NOT_CHARGED,
+            missed_session__appointment__start__gte=since,
+            missed_session__appointment__start__lt=start,
+        )
+        .order_by()
+        .values("client_id")
+        .annotate(n=Count("pk"))
+        .values_list("n")
+    )
 
 
 def _makeup_start(appointment: Appointment) -> datetime | None:
-    makeup = (
-        Appointment.objects.filter(rescheduled_from=appointment, status__in=Appointment.BLOCKING_STATUSES)
-        .order_by("start")
-        .first()
+    found = sqlonce.rows(_makeup_start_query, appointment_id=appointment.pk)
+    return found[0][0] if found else None
+
+
+def _makeup_start_query(*, appointment_id: int) -> QuerySet:
+    return (
+        Appointment.objects.filter(rescheduled_from_id=appointment_id, status__in=Appointment.BLOCKING_STATUSES)
+        .order_by("start", "pk")
+        .values_list("start")[:1]
     )
-    return makeup.start if makeup else None
 
 
 def acknowledged_version(*, client_id: int, start: datetime, by: datetime) -> PolicyVersion | None:
@@ -290,12 +338,17 @@ def acknowledged_version(*, client_id: int, start: datetime, by: datetime) -> Po
     rerun of the assessment (after a safety check) gives the same answer.
     A version that had not taken effect at the start is for later sessions.
     """
-    acks = (
-        Acknowledgement.objects.filter(client_id=client_id, acknowledged_at__lte=by, version__effective_at__lte=start)
-        .select_related("version")
-        .prefetch_related("version__overrides")
-    )
-    return rules.version_in_force([(a.version.effective_at, a.version.number, a.version) for a in acks], start)
+    acks = sqlonce.objects(_acknowledged_query, client_id=client_id, start=start, by=by)
+    version = rules.version_in_force([(a.version.effective_at, a.version.number, a.version) for a in acks], start)
+    if version is not None:
+        _overrides_attach(version)
+    return version
+
+
+def _acknowledged_query(*, client_id: int, start: datetime, by: datetime) -> QuerySet:
+    return Acknowledgement.objects.filter(
+        client_id=client_id, acknowledged_at__lte=by, version__effective_at__lte=start
+    ).select_related("version")
 
 
 def _judged(version: PolicyVersion | None, *, appointment: Appointment, zone) -> rules.Judged | None:
@@ -321,6 +374,10 @@ def _appointment_of(event: NoShowEvent) -> Appointment:
     return Appointment.objects.select_related("practice", "client").get(pk=event.appointment_id)
 
 
+def _fee_of_query(*, event_id: int) -> QuerySet:
+    return FeeAssessment.objects.filter(missed_session_id=event_id).order_by("pk")[:1]
+
+
 def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessment:
     """Decide and store the fee for one missed session; idempotent.
 
@@ -334,9 +391,9 @@ def fee_assess(*, event: NoShowEvent, now: datetime | None = None) -> FeeAssessm
        returns the winner's row.
     """
     now = now or timezone.now()
-    existing = FeeAssessment.objects.filter(missed_session=event).first()
-    if existing is not None:
-        return existing
+    existing = sqlonce.objects(_fee_of_query, event_id=event.pk)
+    if existing:
+        return existing[0]
     appointment = _appointment_of(event)
     zone = appointment.practice.time_zone
     version = policy_in_force(practice_id=appointment.practice_id, at=appointment.start)

@@ -208,3 +208,60 @@ def test_execute_wrappers_see_compiled_queries(practice, therapist):
         assert sqlonce.rows(_starts, client_id=client.pk) == [(client.pk, session.start)]
         assert [s.pk for s in sqlonce.objects(_sessions, client_id=client.pk)] == [session.pk]
     assert len(seen) == 2 and all(client.pk in params for _, params in seen)
+
+
+def _rename(**values):
+    return Client.objects.filter(pk=values["client_id"], first_name=values["old"]), {"first_name": values["new"]}
+
+
+def _reschedule(**values):
+    return Appointment.objects.filter(pk=values["appointment_id"]), {
+        "start": values["start"],
+        "end": values["start"] + timedelta(minutes=50),
+        "status_changed_at": None,
+    }
+
+
+def test_an_update_compiled_once_changes_what_the_queryset_would(practice, therapist):
+    ann, bob = (ClientFactory(practice=practice, clinician=therapist, first_name=name) for name in ("Ann", "Bob"))
+    with CaptureQueriesContext(connection) as ctx:
+        assert sqlonce.update(_rename, client_id=ann.pk, old="Ann", new="Anne") == 1
+        assert sqlonce.update(_rename, client_id=bob.pk, old="Ann", new="Anne") == 0  # its condition holds the row
+        assert sqlonce.update(_rename, client_id=bob.pk, old="Bob", new="Robert") == 1
+    assert [q["sql"].split()[0] for q in ctx.captured_queries] == ["UPDATE"] * 3
+    assert list(Client.objects.filter(pk__in=[ann.pk, bob.pk]).order_by("pk").values_list("first_name", flat=True)) == [
+        "Anne",
+        "Robert",
+    ]
+
+
+def test_an_update_sets_each_calls_datetimes_and_their_fixed_shifts(practice, therapist):
+    a, b = AppointmentFactory(client=ClientFactory(practice=practice, clinician=therapist)), AppointmentFactory()
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    assert sqlonce.update(_reschedule, appointment_id=a.pk, start=start) == 1
+    assert sqlonce.update(_reschedule, appointment_id=b.pk, start=start + timedelta(hours=5)) == 1
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.start, a.end) == (start, start + timedelta(minutes=50))
+    assert (b.start, b.end) == (start + timedelta(hours=5), start + timedelta(hours=5, minutes=50))
+
+
+def test_an_update_with_a_value_written_into_the_sql_or_changed_is_refused():
+    def written(**values):
+        return Client.objects.filter(pk=values["client_id"]), {"first_name": RawSQL(f"'{values['new']}'", ())}  # noqa: S611 - a test of the refusal
+
+    def changed(**values):
+        return Client.objects.filter(pk=values["client_id"]), {"first_name": values["new"].upper()}
+
+    with pytest.raises(ValueError, match="written into the SQL"):
+        sqlonce.update(written, client_id=1, new="x")
+    with pytest.raises(ValueError, match="derived from one in another way"):
+        sqlonce.update(changed, client_id=1, new="x")
+
+
+def test_an_update_through_a_join_is_refused():
+    def joined(**values):
+        return Client.objects.filter(practice__name=values["name"]), {"first_name": "x"}
+
+    with pytest.raises(ValueError, match="without joins"):
+        sqlonce.update(joined, name="Somewhere")
