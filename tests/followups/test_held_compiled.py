@@ -3,9 +3,10 @@
 same related objects already fetched, the same check facts, and at the point of no return only while the
 lease runs."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -18,6 +19,14 @@ from followups.services import Claim
 from tests.factories import AppointmentFactory, ClientFactory, make_policy
 
 Purpose = OutboxMessage.Purpose
+# A New York afternoon: a claim refuses a follow-up in the practice's quiet hours (20:00-08:00 there).
+AFTERNOON = datetime(2026, 6, 10, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _afternoon():
+    with time_machine.travel(AFTERNOON, tick=True):
+        yield
 
 
 def _former(claim: Claim, *, locked_at=None):
