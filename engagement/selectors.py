@@ -228,15 +228,21 @@ def _sections_query(*, client_id: int) -> QuerySet:
 
 def client_notes(*, membership: Membership, client: Client) -> list[ReflectionNote]:
     """`reflection_notes_for`, in one query compiled once per role (practice/sqlonce.py)."""
+    return _for_member(reflection_notes_for, membership=membership, client=client)
+
+
+def _for_member(selector, *, membership: Membership, client: Client) -> list:
+    """A client's rows that `selector(membership=..., client=...)` scopes with `for_membership`, its SQL
+    compiled once per selector and role; none for a member who reads none (front desk)."""
     role, values = _scope(membership)
     if role is None:
         return []
-    return sqlonce.objects(_notes_query, role, client_id=client.pk, may_ignore=("user_id",), **values)
+    return sqlonce.objects(_member_query, selector, role, client_id=client.pk, may_ignore=("user_id",), **values)
 
 
-def _notes_query(role: str, *, practice_id: int, user_id: int, client_id: int) -> QuerySet:
+def _member_query(selector, role: str, *, practice_id: int, user_id: int, client_id: int) -> QuerySet:
     member = _as_member(role, practice_id=practice_id, user_id=user_id)
-    return reflection_notes_for(membership=member, client=Client(pk=client_id, practice_id=practice_id))
+    return selector(membership=member, client=Client(pk=client_id, practice_id=practice_id))
 
 
 def misses_for_notes(*, client: Client) -> QuerySet:
@@ -278,15 +284,7 @@ def client_checkin_tasks(*, membership: Membership, client: Client) -> QuerySet:
 
 def client_checkins(*, membership: Membership, client: Client) -> list[CheckInTask]:
     """`client_checkin_tasks`, in one query compiled once per role (practice/sqlonce.py)."""
-    role, values = _scope(membership)
-    if role is None:
-        return []
-    return sqlonce.objects(_checkins_query, role, client_id=client.pk, may_ignore=("user_id",), **values)
-
-
-def _checkins_query(role: str, *, practice_id: int, user_id: int, client_id: int) -> QuerySet:
-    member = _as_member(role, practice_id=practice_id, user_id=user_id)
-    return client_checkin_tasks(membership=member, client=Client(pk=client_id, practice_id=practice_id))
+    return _for_member(client_checkin_tasks, membership=membership, client=client)
 
 
 # What the client told us (issue 10, package "replies").
