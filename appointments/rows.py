@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 
 from django.urls import get_script_prefix, get_urlconf
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
@@ -119,7 +118,7 @@ def schedule_row(
         status=status,
         status_display=rowcache.label(_STATUS, status),
         is_missed=is_missed,
-        date_label=date_format(start, "D j M") if show_date else "",
+        date_label=local(start, "D j M") if show_date else "",  # `start` is in the practice's zone
         start_time=f"{start:%H:%M}",
         end_time=f"{appointment.end.astimezone(zone):%H:%M}",
         client_name=client.full_name,

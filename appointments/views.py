@@ -629,10 +629,10 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     history = selectors.client_history_page(
         client=client, number=request.GET.get("page"), per_page=CLIENT_HISTORY_PAGE, count=summary.total
     )
-    strip = engagement_selectors.engagement_strip(client=client)
     membership = request.membership
     # The reads of sections with no rows at all are skipped (one query says which have any).
     has = engagement_selectors.client_sections(client=client)
+    strip = engagement_selectors.engagement_strip(client=client, misses=has.misses)
     notes = engagement_selectors.client_notes(membership=membership, client=client) if has.notes else []
     if notes:
         # Private notes are health data: who read which is on file.

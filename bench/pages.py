@@ -7,10 +7,13 @@
    idle timeout, two-factor session state, CSRF and the audit of views all stay on.
 3. A real sign-in as the practice admin: password, then a TOTP code from the device.
 4. The floors from Django itself: its admin login page (anonymous) and its admin index
-   for the same signed-in practice admin. Then each page, in two interleaved rounds
-   (every page once per round), with a small load generator: threads + http.client,
-   keep-alive off, concurrency 4, for a fixed time per page.
-5. Prints and writes `bench/results/pages-<date>.md`: req/s, p50, p99, bytes, and the
+   for the same signed-in practice admin. Then each page, in two rounds, with a small load
+   generator: threads + http.client, keep-alive off, concurrency 4, for a fixed time per
+   page. Within a round the page and the logged-in floor take turns in short slices
+   (`--slices`), so each page is compared with the floor measured beside it, not minutes
+   earlier: the machine's speed drifts by a third within a run.
+5. Prints and writes `bench/results/pages-<date>.md`: req/s, p50, p99, bytes, the CPU
+   each request cost the server, PostgreSQL and the load generator (/proc), and the
    ratio of each page's req/s to both floors' (above 1 means slower than the floor).
 
 Others may use the machine at the same time: the ratios come from the same run, and
@@ -135,7 +138,86 @@ def load(port: int, path: str, cookie: str, seconds: float, extra_headers: dict 
         **latency_figures(latencies, elapsed),
         "bytes": int(statistics.median(sizes)) if sizes else 0,
         "statuses": statuses,
+        "latencies": latencies,
+        "elapsed": elapsed,
     }
+
+
+def merged(results: list[dict]) -> dict:
+    """Several slices of one page's load as one result: their requests over their summed time."""
+    latencies = [took for result in results for took in result["latencies"]]
+    elapsed = sum(result["elapsed"] for result in results)
+    statuses: dict[int, int] = {}
+    for result in results:
+        for status, count in result["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    cpu = {kind: sum(result.get("cpu", {}).get(kind, 0.0) for result in results) for kind in CPU_KINDS}
+    return {
+        **latency_figures(latencies, elapsed),
+        "bytes": max(result["bytes"] for result in results),
+        "statuses": statuses,
+        "latencies": latencies,
+        "elapsed": elapsed,
+        "cpu": cpu,
+    }
+
+
+# Where the machine's CPU went while a page was under load, per request: the gunicorn master and
+# workers, PostgreSQL's processes serving the bench database, and this load generator.
+CPU_KINDS = ("server", "postgres", "load")
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(server_session: int, database: str) -> dict[str, dict[int, float]]:
+    """CPU seconds (user + system) so far of each process: the server's session, the database's backends.
+
+    {kind: {pid: seconds}}; Linux only (/proc), elsewhere only this process is counted. A backend
+    is counted by its title ("postgres: user database host state"), so other databases' work is
+    left out; a backend that ends between two readings loses its last part (rare: connections
+    persist for a minute)."""
+    totals: dict[str, dict[int, float]] = {kind: {} for kind in CPU_KINDS}
+    times = os.times()
+    totals["load"][os.getpid()] = times.user + times.system
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return totals
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            seconds = (int(fields[11]) + int(fields[12])) / _TICK
+            if int(fields[3]) == server_session:
+                totals["server"][int(entry.name)] = seconds
+            elif stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if f" {database} " in title:
+                    totals["postgres"][int(entry.name)] = seconds
+        except (OSError, ValueError, IndexError):
+            continue  # the process ended while it was read
+    return totals
+
+
+def cpu_spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each kind spent between two readings (a process that started between them counts whole)."""
+    return {
+        kind: sum(seconds - before[kind].get(pid, 0.0) for pid, seconds in after[kind].items()) for kind in CPU_KINDS
+    }
+
+
+class Meter:
+    """`load` with the CPU each kind of process spent during it (seconds, in result["cpu"])."""
+
+    def __init__(self, port: int, server_session: int = 0, database: str = "") -> None:
+        self.port, self.server_session, self.database = port, server_session, database
+
+    def load(self, path: str, cookie: str, seconds: float) -> dict:
+        before = cpu_seconds(self.server_session, self.database)
+        result = load(self.port, path, cookie, seconds)
+        after = cpu_seconds(self.server_session, self.database)
+        result["cpu"] = cpu_spent(before, after)
+        return result
 
 
 def threads_run(threads: list[threading.Thread]) -> float:
@@ -159,21 +241,71 @@ def latency_figures(latencies: list[float], elapsed: float) -> dict:
     }
 
 
-def measure(port: int, pages: list, args) -> dict[str, list[dict]]:
-    """Every page once per round, rounds interleaved, after a short warm-up of both workers."""
+def measure(meter: Meter, pages: list, args) -> dict[str, list[dict]]:
+    """Each page in every round, after a short warm-up of both workers, measured next to the floor.
+
+    The machine's speed drifts by up to a third within a run (other work, CPU frequency), so a
+    page is not compared with a floor measured minutes earlier: in each round the logged-in floor
+    and the page take turns in `args.slices` short slices each, and the page's ratio is
+    the floor's requests per second in those slices ÷ the page's. The anonymous floor is measured
+    once a round. results[label][round] is the page's load; results[PAIRED][label][round] the
+    floor's in the slices beside it."""
+    anon, signed = pages[0], pages[1]
     for _, path, page_cookie in pages:  # cached templates, imports, connections
-        load(port, path, page_cookie, 0.5)
-    results: dict[str, list[dict]] = {label: [] for label, _, _ in pages}
+        load(meter.port, path, page_cookie, 0.5)
+    results: dict = {label: [] for label, _, _ in pages}
+    results[PAIRED] = {label: [] for label, _, _ in pages[2:]}
+    slice_seconds = args.seconds / args.slices
     for number in range(args.rounds):
-        for label, path, page_cookie in pages:
-            result = load(port, path, page_cookie, args.seconds)
-            results[label].append(result)
-            print(
-                f"round {number + 1}  {label:<40} {result['rps']:7.1f} req/s  p50 {result['p50']:6.1f} ms"
-                f"  p99 {result['p99']:6.1f} ms  {result['bytes'] / 1024:6.1f} KB  {result['statuses']}",
-                flush=True,
-            )
+        result = meter.load(anon[1], anon[2], args.seconds)
+        results[anon[0]].append(result)
+        _print(number, anon[0], result)
+        floor_round = []
+        for label, path, page_cookie in pages[2:]:
+            floor_slices, page_slices = [], []
+            for _ in range(args.slices):
+                floor_slices.append(meter.load(signed[1], signed[2], slice_seconds))
+                page_slices.append(meter.load(path, page_cookie, slice_seconds))
+            floor, page = merged(floor_slices), merged(page_slices)
+            floor_round.extend(floor_slices)
+            results[label].append(page)
+            results[PAIRED][label].append(floor)
+            _print(number, label, page, floor)
+        results[signed[0]].append(merged(floor_round) if floor_round else meter.load(signed[1], signed[2], 1.0))
     return results
+
+
+PAIRED = "floor beside each page"
+
+
+def ratio(results: dict, label: str, number: int) -> float:
+    """× the logged-in floor in round `number`: the floor's req/s beside the page ÷ the page's."""
+    page = results[label][number]
+    floor = results[PAIRED][label][number] if label in results[PAIRED] else page
+    return floor["rps"] / page["rps"] if page["rps"] else float("inf")
+
+
+def cpu_per_request(result: dict) -> dict[str, float]:
+    """Milliseconds of CPU per request, by kind of process."""
+    requests = result["requests"] or 1
+    return {kind: result["cpu"].get(kind, 0.0) * 1000 / requests for kind in CPU_KINDS}
+
+
+def _print(number: int, label: str, result: dict, floor: dict | None = None) -> None:
+    cpu = cpu_per_request(result)
+    beside = ""
+    if floor:
+        floor_cpu = cpu_per_request(floor)
+        beside = (
+            f"  floor beside it {floor['rps']:6.1f} req/s (CPU ms/req {floor_cpu['server']:.1f} /"
+            f" {floor_cpu['postgres']:.1f})  × {floor['rps'] / result['rps']:.2f}"
+        )
+    print(
+        f"round {number + 1}  {label:<40} {result['rps']:7.1f} req/s  p50 {result['p50']:6.1f} ms"
+        f"  p99 {result['p99']:6.1f} ms  {result['bytes'] / 1024:6.1f} KB  CPU ms/req server {cpu['server']:5.1f}"
+        f" db {cpu['postgres']:4.1f} load {cpu['load']:4.1f}  {result['statuses']}{beside}",
+        flush=True,
+    )
 
 
 def database_fresh(url: str) -> None:
@@ -193,6 +325,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", 6)))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=int(os.environ.get("BENCH_SLICES", 3)),
+        help="in each round, the page and the logged-in floor take turns this many times (seconds split between them)",
+    )
     parser.add_argument("--keep", action="store_true", help="reuse the bench database as it is (no rebuild)")
     parser.add_argument(
         "--large",
@@ -235,7 +373,8 @@ def main() -> None:
     run(python, "manage.py", "collectstatic", "--noinput", "-v", "0")
     seed = json.loads(seed_file.read_text())
 
-    with gunicorn_running(env, port, logs / "gunicorn.log"):
+    with gunicorn_running(env, port, logs / "gunicorn.log") as gunicorn:
+        meter = Meter(port, gunicorn.pid, urlsplit(database_url).path.lstrip("/"))
         session = Session(port)
         session.sign_in(seed["admin"], seed["password"], seed["totp_key"])
         cookie = session.cookie_header()
@@ -257,14 +396,14 @@ def main() -> None:
                 raise SystemExit(f"no such page: {', '.join(sorted(unknown))}")
             pages = pages[:2] + [page for page in pages[2:] if page[0] in args.only]
         load_before = os.getloadavg()
-        results = measure(port, pages, args)
+        results = measure(meter, pages, args)
         load_after = os.getloadavg()
         large = None
         if args.large:
             print(f"growing the database by {args.large} appointments and their rows ...", flush=True)
             began = time.monotonic()
             print(run(python, "manage.py", "bench_build_large", "--appointments", str(args.large)).strip(), flush=True)
-            large = {"seconds": time.monotonic() - began, "results": measure(port, pages, args)}
+            large = {"seconds": time.monotonic() - began, "results": measure(meter, pages, args)}
 
     report = render(results, pages, seed, args, load_before, load_after)
     if large is not None:
@@ -283,7 +422,7 @@ def render(results, pages, seed, args, load_before, load_after) -> str:
         "",
         f"`make bench-pages` (bench/pages.py): gunicorn, 2 sync workers, production settings over plain http "
         f"(SECURE_SSL_REDIRECT=false, bench only), PostgreSQL, Redis; concurrency {CONCURRENCY}, keep-alive off, "
-        f"{args.seconds:g} s per page per round, {args.rounds} interleaved rounds. Signed in for real as a practice "
+        f"{args.seconds:g} s per page per round, {args.rounds} rounds. Signed in for real as a practice "
         "admin (password + TOTP); idle timeout, two-factor session state and the audit of views on.",
         f"Data: Today {seed['today']} sessions, Week ~140 rows, a client with 60 sessions, 500 clients, "
         f"{seed['missed']} missed sessions with fees and messages.",
@@ -291,21 +430,27 @@ def render(results, pages, seed, args, load_before, load_after) -> str:
         f"{load_after[0]:.2f} at the end (above the core count, something else was running). Compare ratios "
         "(same run), not absolute figures.",
         "",
-        "Ratio = the floor's req/s ÷ the page's req/s in the same round (1.0 = as fast as the floor; higher = slower).",
+        f"In each round the logged-in floor and the page take turns, {args.slices} slices each, and the page's "
+        "ratio is the floor's req/s in those slices ÷ the page's (1.0 = as fast as the floor; higher = slower). "
+        "The anonymous floor is measured once a round. CPU ms/req: CPU time per request of the gunicorn "
+        "processes, of PostgreSQL's backends for the bench database, and of this load generator, from /proc.",
         "",
         "Target (issue 11): at least as fast as the logged-in floor (× ≤ 1.00); Week within 2× of it.",
         "",
-        "| page | round | req/s | p50 ms | p99 ms | KB | × logged-in floor | × anonymous floor | target |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| page | round | req/s | p50 ms | p99 ms | KB | CPU ms/req server / db / load | × logged-in floor "
+        "| × anonymous floor | target |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, _, _ in pages:
         for number, result in enumerate(results[label]):
-            signed_ratio = results[signed][number]["rps"] / result["rps"] if result["rps"] else float("inf")
+            signed_ratio = ratio(results, label, number) if label != signed else 1.0
             anon_ratio = results[anon][number]["rps"] / result["rps"] if result["rps"] else float("inf")
             bad = {s: c for s, c in result["statuses"].items() if s != 200}
+            cpu = cpu_per_request(result)
             lines.append(
                 f"| {label}{' (non-200: ' + str(bad) + ')' if bad else ''} | {number + 1} | {result['rps']:.1f} | "
-                f"{result['p50']:.1f} | {result['p99']:.1f} | {result['bytes'] / 1024:.1f} | {signed_ratio:.2f} | "
+                f"{result['p50']:.1f} | {result['p99']:.1f} | {result['bytes'] / 1024:.1f} | "
+                f"{cpu['server']:.1f} / {cpu['postgres']:.1f} / {cpu['load']:.1f} | {signed_ratio:.2f} | "
                 f"{anon_ratio:.2f} | {_verdict(label, signed_ratio)} |"
             )
     return "\n".join(lines) + "\n"
@@ -319,7 +464,6 @@ MAX_LARGE_RATIO = 1.3
 
 def verdicts(small, large, pages) -> str:
     """Each page against its target, printed and recorded for the suite (bench/summary.py)."""
-    signed = pages[1][0]
     lines = ["", "## Targets (issue 11)", ""]
 
     def verdict(figure: str, value: float, target: float, text: str = "") -> None:
@@ -332,10 +476,8 @@ def verdicts(small, large, pages) -> str:
         )
 
     for label, _, _ in pages[2:]:
-        ratio = statistics.median(
-            small[signed][n]["rps"] / r["rps"] if r["rps"] else float("inf") for n, r in enumerate(small[label])
-        )
-        verdict(f"{label}: × the logged-in floor", ratio, WITHIN_FLOOR.get(label, 1.0))
+        times = statistics.median(ratio(small, label, number) for number in range(len(small[label])))
+        verdict(f"{label}: × the logged-in floor", times, WITHIN_FLOOR.get(label, 1.0))
         if large is not None:
             change = statistics.median(r["p50"] for r in large["results"][label]) / statistics.median(
                 r["p50"] for r in small[label]

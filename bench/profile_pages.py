@@ -12,6 +12,7 @@ are the pages' own time (no HTTP, no gunicorn); compare pages within one run.
     python bench/profile_pages.py --seed seed.json cprofile today                # cProfile, --sort tottime
     python bench/profile_pages.py --seed seed.json pyinstrument today            # call tree
     python bench/profile_pages.py --seed seed.json plans today                   # each query: plan + run time
+    python bench/profile_pages.py --seed seed.json dbcpu today   # PostgreSQL CPU per request, per query
 
 `ROW_CACHE_SIZE=0` in the environment turns the row cache off (every row rendered, as on
 a cold process).
@@ -61,7 +62,7 @@ def signed_in(seed: dict):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["time", "cprofile", "pyinstrument", "plans"])
+    parser.add_argument("mode", choices=["time", "cprofile", "pyinstrument", "plans", "dbcpu"])
     parser.add_argument("pages", nargs="+", choices=list(PAGES))
     parser.add_argument("--seed", required=True, help="the JSON line bench.pages_seed printed")
     parser.add_argument("-n", type=int, default=40, help="requests per page")
@@ -106,6 +107,8 @@ def main() -> None:
                 client.get(path)
             profiler.stop()
             print(profiler.output_text(unicode=False, color=False, time="percent_of_total"))
+        elif args.mode == "dbcpu":
+            dbcpu(client, name, path, args.n)
         else:
             plans(client, name, path)
 
@@ -131,6 +134,45 @@ def plans(client, name: str, path: str) -> None:
         planning, execution = planning + plan, execution + run
         print(f"  plan {plan:6.3f} ms  run {run:6.3f} ms  {sql[:100]}")
     print(f"{name}: {len(ctx.captured_queries)} queries, planning {planning:.2f} ms, execution {execution:.2f} ms")
+
+
+def backend_cpu_ns() -> int:
+    """CPU time so far of this connection's PostgreSQL backend, in ns (/proc/<pid>/schedstat: same machine)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def dbcpu(client, name: str, path: str, n: int) -> None:
+    """PostgreSQL's CPU per request (parse, plan, run, commit), then each query's alone, replayed `n` times.
+
+    The backend's own CPU clock, so what the database costs the machine, not what the page waits."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(path)
+    began = backend_cpu_ns()
+    for _ in range(n):
+        client.get(path)
+    whole = (backend_cpu_ns() - began) / n / 1e6
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(path)
+    print(f"{name}: PostgreSQL CPU {whole:.2f} ms per request ({len(ctx.captured_queries)} statements)")
+    for query in ctx.captured_queries:
+        sql = query["sql"]
+        if not sql.lstrip().upper().startswith(("SELECT", "(SELECT", "WITH")):
+            print(f"  (not replayed) {sql[:100]}")
+            continue
+        with connection.cursor() as cursor:
+            began = backend_cpu_ns()
+            for _ in range(n):
+                cursor.execute(sql)
+                cursor.fetchall()
+            spent = (backend_cpu_ns() - began) / n / 1e6
+        print(f"  {spent:6.3f} ms  {len(sql):5d} chars  {sql[:90]}")
 
 
 if __name__ == "__main__":

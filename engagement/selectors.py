@@ -42,7 +42,7 @@ TODAY_TASKS = 20
 NOTES_SHOWN = 20
 
 
-def engagement_strip(*, client: Client) -> list[Appointment]:
+def engagement_strip(*, client: Client, misses: bool = True) -> list[Appointment]:
     """The client's last 20 counted sessions, newest first, each with what followed a miss. One query.
 
     Annotated: `followups_sent` (follow-ups that reached the client),
@@ -51,17 +51,27 @@ def engagement_strip(*, client: Client) -> list[Appointment]:
     through the live missed session, as the client page does; when
     MissReason gains a link to the appointment itself (the "resp" package),
     read it through that link here.
+
+    `misses=False` (client_sections found no missed session of the client's, live or undone): the
+    four annotations about a miss are what they are without one (None, 0, None, None), set here
+    instead of read; PostgreSQL spent half of the page's strip query on them (issue 11).
     """
     # Its SQL is compiled once per process (practice/sqlonce.py): compiling cost more than running it.
-    rows = sqlonce.objects(_strip_query, client_id=client.pk)
+    rows = sqlonce.objects(_strip_query, misses, client_id=client.pk)
     labels = dict(MissReason.Reason.choices)
     for row in rows:
+        if not misses:
+            row.miss_id, row.followups_sent, row.reason, row.reason_text = None, 0, None, None
         row.reason_label = labels.get(row.reason or "", "")
     return rows
 
 
-def _strip_query(*, client_id: int) -> QuerySet:
-    """engagement_strip's query, for one client."""
+def _strip_query(misses: bool, *, client_id: int) -> QuerySet:
+    """engagement_strip's query, for one client (without what followed a miss when it has none)."""
+    counted = Appointment.objects.filter(client_id=client_id, status__in=COUNTED)
+    rebooked = Exists(Appointment.objects.filter(rescheduled_from=OuterRef("pk")))
+    if not misses:
+        return counted.annotate(rebooked=rebooked).order_by("-start", "-id")[:STRIP_LENGTH]
     live_miss = NoShowEvent.objects.filter(appointment=OuterRef("pk"), undone_at=None)
     reason = MissReason.objects.filter(missed_session__appointment=OuterRef("pk"), missed_session__undone_at=None)
     sent = (
@@ -76,17 +86,13 @@ def _strip_query(*, client_id: int) -> QuerySet:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return (
-        Appointment.objects.filter(client_id=client_id, status__in=COUNTED)
-        .annotate(
-            miss_id=Subquery(live_miss.values("pk")[:1]),
-            followups_sent=Coalesce(Subquery(sent, output_field=IntegerField()), 0),
-            reason=Subquery(reason.values("reason")[:1]),
-            reason_text=Subquery(reason.values("text")[:1]),
-            rebooked=Exists(Appointment.objects.filter(rescheduled_from=OuterRef("pk"))),
-        )
-        .order_by("-start", "-id")[:STRIP_LENGTH]
-    )
+    return counted.annotate(
+        miss_id=Subquery(live_miss.values("pk")[:1]),
+        followups_sent=Coalesce(Subquery(sent, output_field=IntegerField()), 0),
+        reason=Subquery(reason.values("reason")[:1]),
+        reason_text=Subquery(reason.values("text")[:1]),
+        rebooked=rebooked,
+    ).order_by("-start", "-id")[:STRIP_LENGTH]
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,53 @@ def test_any_change_it_shows_is_another_view(practice, therapist):
     with translation.override("de"):
         assert view() != before
     assert rows.strip_view([], selectors.engagement_rates(client=client, strip=[]), zone="UTC") != before
+
+
+_STRIP_FIELDS = (
+    "pk",
+    "start",
+    "status",
+    "miss_id",
+    "followups_sent",
+    "reason",
+    "reason_text",
+    "reason_label",
+    "rebooked",
+)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_a_client_without_a_missed_session_gets_the_same_strip_without_the_miss_subqueries(practice, therapist, seed):
+    """client_sections says "no missed session" (live or undone): the page then reads the strip
+    without its four subqueries about a miss, and gets the same rows and the same view."""
+    rng = random.Random(seed)
+    client = ClientFactory(practice=practice, clinician=therapist)
+    kept = [S.ATTENDED, S.CANCELLED_IN_TIME]
+    history(client, [rng.choice(kept) for _ in range(rng.randint(1, 30))])
+    # A make-up booked from a cancellation: `rebooked` is read in both shapes.
+    first = client.appointments.order_by("start").first()
+    AppointmentFactory(client=client, rescheduled_from=first, start=timezone.now() + timedelta(days=2))
+    assert not selectors.client_sections(client=client).misses
+
+    def fields(strip):
+        return [tuple(getattr(row, name) for name in _STRIP_FIELDS) for row in strip]
+
+    full = selectors.engagement_strip(client=client)
+    lean = selectors.engagement_strip(client=client, misses=False)
+    assert fields(lean) == fields(full) and any(row.rebooked for row in lean)
+    engagement = selectors.engagement_rates(client=client, strip=full)
+    rowcache.clear()
+    assert rows.strip_view(lean, engagement, zone="UTC") == rows.strip_view(full, engagement, zone="UTC")
+
+
+def test_the_client_page_reads_the_full_strip_once_a_session_was_missed(client, practice, therapist):
+    from django.urls import reverse
+
+    patient = ClientFactory(practice=practice, clinician=therapist)
+    history(patient, [S.ATTENDED, S.NO_SHOW])
+    assert selectors.client_sections(client=patient).misses
+    client.force_login(therapist)
+    response = client.get(reverse("appointments:client_detail", args=[patient.pk]))
+    assert response.status_code == 200
+    missed = [row for row in response.context["strip"] if row.status == S.NO_SHOW]
+    assert missed and missed[0].miss_id == NoShowEvent.objects.get(appointment__client=patient).pk

@@ -1,5 +1,6 @@
 """practice/sqlonce.py: compiled once, each call with its own values, and loud when a value cannot be swapped."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -265,3 +266,36 @@ def test_an_update_through_a_join_is_refused():
 
     with pytest.raises(ValueError, match="without joins"):
         sqlonce.update(joined, name="Somewhere")
+
+
+def _sessions_by_ids(*, ids: tuple[int, ...]):
+    return Appointment.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "client_id")
+
+
+def test_a_tuple_of_ids_reads_those_rows_each_call_with_one_sql_per_size(practice, therapist):
+    client = ClientFactory(practice=practice, clinician=therapist)
+    sessions = [AppointmentFactory(client=client) for _ in range(10)]
+    ids = [s.pk for s in sessions]
+    with CaptureQueriesContext(connection) as ctx:
+        assert sqlonce.rows(_sessions_by_ids, ids=(ids[3],)) == [(ids[3], client.pk)]
+        assert sqlonce.rows(_sessions_by_ids, ids=(ids[5], ids[1])) == [(ids[1], client.pk), (ids[5], client.pk)]
+        # Nine ids: the next size up; every one of them read, none twice.
+        assert sqlonce.rows(_sessions_by_ids, ids=tuple(ids[:9])) == [(pk, client.pk) for pk in ids[:9]]
+        assert sqlonce.rows(_sessions_by_ids, ids=(ids[9], ids[9], 0)) == [(ids[9], client.pk)]
+    places = [len(re.search(r"IN \(([^)]*)\)", query["sql"]).group(1).split(",")) for query in ctx.captured_queries]
+    assert places == [8, 8, 64, 8]
+
+
+def test_a_tuple_of_ids_must_hold_ids_and_each_place_must_reach_the_query():
+    with pytest.raises(TypeError, match="at least one id"):
+        sqlonce.rows(_sessions_by_ids, ids=())
+    with pytest.raises(TypeError):
+        sqlonce.rows(_sessions_by_ids, ids=(1, "2"))
+    with pytest.raises(ValueError, match="at most 512"):
+        sqlonce.rows(_sessions_by_ids, ids=tuple(range(1, 514)))
+
+    def first_only(*, ids: tuple[int, ...]):
+        return Appointment.objects.filter(pk=ids[0]).values_list("pk")
+
+    with pytest.raises(ValueError, match="not every place"):
+        sqlonce.rows(first_only, ids=(1, 2))
