@@ -59,3 +59,32 @@ def test_front_desk_pages_through_a_week_by_clinician(page, front_desk, therapis
     expect(page.locator("tr[id^=appt-]")).to_have_count(3)
     expect(page.locator("#week-paging")).not_to_contain_text("next page")
     page_check(page, "/week/?page=2 (second group of clinicians)")
+
+
+def test_a_page_number_that_is_not_one_shows_the_nearest_page(page, therapist, practice, monkeypatch):
+    """?page= as a person might type or keep it: not a number, zero, negative, past the end.
+    Each shows a page of the list (the first for text, the last for a number out of range), never an error."""
+    from appointments import views
+
+    monkeypatch.setattr(views, "CLIENT_HISTORY_PAGE", 4)
+    client = ClientFactory(practice=practice, clinician=therapist, first_name="Noor", last_name="Haddad")
+    now = datetime.now(practice_zone(practice))
+    for days in range(1, 7):
+        AppointmentFactory(client=client, start=now - timedelta(days=days), status="attended")
+    log_in(page, therapist)
+    for raw, shown in [("abc", 1), ("0", 2), ("-1", 2), ("999", 2), ("2", 2), ("1", 1)]:
+        response = page.goto(f"{client.get_absolute_url()}?page={raw}")
+        assert response is not None and response.status == 200, raw
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Noor Haddad")
+        expect(page.get_by_role("navigation", name="Pages")).to_contain_text(f"Page {shown} of 2")
+    page_check(page, "client page, ?page=1 after bad page numbers")
+
+
+def test_bad_page_numbers_on_the_fees_and_message_log(page, front_desk, practice):
+    log_in(page, front_desk)
+    for path, heading in [("/fees/", "Fees"), ("/messages/", "Message log")]:
+        for raw in ("abc", "0", "-1", "999", "1e9", "%00"):
+            response = page.goto(f"{path}?page={raw}")
+            assert response is not None and response.status == 200, (path, raw)
+            expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        page_check(page, f"{path} after bad page numbers")
