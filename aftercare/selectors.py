@@ -5,18 +5,20 @@
 to answer at least 3x the requests per second of django-appointment's open-times endpoint. Three
 ORM queries were about half of its time, half of that Django compiling SQL and building rows
 (bench/results/rebooking-*.md, docs/decisions.md "rebook"). One parametrized statement, one
-round trip, no compile, and the same answers as the ORM path (the reference implementation in
+round trip, no compile (on PostgreSQL prepared once per connection, `_execute`), and the same answers as the ORM path (the reference implementation in
 tests/aftercare/test_rebook_page_read.py checks that over generated cases, on SQLite and
 PostgreSQL). Every other read stays in the ORM.
 """
 
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from typing import NamedTuple
 
-from django.db import connection
+from django.conf import settings
+from django.db import NotSupportedError, ProgrammingError, connection
 
 from appointments.models import Appointment, Availability, Client, NoShowEvent
 from appointments.slots import Window
@@ -115,6 +117,57 @@ FROM hit
     return sql, converters
 
 
+# Connections (psycopg's, which Django replaces on reconnecting) that hold the statement prepared.
+_PREPARED_ON: "weakref.WeakSet" = weakref.WeakSet()
+_PREPARED_NAME = "reconnect_rebook_page"
+
+
+def _execute(cursor, sql: str, params: list) -> None:
+    """Run the statement; on PostgreSQL, outside a transaction, as a statement prepared once per connection.
+
+    PostgreSQL spent ~1 ms planning it on every request, more than running it (0.3 ms) and most of
+    the page's database CPU (bench/rebooking.py, docs/decisions.md "session 7"). Prepared, it is
+    planned on its first executions and then, once PostgreSQL finds its generic plan no dearer, not
+    again (tests/aftercare/test_rebook_prepared.py holds that plan to the indexes the page needs:
+    the link's unique hash, the clinician's sessions by start). It is sent through Django's own
+    cursor, so it is logged, counted and wrapped like any query. Not inside a transaction (a
+    failed EXECUTE would abort it) and not with DATABASE_PREPARED_STATEMENTS=false, for a pooler
+    in transaction mode that does not keep a connection's prepared statements (docs/operations.md).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block or not settings.DATABASE_PREPARED_STATEMENTS:
+        cursor.execute(sql, params)
+        return
+    raw = connection.connection
+    if raw not in _PREPARED_ON:
+        cursor.execute(f"PREPARE {_PREPARED_NAME} AS {_numbered(sql)}")
+        _PREPARED_ON.add(raw)
+    placeholders = ", ".join(["%s"] * len(params))
+    try:
+        cursor.execute(f"EXECUTE {_PREPARED_NAME} ({placeholders})", params)
+    except (ProgrammingError, NotSupportedError):
+        # Prepared, then gone (a DISCARD ALL, a pooler handing over another connection), or its
+        # result type changed under it (a migration): prepare again, once. In autocommit (outside a
+        # transaction) the failed EXECUTE changed nothing.
+        _PREPARED_ON.discard(raw)
+        if _is_prepared(cursor):
+            cursor.execute(f"DEALLOCATE PREPARE {_PREPARED_NAME}")
+        cursor.execute(f"PREPARE {_PREPARED_NAME} AS {_numbered(sql)}")
+        _PREPARED_ON.add(raw)
+        cursor.execute(f"EXECUTE {_PREPARED_NAME} ({placeholders})", params)
+
+
+def _is_prepared(cursor) -> bool:
+    cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [_PREPARED_NAME])
+    return cursor.fetchone() is not None
+
+
+@cache
+def _numbered(sql: str) -> str:
+    """The statement's %s placeholders as PostgreSQL's $1, $2, ... (the statement has no other %)."""
+    parts = sql.split("%s")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, start=1))
+
+
 def _json(value) -> list:
     # psycopg parses json itself; SQLite hands back text; json_agg of no rows is NULL.
     if value is None:
@@ -155,7 +208,7 @@ def rebook_page_read(*, token_hash: str, now: datetime, days: int) -> RebookPage
         ops.adapt_datetimefield_value(now),
     ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        _execute(cursor, sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
