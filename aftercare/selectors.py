@@ -5,9 +5,9 @@
 to answer at least 3x the requests per second of django-appointment's open-times endpoint. Three
 ORM queries were about half of its time, half of that Django compiling SQL and building rows
 (bench/results/rebooking-*.md, docs/decisions.md "rebook"). One parametrized statement, one
-round trip, no compile (on PostgreSQL prepared once per connection, `_execute`), and the same answers as the ORM path (the reference implementation in
-tests/aftercare/test_rebook_page_read.py checks that over generated cases, on SQLite and
-PostgreSQL). Every other read stays in the ORM.
+round trip, no compile (on PostgreSQL prepared once per connection, `_execute`), and the same
+answers as the ORM path (the reference implementation in tests/aftercare/test_rebook_page_read.py
+checks that over generated cases, on SQLite and PostgreSQL). Every other read stays in the ORM.
 """
 
 import json
