@@ -45,8 +45,7 @@ def get_client_for_user(request: HttpRequest, pk: int, *, related: tuple[str, ..
 
 def _client_query(whole_practice: bool, related: tuple[str, ...], *, practice_id: int, user_id: int, pk: int):
     """`for_membership` for a member who sees the whole practice or only their own clients."""
-    role = Membership.Role.ADMIN if whole_practice else Membership.Role.CLINICIAN
-    member = Membership(practice_id=practice_id, user_id=user_id, role=role)
+    member = Membership.scoped(practice_id=practice_id, user_id=user_id, whole_practice=whole_practice)
     return Client.objects.for_membership(member).select_related(*related).filter(pk=pk)
 
 

@@ -185,9 +185,7 @@ def reflection_notes_for(*, membership: Membership, client: Client) -> QuerySet:
 
 def _as_member(role: str, *, practice_id: int, user_id: int) -> Membership:
     """A membership with only what `for_membership` reads, for queries built in sqlonce's sentinels."""
-    return Membership(
-        practice_id=practice_id, user_id=user_id, role=role, is_clinician=role == Membership.Role.CLINICIAN
-    )
+    return Membership.scoped(practice_id=practice_id, user_id=user_id, whole_practice=role == Membership.Role.ADMIN)
 
 
 def _scope(membership: Membership) -> tuple[str | None, dict]:

@@ -112,10 +112,8 @@ _LOG_ANNOTATIONS = (
 
 
 def _log_messages(sees_whole_practice: bool, status_mode: str, **values) -> QuerySet:
-    membership = Membership(
-        practice_id=values["practice_id"],
-        user_id=values.get("user_id"),
-        role=Membership.Role.ADMIN if sees_whole_practice else Membership.Role.CLINICIAN,
+    membership = Membership.scoped(
+        practice_id=values["practice_id"], user_id=values.get("user_id"), whole_practice=sees_whole_practice
     )
     status = values.get("status", status_mode)  # "failed"/"sent" are constants of the query's shape
     return messages_with_status(_messages_visible(membership=membership), status)

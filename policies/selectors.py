@@ -182,10 +182,8 @@ class FeeFacts:
 def _fees_page_query(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
     """The Fees page's rows as values (`_facts_from`), for practice/sqlonce.py: built with the page's
     own filters (`filters` names those in use), compiled once per shape."""
-    membership = Membership(
-        practice_id=values["practice_id"],
-        user_id=values.get("user_id"),
-        role=Membership.Role.ADMIN if sees_whole_practice else Membership.Role.CLINICIAN,
+    membership = Membership.scoped(
+        practice_id=values["practice_id"], user_id=values.get("user_id"), whole_practice=sees_whole_practice
     )
     qs = _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
     return _fact_values(qs.order_by("-session_start", "-id"))
@@ -246,10 +244,8 @@ def _facts_from(rows: list[tuple]) -> list[FeeFacts]:
 
 def _fees_count_query(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
     """How many fees the page's filters match: grouped by the practice (one group), for sqlonce."""
-    membership = Membership(
-        practice_id=values["practice_id"],
-        user_id=values.get("user_id"),
-        role=Membership.Role.ADMIN if sees_whole_practice else Membership.Role.CLINICIAN,
+    membership = Membership.scoped(
+        practice_id=values["practice_id"], user_id=values.get("user_id"), whole_practice=sees_whole_practice
     )
     qs = _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
     return qs.order_by().values("practice_id").annotate(total=Count("pk")).values_list("total")

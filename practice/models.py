@@ -139,6 +139,14 @@ class Membership(models.Model):
             self.is_clinician = True
         super().save(*args, **kwargs)
 
+    @classmethod
+    def scoped(cls, *, practice_id: int, user_id: int | None, whole_practice: bool) -> "Membership":
+        """An unsaved membership holding only what the querysets' `for_membership` read: an admin's,
+        who sees the whole practice, or a clinician's, who sees their own. For a query built from a
+        scope's values (practice/sqlonce.py's sentinels) rather than from a member's row."""
+        role = cls.Role.ADMIN if whole_practice else cls.Role.CLINICIAN
+        return cls(practice_id=practice_id, user_id=user_id, role=role, is_clinician=not whole_practice)
+
     @property
     def sees_whole_practice(self) -> bool:
         return self.role in (self.Role.ADMIN, self.Role.FRONT_DESK)
