@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bench import summary  # noqa: E402
 from bench.faults.stack import free_port, wait_for_port  # noqa: E402
 from bench.pages import Session, database_fresh, latency_figures, load, threads_run  # noqa: E402
-from bench.webstack import gunicorn_running, manage, server_env  # noqa: E402
+from bench.webstack import ServerCpu, gunicorn_running, manage, server_env  # noqa: E402
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_marking"
 REDIS_PORT = 6392
@@ -132,50 +132,6 @@ def mark_load(port: int, markers: list[Marker], concurrency: int, seconds: float
         "errors": sum(c for s, c in statuses.items() if s != 200) + wrong_row,
         "ran_out": ran_out.is_set(),
     }
-
-
-class ServerCpu:
-    """CPU seconds used by the server side: the gunicorn workers and their PostgreSQL backends.
-
-    Others share the machine, so requests per second move with their load; the CPU each
-    request costs the server moves much less. Read from /proc (Linux): utime + stime.
-    """
-
-    def __init__(self, master_pid: int, database_url: str) -> None:
-        self.master_pid = master_pid
-        self.database_url = database_url
-        self.tick = os.sysconf("SC_CLK_TCK")
-
-    def pids(self) -> set[int]:
-        import psycopg
-
-        children = Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children").read_text().split()
-        name = self.database_url.rsplit("/", 1)[-1]
-        with psycopg.connect(self.database_url) as conn:
-            backends = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
-            ).fetchall()
-        return {int(pid) for pid in children} | {pid for (pid,) in backends}
-
-    def used(self, pids: set[int]) -> dict[int, float]:
-        seconds = {}
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone: a backend closed after CONN_MAX_AGE
-            seconds[pid] = (int(fields[11]) + int(fields[12])) / self.tick
-        return seconds
-
-    def measure(self, run):
-        """Run `run()`; its result, with the server's CPU ms per request added."""
-        before_pids = self.pids()
-        before = self.used(before_pids)
-        result = run()
-        after = self.used(before_pids | self.pids())
-        spent = sum(after[pid] - before.get(pid, 0.0) for pid in after)
-        result["cpu_ms"] = spent * 1000 / result["requests"] if result["requests"] else 0.0
-        return result
 
 
 def redis_start(port: int, logs: Path) -> subprocess.Popen:

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import summary  # noqa: E402
 from bench.faults.stack import free_port  # noqa: E402
-from bench.webstack import gunicorn_running, manage, server_env  # noqa: E402
+from bench.webstack import ServerCpu, gunicorn_running, manage, server_env  # noqa: E402
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench_pages"
 CONCURRENCY = 4
@@ -151,7 +151,7 @@ def merged(results: list[dict]) -> dict:
     for result in results:
         for status, count in result["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
-    cpu = {kind: sum(result.get("cpu", {}).get(kind, 0.0) for result in results) for kind in CPU_KINDS}
+    cpu = {kind: sum(result.get("cpu", {}).get(kind, 0.0) for result in results) for kind in ServerCpu.KINDS}
     return {
         **latency_figures(latencies, elapsed),
         "bytes": max(result["bytes"] for result in results),
@@ -162,62 +162,14 @@ def merged(results: list[dict]) -> dict:
     }
 
 
-# Where the machine's CPU went while a page was under load, per request: the gunicorn master and
-# workers, PostgreSQL's processes serving the bench database, and this load generator.
-CPU_KINDS = ("server", "postgres", "load")
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_seconds(server_session: int, database: str) -> dict[str, dict[int, float]]:
-    """CPU seconds (user + system) so far of each process: the server's session, the database's backends.
-
-    {kind: {pid: seconds}}; Linux only (/proc), elsewhere only this process is counted. A backend
-    is counted by its title ("postgres: user database host state"), so other databases' work is
-    left out; a backend that ends between two readings loses its last part (rare: connections
-    persist for a minute)."""
-    totals: dict[str, dict[int, float]] = {kind: {} for kind in CPU_KINDS}
-    times = os.times()
-    totals["load"][os.getpid()] = times.user + times.system
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return totals
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            seconds = (int(fields[11]) + int(fields[12])) / _TICK
-            if int(fields[3]) == server_session:
-                totals["server"][int(entry.name)] = seconds
-            elif stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
-                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if f" {database} " in title:
-                    totals["postgres"][int(entry.name)] = seconds
-        except (OSError, ValueError, IndexError):
-            continue  # the process ended while it was read
-    return totals
-
-
-def cpu_spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
-    """CPU seconds each kind spent between two readings (a process that started between them counts whole)."""
-    return {
-        kind: sum(seconds - before[kind].get(pid, 0.0) for pid, seconds in after[kind].items()) for kind in CPU_KINDS
-    }
-
-
 class Meter:
-    """`load` with the CPU each kind of process spent during it (seconds, in result["cpu"])."""
+    """`load` with the CPU each kind of process spent during it (bench/webstack.py's ServerCpu)."""
 
-    def __init__(self, port: int, server_session: int = 0, database: str = "") -> None:
-        self.port, self.server_session, self.database = port, server_session, database
+    def __init__(self, port: int, server_pid: int, database_url: str) -> None:
+        self.port, self.cpu = port, ServerCpu(server_pid, database_url)
 
     def load(self, path: str, cookie: str, seconds: float) -> dict:
-        before = cpu_seconds(self.server_session, self.database)
-        result = load(self.port, path, cookie, seconds)
-        after = cpu_seconds(self.server_session, self.database)
-        result["cpu"] = cpu_spent(before, after)
-        return result
+        return self.cpu.measure(lambda: load(self.port, path, cookie, seconds))
 
 
 def threads_run(threads: list[threading.Thread]) -> float:
@@ -288,7 +240,7 @@ def ratio(results: dict, label: str, number: int) -> float:
 def cpu_per_request(result: dict) -> dict[str, float]:
     """Milliseconds of CPU per request, by kind of process."""
     requests = result["requests"] or 1
-    return {kind: result["cpu"].get(kind, 0.0) * 1000 / requests for kind in CPU_KINDS}
+    return {kind: result["cpu"].get(kind, 0.0) * 1000 / requests for kind in ServerCpu.KINDS}
 
 
 def _print(number: int, label: str, result: dict, floor: dict | None = None) -> None:
@@ -374,7 +326,7 @@ def main() -> None:
     seed = json.loads(seed_file.read_text())
 
     with gunicorn_running(env, port, logs / "gunicorn.log") as gunicorn:
-        meter = Meter(port, gunicorn.pid, urlsplit(database_url).path.lstrip("/"))
+        meter = Meter(port, gunicorn.pid, database_url)
         session = Session(port)
         session.sign_in(seed["admin"], seed["password"], seed["totp_key"])
         cookie = session.cookie_header()

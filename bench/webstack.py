@@ -5,6 +5,7 @@ setting is SECURE_SSL_REDIRECT=false (no TLS proxy in front of it here); idle ti
 two-factor session state, CSRF and the audit of views all stay on.
 """
 
+import os
 import subprocess
 import sys
 import uuid
@@ -99,3 +100,62 @@ def gunicorn_running(env: dict, port: int, log_path: Path, workers: int = 2) -> 
     finally:
         gunicorn_stop(gunicorn)
         log.close()
+
+
+class ServerCpu:
+    """CPU seconds the server side spent while `run()` ran: gunicorn's workers, their PostgreSQL backends,
+    and this process (the load generator), each apart.
+
+    Others share the machine, so requests per second move with their load; the CPU each request costs
+    moves much less, and on two cores PostgreSQL's CPU competes with the workers' (issue 11, session 7:
+    planning joins was most of some pages' database time). Read from /proc (Linux): utime + stime.
+    The backends are this database's in pg_stat_activity; one that ends between two readings (after
+    CONN_MAX_AGE) loses its last part.
+    """
+
+    KINDS = ("server", "postgres", "load")
+
+    def __init__(self, master_pid: int, database_url: str) -> None:
+        self.master_pid = master_pid
+        self.database_url = database_url
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def pids(self) -> dict[str, set[int]]:
+        import psycopg
+
+        children = Path(f"/proc/{self.master_pid}/task/{self.master_pid}/children").read_text().split()
+        name = self.database_url.rsplit("/", 1)[-1]
+        with psycopg.connect(self.database_url) as conn:
+            backends = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
+            ).fetchall()
+        return {"server": {int(pid) for pid in children}, "postgres": {pid for (pid,) in backends}}
+
+    def used(self, pids: dict[str, set[int]]) -> dict[str, dict[int, float]]:
+        seconds: dict[str, dict[int, float]] = {kind: {} for kind in self.KINDS}
+        for kind, found in pids.items():
+            for pid in found:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue  # gone: a backend closed after CONN_MAX_AGE
+                seconds[kind][pid] = (int(fields[11]) + int(fields[12])) / self.tick
+        times = os.times()
+        seconds["load"][os.getpid()] = times.user + times.system
+        return seconds
+
+    def measure(self, run):
+        """Run `run()`; its result (a dict with "requests"), with `cpu` (seconds by kind) and `cpu_ms`
+        (the server's and PostgreSQL's CPU per request, in ms) added."""
+        before_pids = self.pids()
+        before = self.used(before_pids)
+        result = run()
+        now_pids = self.pids()
+        after = self.used({kind: before_pids[kind] | now_pids[kind] for kind in now_pids})
+        result["cpu"] = {
+            kind: sum(seconds - before[kind].get(pid, 0.0) for pid, seconds in after[kind].items())
+            for kind in self.KINDS
+        }
+        server = result["cpu"]["server"] + result["cpu"]["postgres"]
+        result["cpu_ms"] = server * 1000 / result["requests"] if result["requests"] else 0.0
+        return result
