@@ -239,11 +239,6 @@ def _attendance_query(*, client_id: int, now: datetime) -> QuerySet:
     )
 
 
-def client_history(*, client: Client) -> QuerySet:
-    """The client page's attendance table: only what its rows show (issue 11)."""
-    return _history_query(client_id=client.pk)
-
-
 class SessionFacts(NamedTuple):
     """What a row of the client page's attendance table shows of one session, read as values."""
 
@@ -260,9 +255,10 @@ class SessionFacts(NamedTuple):
 
 
 def client_history_page(*, client: Client, number, per_page: int, count: int) -> Page:
-    """One page of `client_history` as SessionFacts, as `Paginator(...).get_page(number)` pages it,
-    told its `count` (read with the attendance counts): one query, its SQL compiled once
-    (practice/sqlonce.py), values rather than instances (building 100 models was a tenth of the page)."""
+    """One page of the client's sessions (`_history_query`) as SessionFacts, as
+    `Paginator(...).get_page(number)` pages it, told its `count` (read with the attendance counts):
+    one query, its SQL compiled once (practice/sqlonce.py), values rather than instances (building
+    100 models was a tenth of the page)."""
     paginator = Paginator(range(count), per_page)  # a range: counted, not queried
     number = paginator.get_page(number).number  # get_page's answer to "abc", 0, 999
     found = sqlonce.rows(_history_values_query, client_id=client.pk, limit=per_page, offset=(number - 1) * per_page)

@@ -109,7 +109,7 @@ def _answer(message: OutboxMessage, when: _Times) -> tuple[str, str]:
 
 
 def message_row(message: OutboxMessage, *, when: _Times, language: str) -> MessageRow:
-    """The row view of one message of `followups.selectors.message_log` (its columns and annotations).
+    """The row view of one message of `followups.selectors.message_log_page` (its columns and `log_*` values).
 
     Fields the row does not show for its purpose or state stay empty, so that a
     row's key changes only when what it shows does.
@@ -155,7 +155,7 @@ def message_row(message: OutboxMessage, *, when: _Times, language: str) -> Messa
 
 
 def message_rows(messages, *, zone: ZoneInfo | None = None) -> list[MessageRow]:
-    """Row views for a page of `message_log`, in the current time zone (the practice's, PracticeMiddleware)."""
+    """Row views for a page of `message_log_page`, in the current time zone (the practice's, PracticeMiddleware)."""
     when = _Times(zone or timezone.get_current_timezone())
     language = get_language() or ""
     return [message_row(message, when=when, language=language) for message in messages]

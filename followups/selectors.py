@@ -60,33 +60,6 @@ def messages_visible(*, membership: Membership) -> QuerySet:
     return _messages_visible(membership=membership)
 
 
-def message_log(*, membership: Membership) -> QuerySet:
-    """The message log page's rows (`message_log_rows` of every message the member may see)."""
-    return message_log_rows(_messages_visible(membership=membership))
-
-
-def message_log_rows(messages: QuerySet) -> QuerySet:
-    """The message log page's rows: the same messages as messages_for, in the same order, as
-    OutboxMessage instances with only the columns a row shows, and the related values it shows
-    as annotations (`log_*`) over the same joins, instead of four related model instances a row
-    (issue 11: building those was a fifth of the page). Count `messages` itself, not this: a
-    COUNT keeps the annotations' joins (7.5 ms instead of 0.3 in a 1M-row database)."""
-    return (
-        messages.only(*MESSAGE_LOG_FIELDS)
-        .annotate(
-            waits_for_first=_waits_for_first(),
-            log_client_first_name=F("client__first_name"),
-            log_client_last_name=F("client__last_name"),
-            log_missed_start=F("missed_session__appointment__start"),
-            log_policy_number=F("policy_version__number"),
-            log_session_start=F("appointment__start"),
-            log_session_response=F("appointment__client_response"),
-            log_session_confirmed_at=F("appointment__confirmed_at"),
-        )
-        .order_by("-due_at", "-id")
-    )
-
-
 def messages_with_status(messages: QuerySet, status: str) -> QuerySet:
     """The message log's status filter: "failed" also takes those the provider reported back as
     bounced or undelivered, and "sent" leaves them out."""
@@ -98,17 +71,6 @@ def messages_with_status(messages: QuerySet, status: str) -> QuerySet:
 
 
 MESSAGE_LOG_PAGE_SIZE = 50
-# What message_log_rows reads, as columns: the message's own in the model's field order (what
-# Model.from_db expects), then the annotations.
-_LOG_COLUMNS = tuple(
-    field.attname
-    for field in OutboxMessage._meta.concrete_fields
-    if field.primary_key or field.name in MESSAGE_LOG_FIELDS or field.attname in MESSAGE_LOG_FIELDS
-)
-_LOG_ANNOTATIONS = (
-    *("waits_for_first", "log_client_first_name", "log_client_last_name", "log_missed_start"),
-    *("log_policy_number", "log_session_start", "log_session_response", "log_session_confirmed_at"),
-)
 
 
 def _log_messages(sees_whole_practice: bool, status_mode: str, **values) -> QuerySet:
@@ -119,19 +81,21 @@ def _log_messages(sees_whole_practice: bool, status_mode: str, **values) -> Quer
     return messages_with_status(_messages_visible(membership=membership), status)
 
 
-# The page's own query reads the message's columns (with the ids of its missed session, session and
-# policy version) and its client's name; the rest of `_LOG_ANNOTATIONS` is read by those ids.
+# What the page's own query reads of the message, in the model's field order (what Model.from_db
+# expects): the columns a row shows, and the ids `_log_related` reads the rest by.
 _PAGE_COLUMNS = tuple(
     field.attname
     for field in OutboxMessage._meta.concrete_fields
-    if field.attname in _LOG_COLUMNS or field.attname in ("missed_session_id", "appointment_id", "policy_version_id")
+    if field.primary_key
+    or field.name in MESSAGE_LOG_FIELDS
+    or field.attname in (*MESSAGE_LOG_FIELDS, "missed_session_id", "appointment_id", "policy_version_id")
 )
 _PAGE_ANNOTATIONS = ("waits_for_first", "log_client_first_name", "log_client_last_name")
 
 
 def _message_log_query(sees_whole_practice: bool, status_mode: str, **values) -> QuerySet:
-    """message_log_rows' messages as values over two tables (the message, its client), for
-    practice/sqlonce.py (its shape: the viewer's scope, the filter). What message_log_rows joins
+    """The log's messages as values over two tables (the message, its client), for practice/sqlonce.py
+    (its shape: the viewer's scope, the filter). What the reference queryset joins
     four more tables for is read by id afterwards (`_log_related`): PostgreSQL took ~3 ms of CPU
     to plan and run the six tables together on every request, ~0.5 ms this way (issue 11)."""
     messages = _log_messages(sees_whole_practice, status_mode, **values)
@@ -155,7 +119,7 @@ def _sessions_query(*, ids: tuple[int, ...]) -> QuerySet:
 
 
 def _log_related(messages: list[OutboxMessage]) -> None:
-    """Set the `log_*` values message_log_rows annotates that a row shows (followups.rows.message_row):
+    """Set the `log_*` values a row shows (followups.rows.message_row), as the reference annotates them:
     a follow-up's missed session's start, a reminder's session's start and answer, another message's
     policy version's number. One query each by id, compiled once, and only when a row shows it."""
     P = OutboxMessage.Purpose
@@ -184,11 +148,12 @@ def _message_count_query(sees_whole_practice: bool, status_mode: str, **values) 
 
 
 def message_log_page(*, membership: Membership, status: str, number) -> Page:
-    """One page of `message_log_rows(messages_with_status(messages_visible(...), status))`, as
-    `Paginator(..., MESSAGE_LOG_PAGE_SIZE).get_page(number)` pages it: OutboxMessage instances with
-    the same columns and annotations, in two queries (the count, the page) whose SQL is compiled once
-    per process, scope and filter (practice/sqlonce.py; issue 11: building and compiling the page's
-    query was a quarter of the page)."""
+    """One page of `messages_with_status(messages_visible(...), status)`, newest due first, as
+    `Paginator(..., MESSAGE_LOG_PAGE_SIZE).get_page(number)` pages it: OutboxMessage instances with the
+    columns and `log_*` values a row shows. The count and the page are two queries whose SQL is compiled
+    once per process, scope and filter (practice/sqlonce.py; issue 11: building and compiling the page's
+    query was a quarter of the page); what else a row shows is read by id (`_log_related`).
+    tests/followups/test_message_rows.py holds it to a reference queryset of the same rows."""
     fixed = status in ("", OutboxMessage.Status.FAILED, OutboxMessage.Status.SENT)
     shape = (membership.sees_whole_practice, status if fixed else "other")
     values = {"practice_id": membership.practice_id}

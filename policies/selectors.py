@@ -290,20 +290,10 @@ def _client_fees_shown(*, client_id: int) -> QuerySet:
     )
 
 
-def client_fees(*, client: Client) -> QuerySet:
-    """The client page's fees (`_client_fees_shown`) as instances, with what their rows read."""
-    return (
-        _client_fees_shown(client_id=client.pk)
-        .select_related("policy_version", "charged_under", "missed_session")
-        .prefetch_related(_closing_changes())
-    )
-
-
 def client_fees_latest(*, client: Client, limit: int) -> list[FeeAssessment]:
-    """The latest `limit` of `client_fees`: the fees in one query compiled once (practice/sqlonce.py),
-    then their closing waivers or voids in one more when there are fees. Not FeeFacts with the
-    closing change as three subqueries, as Fees reads them: PostgreSQL took 0.8 ms to plan that
-    against 0.3 ms for this, and most clients have one or two fees (issue 11)."""
+    """The client page's latest `limit` fees (`_client_fees_shown`) as instances: the fees in one query
+    compiled once (practice/sqlonce.py), then their closing waivers or voids in one more when there are
+    fees (most clients have one or two; issue 11)."""
     fees = sqlonce.objects(_client_fees_query, client_id=client.pk, limit=limit)
     if fees:
         prefetch_related_objects(fees, _closing_changes())

@@ -24,6 +24,13 @@ from practice import rowcache
 from practice.models import Membership
 from tests.factories import AppointmentFactory, ClientFactory, make_policy
 
+
+def _client_fees(client):
+    """The reference for policies.selectors.client_fees_latest: the client's fees as instances, with their
+    closing changes prefetched, through the ORM (the page reads them compiled once)."""
+    return policies._client_fees_query(client_id=client.pk).prefetch_related(policies._closing_changes())
+
+
 pytestmark = pytest.mark.django_db
 
 # The attendance row as the client page wrote it before HistoryRow (copied from the template).
@@ -80,7 +87,7 @@ def test_attendance_rows_are_the_former_markup_for_every_viewer(request, who, hi
     membership = Membership.objects.select_related("practice").get(user=request.getfixturevalue(who))
     timezone.activate(str(membership.practice.time_zone))
     rowcache.clear()
-    sessions = list(selectors.client_history(client=client_of_therapist))
+    sessions = list(selectors._history_query(client_id=client_of_therapist.pk))
     page = selectors.client_history_page(client=client_of_therapist, number=1, per_page=50, count=len(sessions))
     assert len(sessions) == len(history) == len(page.object_list)
     for session, facts in zip(sessions, page.object_list, strict=True):
@@ -92,7 +99,7 @@ def test_attendance_rows_are_the_former_markup_for_every_viewer(request, who, hi
 
 
 def test_a_history_page_is_what_the_paginator_gives(history, client_of_therapist):
-    everything = list(selectors.client_history(client=client_of_therapist))
+    everything = list(selectors._history_query(client_id=client_of_therapist.pk))
     summary = selectors.client_attendance(client=client_of_therapist)
     assert summary.total == len(everything)
     for number in (None, "1", "2", "3", "abc", "0", "-1", "999"):
@@ -187,14 +194,14 @@ def test_fees_messages_reasons_misses_and_acknowledgement_are_what_their_queryse
     missed, client_of_therapist, practice_admin, practice
 ):
     client = client_of_therapist
-    fees = list(policies.client_fees(client=client))
+    fees = list(_client_fees(client))
     policy_services.fee_waive(fee=fees[1], actor=practice_admin, reason_code="hardship", note="Lost job")
     missed[2].appointment.refresh_from_db()
     membership = Membership.objects.select_related("practice").get(user=practice_admin)
     timezone.activate(str(practice.time_zone))
     for limit in (1, 2, 50):  # the second fee is waived: its row shows the waiver
         latest = policies.client_fees_latest(client=client, limit=limit)
-        instances = list(policies.client_fees(client=client)[:limit])
+        instances = list(_client_fees(client)[:limit])
         assert len(latest) == len(instances) == min(limit, 4)
         made = {"membership": membership, "show_client": False, "next_url": "/clients/1/"}
         assert fee_rows.fee_rows(latest, **made) == fee_rows.fee_rows(instances, **made)
