@@ -182,11 +182,16 @@ class FeeFacts:
 def _fees_page_query(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
     """The Fees page's rows as values (`_facts_from`), for practice/sqlonce.py: built with the page's
     own filters (`filters` names those in use), compiled once per shape."""
+    qs = _fees_matching(sees_whole_practice, filters, **values)
+    return _fact_values(qs.order_by("-session_start", "-id"))
+
+
+def _fees_matching(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
+    """The fees the page's scope and filters match, from sqlonce's values (the page and its count)."""
     membership = Membership.scoped(
         practice_id=values["practice_id"], user_id=values.get("user_id"), whole_practice=sees_whole_practice
     )
-    qs = _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
-    return _fact_values(qs.order_by("-session_start", "-id"))
+    return _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
 
 
 def _fact_values(qs: QuerySet) -> QuerySet:
@@ -244,10 +249,7 @@ def _facts_from(rows: list[tuple]) -> list[FeeFacts]:
 
 def _fees_count_query(sees_whole_practice: bool, filters: tuple[str, ...], **values) -> QuerySet:
     """How many fees the page's filters match: grouped by the practice (one group), for sqlonce."""
-    membership = Membership.scoped(
-        practice_id=values["practice_id"], user_id=values.get("user_id"), whole_practice=sees_whole_practice
-    )
-    qs = _fees_narrowed(_fees_visible(membership=membership), **{name: values[name] for name in filters})
+    qs = _fees_matching(sees_whole_practice, filters, **values)
     return qs.order_by().values("practice_id").annotate(total=Count("pk")).values_list("total")
 
 
