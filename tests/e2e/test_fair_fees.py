@@ -105,6 +105,9 @@ def test_a_waiver_shows_its_reason_and_an_undone_mark_moves_to_voided(
     row.get_by_role("button", name="Waive").click()
     expect(page.get_by_role("alert")).to_have_text("Fee waived.")
     expect(row).to_contain_text("Waived: Financial hardship — “Between jobs”")
+    # Read again with the page (the waiver and the version's number by the fees' ids, not the action's row).
+    page.reload()
+    expect(row).to_contain_text("Waived: Financial hardship — “Between jobs”")
 
     page.get_by_label("State").select_option(label="Voided (and undone marks)")
     page.get_by_role("button", name="Filter").click()
